@@ -1,0 +1,137 @@
+"""Configuration: ``[tool.nograd-lint]`` in the nearest pyproject.toml, then command-line options.
+
+Rule selection works like flake8's and ruff's: codes or prefixes (``NG3`` = NG301-NG303, ``NG``
+= everything).  ``select`` replaces the default set, ``extend-select`` adds to it, ``ignore``
+removes from it; ``per-file-ignores`` maps path globs to codes ignored in matching files.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on Python 3.10
+    import tomli as tomllib
+
+DEFAULT_EXCLUDE = (
+    ".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", ".eggs", "__pycache__",
+    "build", "dist", "node_modules", ".mypy_cache", ".pytest_cache", ".ruff_cache",
+)
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; reported as a usage error (exit 2)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    select: tuple[str, ...] | None = None  # None: every rule enabled by default
+    extend_select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    exclude: tuple[str, ...] = ()
+    torch_modules: tuple[str, ...] = ("runtime",)
+    eval_function_patterns: tuple[str, ...] = ()
+    root: str = "."  # per-file-ignores and exclude globs are relative to it
+
+    def enabled_codes(self, all_rules: dict[str, type], path: str | None = None) -> frozenset[str]:
+        """The codes to check in ``path`` (or in general when ``path`` is None)."""
+        if self.select is None:
+            chosen = {code for code, rule in all_rules.items() if rule.default_enabled}
+        else:
+            chosen = {code for code in all_rules if code.startswith(tuple(self.select))}
+        chosen |= {code for code in all_rules if code.startswith(self.extend_select)}
+        ignored = tuple(self.ignore) + (self._file_ignores(path) if path else ())
+        return frozenset(code for code in chosen if not code.startswith(ignored))
+
+    def _file_ignores(self, path: str) -> tuple[str, ...]:
+        relative = _relative(path, self.root)
+        codes: list[str] = []
+        for pattern, ignored in self.per_file_ignores:
+            if _glob_match(relative, pattern):
+                codes.extend(ignored)
+        return tuple(codes)
+
+    def is_excluded(self, path: str) -> bool:
+        relative = _relative(path, self.root)
+        name = os.path.basename(path.rstrip(os.sep))
+        return any(_glob_match(relative, p) or fnmatch.fnmatch(name, p) for p in self.exclude)
+
+    def merged(self, **overrides) -> Config:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _relative(path: str, root: str) -> str:
+    try:
+        return Path(os.path.abspath(path)).relative_to(os.path.abspath(root)).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+def _glob_match(relative: str, pattern: str) -> bool:
+    pattern = pattern.rstrip("/")
+    return fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(relative, pattern + "/*")
+
+
+def find_pyproject(start: str) -> Path | None:
+    """The nearest pyproject.toml at or above ``start`` that has a [tool.nograd-lint] table."""
+    here = Path(os.path.abspath(start))
+    if here.is_file() or not here.exists():
+        here = here.parent
+    for directory in (here, *here.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                with candidate.open("rb") as handle:
+                    data = tomllib.load(handle)
+            except (OSError, tomllib.TOMLDecodeError) as error:
+                raise ConfigError(f"{candidate}: {error}") from error
+            if "nograd-lint" in data.get("tool", {}):
+                return candidate
+    return None
+
+
+_KEYS = {
+    "select": "select", "extend-select": "extend_select", "ignore": "ignore",
+    "exclude": "exclude", "torch-modules": "torch_modules",
+    "eval-function-patterns": "eval_function_patterns", "per-file-ignores": "per_file_ignores",
+}
+
+
+def load_config(start: str) -> Config:
+    """Read the configuration that applies to ``start`` (a path being linted, or the cwd)."""
+    pyproject = find_pyproject(start)
+    if pyproject is None:
+        return Config()
+    with pyproject.open("rb") as handle:
+        table = tomllib.load(handle)["tool"]["nograd-lint"]
+    values: dict[str, object] = {"root": str(pyproject.parent)}
+    for key, value in table.items():
+        if key not in _KEYS:
+            raise ConfigError(f"{pyproject}: unknown key '{key}' in [tool.nograd-lint] "
+                              f"(known: {', '.join(sorted(_KEYS))})")
+        if key == "per-file-ignores":
+            if not isinstance(value, dict) or not all(_is_str_list(v) for v in value.values()):
+                raise ConfigError(f"{pyproject}: per-file-ignores must map globs to lists of codes")
+            values["per_file_ignores"] = tuple((g, tuple(c)) for g, c in value.items())
+        elif _is_str_list(value):
+            values[_KEYS[key]] = tuple(value)
+        else:
+            raise ConfigError(f"{pyproject}: '{key}' must be a list of strings")
+    return Config(**values)
+
+
+def _is_str_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def split_codes(text: str | None) -> tuple[str, ...] | None:
+    """``"NG301, NG302"`` -> ``("NG301", "NG302")``; None stays None (option not given)."""
+    if text is None:
+        return None
+    return tuple(part.strip().upper() for part in text.replace(" ", ",").split(",") if part.strip())

@@ -1,0 +1,221 @@
+"""The lint engine: source text in, findings out.
+
+Per file: a textual pre-filter (a rule can only fire where one of its trigger strings occurs, so
+files without any are never parsed), one libcst parse, one traversal that feeds every enabled
+rule, positions computed only when something was reported, then ``# noqa`` filtering.
+Many files are linted in parallel worker processes; results come back in a stable order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from nograd_lint.config import Config
+from nograd_lint.context import ModuleContext
+from nograd_lint.names import ImportResolver
+from nograd_lint.noqa import is_suppressed, suppressions
+from nograd_lint.rule import Finding, Rule
+from nograd_lint.rules import PARSE_ERROR, RULES
+
+
+@dataclass
+class Analysis:
+    """The parsed module (None when it was not parsed) and its findings, for linting and fixing."""
+
+    module: cst.Module | None
+    findings: list[Finding]
+
+
+@dataclass
+class FileResult:
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None  # an I/O problem reading (or, with --fix, writing) the file
+    analysed: bool = True  # False when the file could not even be read
+
+
+def lint_source(source: str | bytes, path: str = "<stdin>", config: Config = Config(), *,
+                honor_noqa: bool = True, report_parse_errors: bool = True) -> list[Finding]:
+    """Lint one file's text.  ``bytes`` are decoded as Python does (PEP 263 cookie, BOM)."""
+    return analyze(source, path, config, honor_noqa=honor_noqa,
+                   report_parse_errors=report_parse_errors).findings
+
+
+def triggered_rules(source: str | bytes, codes: Iterable[str]) -> list[type[Rule]]:
+    """The enabled rules whose trigger strings occur in ``source``: the sound pre-filter."""
+    triggered = []
+    for code in sorted(codes):
+        rule = RULES[code]
+        triggers = rule.trigger_bytes if isinstance(source, bytes) else rule.triggers
+        if any(trigger in source for trigger in triggers):
+            triggered.append(rule)
+    return triggered
+
+
+def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool = True,
+            report_parse_errors: bool = True) -> Analysis:
+    codes = config.enabled_codes(RULES, path)
+    rules = triggered_rules(source, codes)
+    if not rules:
+        return Analysis(None, [])
+    report_parse_errors = report_parse_errors and PARSE_ERROR.code in codes
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as error:
+        found = [_parse_error(path, error.raw_line, error.raw_column + 1, error.message)]
+        return Analysis(None, found if report_parse_errors else [])
+    except RecursionError:
+        found = [_parse_error(path, 1, 1, "code is too deeply nested to analyse")]
+        return Analysis(None, found if report_parse_errors else [])
+    except (UnicodeError, LookupError, SyntaxError, ValueError) as error:
+        # Undecodable bytes, an unknown coding cookie, a NUL byte...
+        found = [_parse_error(path, 1, 1, f"cannot read source: {error}")]
+        return Analysis(None, found if report_parse_errors else [])
+
+    context = ModuleContext(path, config, module, ImportResolver(config.torch_modules))
+    instances = [rule(context) for rule in rules]
+    try:
+        module.visit(_Dispatcher([context.names, *instances]))
+    except RecursionError:
+        found = [_parse_error(path, 1, 1, "code is too deeply nested to analyse")]
+        return Analysis(None, found if report_parse_errors else [])
+    for instance in instances:
+        instance.finish()
+    if not context.reports:
+        return Analysis(module, [])
+
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    findings = []
+    for report in context.reports:
+        start = positions[report.node].start
+        findings.append(Finding(path, start.line, start.column + 1, report.code, report.message,
+                                report.fix))
+    if honor_noqa:
+        text = source if isinstance(source, str) else source.decode(module.encoding, "replace")
+        codes_by_line = suppressions(text)
+        findings = [f for f in findings if not is_suppressed(codes_by_line, f.line, f.code)]
+    findings.sort(key=lambda f: f.sort_key)
+    return Analysis(module, findings)
+
+
+def _parse_error(path: str, line: int, column: int, detail: str) -> Finding:
+    detail = " ".join(str(detail).split())
+    return Finding(path, line, column, PARSE_ERROR.code, f"{PARSE_ERROR.message}: {detail}")
+
+
+class _Dispatcher(cst.CSTVisitor):
+    """One traversal for all rules: each node goes to the rules that have a method for it.
+
+    Method tables are built once per visitor class, not per file (libcst's ``visit_batched``
+    introspects every visitor instance, which costs more than a small file's traversal).
+    """
+
+    _tables: dict[type, tuple[dict[str, str], dict[str, str]]] = {}
+
+    def __init__(self, visitors: Sequence[object]) -> None:
+        self._visit: dict[type, list[Callable]] = {}
+        self._leave: dict[type, list[Callable]] = {}
+        self._by_name_visit: dict[str, list[Callable]] = {}
+        self._by_name_leave: dict[str, list[Callable]] = {}
+        for visitor in visitors:
+            visits, leaves = self._table(type(visitor))
+            for node_name, method in visits.items():
+                self._by_name_visit.setdefault(node_name, []).append(getattr(visitor, method))
+            for node_name, method in leaves.items():
+                self._by_name_leave.setdefault(node_name, []).append(getattr(visitor, method))
+
+    @classmethod
+    def _table(cls, visitor_type: type) -> tuple[dict[str, str], dict[str, str]]:
+        table = cls._tables.get(visitor_type)
+        if table is None:
+            names = dir(visitor_type)
+            table = ({n[6:]: n for n in names if n.startswith("visit_")},
+                     {n[6:]: n for n in names if n.startswith("leave_")})
+            cls._tables[visitor_type] = table
+        return table
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        node_type = type(node)
+        methods = self._visit.get(node_type)
+        if methods is None:
+            methods = self._visit[node_type] = self._by_name_visit.get(node_type.__name__, [])
+        for method in methods:
+            method(node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        node_type = type(original_node)
+        methods = self._leave.get(node_type)
+        if methods is None:
+            methods = self._leave[node_type] = self._by_name_leave.get(node_type.__name__, [])
+        for method in methods:
+            method(original_node)
+
+    # Attribute-level hooks are unused; skipping them saves two lookups per child field.
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        return None
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        return None
+
+
+# ----------------------------------------------------------------------------- many files
+
+
+def lint_file(path: str, config: Config) -> FileResult:
+    try:
+        with open(path, "rb") as handle:
+            source = handle.read()
+    except OSError as error:
+        return unreadable(path, error)
+    return FileResult(path, lint_source(source, path, config))
+
+
+def unreadable(path: str, error: OSError) -> FileResult:
+    return FileResult(path, error=f"{path}: cannot read: {error.strerror or error}", analysed=False)
+
+
+def _lint_in_worker(path_and_config: tuple[str, Config]) -> FileResult:
+    return lint_file(*path_and_config)
+
+
+def default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def lint_paths(paths: Sequence[str], config: Config, jobs: int | None = None) -> list[FileResult]:
+    """Lint ``paths`` (files), in parallel when it pays; results sorted by path."""
+    jobs = default_jobs() if jobs is None else max(jobs, 1)
+    if jobs == 1 or len(paths) <= jobs:
+        results = [lint_file(path, config) for path in paths]
+    else:
+        # Big files first so that no worker is left with a large file at the end.
+        ordered = sorted(paths, key=_size, reverse=True)
+        chunk = max(1, min(32, len(ordered) // (jobs * 8)))
+        try:
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                results = list(pool.map(_lint_in_worker, [(p, config) for p in ordered],
+                                        chunksize=chunk))
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory, a crash in the native parser): say so and
+            # lint file by file in this process, so one bad file cannot take the run down.
+            results = [lint_file(path, config) for path in ordered]
+    results.sort(key=lambda r: r.path)
+    return results
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0

@@ -1,0 +1,51 @@
+"""Which files to lint: ``.py`` files under the given directories, minus excluded ones."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from nograd_lint.config import DEFAULT_EXCLUDE, Config
+
+
+@dataclass
+class Discovery:
+    files: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def discover(paths: Iterable[str], config: Config) -> Discovery:
+    """Files named explicitly are always linted; directories are walked for ``*.py`` files,
+    skipping version-control and cache folders, virtual environments and ``exclude`` globs.
+    Symbolic links to directories are not followed, so link loops cannot trap the walk."""
+    found = Discovery()
+    seen: set[str] = set()
+
+    def add(path: str) -> None:
+        key = os.path.normpath(path)
+        if key not in seen:
+            seen.add(key)
+            found.files.append(path)
+
+    for path in paths:
+        if os.path.isdir(path):
+            for root, dirs, names in os.walk(path, onerror=lambda e: found.errors.append(
+                    f"{e.filename}: cannot list directory: {e.strerror}")):
+                dirs[:] = sorted(d for d in dirs if not _skip_dir(os.path.join(root, d), d, config))
+                for name in sorted(names):
+                    full = os.path.join(root, name)
+                    if name.endswith(".py") and not config.is_excluded(full) and not os.path.isdir(full):
+                        add(full)
+        elif os.path.exists(path):
+            add(path)
+        elif os.path.islink(path):
+            found.errors.append(f"{path}: broken symbolic link")
+        else:
+            found.errors.append(f"{path}: no such file or directory")
+    return found
+
+
+def _skip_dir(path: str, name: str, config: Config) -> bool:
+    return (name in DEFAULT_EXCLUDE or config.is_excluded(path)
+            or os.path.exists(os.path.join(path, "pyvenv.cfg")))

@@ -1,0 +1,105 @@
+"""Resolve names to canonical ``torch.*`` qualified names from the module's imports.
+
+Lightweight on purpose: libcst's scope metadata costs several times a parse, while grad-mode
+rules only need to know which names and attribute chains stand for torch objects.  Bindings are
+module-flat and follow source order (the traversal visits an import before its uses); a name
+rebound by ``def``, ``class`` or assignment stops resolving to torch.
+
+    import torch as T                          T.autograd.Variable  -> torch.autograd.Variable
+    from torch.autograd import Variable as V   V                    -> torch.autograd.Variable
+    import runtime                             runtime.no_grad      -> torch.no_grad
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import libcst as cst
+
+
+def dotted_name(node: cst.BaseExpression | None) -> str | None:
+    """``a.b.c`` for a Name/Attribute chain, None for anything else."""
+    parts: list[str] = []
+    while isinstance(node, cst.Attribute):
+        parts.append(node.attr.value)
+        node = node.value
+    if not isinstance(node, cst.Name):
+        return None
+    parts.append(node.value)
+    return ".".join(reversed(parts))
+
+
+class ImportResolver:
+    """Tracks import bindings during the traversal; ``qualified_name`` answers at use sites."""
+
+    def __init__(self, torch_modules: Iterable[str] = ("runtime",)) -> None:
+        # Modules that stand for torch (our own runtime by default): their names map onto torch.
+        self._torch_aliases = tuple(m for m in torch_modules if m and m != "torch")
+        self._bindings: dict[str, str] = {}
+        self.imports_torch = False
+
+    def canonical(self, module_path: str) -> str:
+        for alias in self._torch_aliases:
+            if module_path == alias or module_path.startswith(alias + "."):
+                return "torch" + module_path[len(alias):]
+        return module_path
+
+    def _bind(self, local: str, target: str) -> None:
+        target = self.canonical(target)
+        self._bindings[local] = target
+        if target == "torch" or target.startswith("torch."):
+            self.imports_torch = True
+
+    def visit_Import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            full = dotted_name(alias.name)
+            if full is None:
+                continue
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                self._bind(alias.asname.name.value, full)
+            else:
+                top = full.split(".", 1)[0]
+                self._bind(top, top)
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if node.relative or node.module is None or isinstance(node.names, cst.ImportStar):
+            return
+        module = dotted_name(node.module)
+        if module is None:
+            return
+        for alias in node.names:
+            name = dotted_name(alias.name)
+            if name is None:
+                continue
+            local = name
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                local = alias.asname.name.value
+            self._bind(local, f"{module}.{name}")
+
+    def shadow(self, name: str) -> None:
+        """A local definition hides an imported name of the same spelling."""
+        self._bindings.pop(name, None)
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.shadow(node.name.value)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.shadow(node.name.value)
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        if isinstance(node.target, cst.Name):
+            self.shadow(node.target.value)
+
+    def qualified_name(self, node: cst.BaseExpression) -> str | None:
+        """The canonical dotted name ``node`` refers to, if it comes from an import."""
+        name = dotted_name(node)
+        if name is None:
+            return None
+        head, _, rest = name.partition(".")
+        target = self._bindings.get(head)
+        if target is None:
+            return None
+        return f"{target}.{rest}" if rest else target
+
+    def is_torch(self, node: cst.BaseExpression, *qualified: str) -> bool:
+        return self.qualified_name(node) in qualified

@@ -1,0 +1,14 @@
+"""The rule registry: every rule class, by code."""
+
+from __future__ import annotations
+
+from nograd_lint.rule import Rule
+from nograd_lint.rules.parse_error import ParseError
+from nograd_lint.rules.volatile import VariableWrapper, VolatileArgument, VolatileAttribute
+
+PARSE_ERROR = ParseError
+
+RULES: dict[str, type[Rule]] = {
+    rule.code: rule
+    for rule in (ParseError, VolatileArgument, VolatileAttribute, VariableWrapper)
+}
