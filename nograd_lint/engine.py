@@ -8,6 +8,7 @@ Many files are linted in parallel worker processes; results come back in a stabl
 
 from __future__ import annotations
 
+import ast
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -15,14 +16,15 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from nograd_lint.config import Config
 from nograd_lint.context import ModuleContext
 from nograd_lint.names import ImportResolver
+from nograd_lint.positions import locate
 from nograd_lint.noqa import is_suppressed, suppressions
 from nograd_lint.rule import Finding, Rule
 from nograd_lint.rules import PARSE_ERROR, RULES
+from nograd_lint.tree import children
 
 
 @dataclass
@@ -67,13 +69,24 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
         return Analysis(None, [])
     report_parse_errors = report_parse_errors and PARSE_ERROR.code in codes
     try:
+        # CPython's parser first: it refuses nesting that would overflow libcst's native parser
+        # (a crash, not an exception), and its statement positions place findings cheaply.
+        tree: ast.Module | None = ast.parse(source)
+    except (RecursionError, MemoryError):
+        return Analysis(None, [_too_deep(path)] if report_parse_errors else [])
+    except SyntaxError as error:
+        if "too many nested" in str(error):
+            return Analysis(None, [_too_deep(path)] if report_parse_errors else [])
+        tree = None  # libcst may read syntax newer than this Python's, or word the error
+    except ValueError:  # NUL bytes: libcst words the error
+        tree = None
+    try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as error:
         found = [_parse_error(path, error.raw_line, error.raw_column + 1, error.message)]
         return Analysis(None, found if report_parse_errors else [])
     except RecursionError:
-        found = [_parse_error(path, 1, 1, "code is too deeply nested to analyse")]
-        return Analysis(None, found if report_parse_errors else [])
+        return Analysis(None, [_too_deep(path)] if report_parse_errors else [])
     except (UnicodeError, LookupError, SyntaxError, ValueError) as error:
         # Undecodable bytes, an unknown coding cookie, a NUL byte...
         found = [_parse_error(path, 1, 1, f"cannot read source: {error}")]
@@ -81,28 +94,27 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
 
     context = ModuleContext(path, config, module, ImportResolver(config.torch_modules))
     instances = [rule(context) for rule in rules]
-    try:
-        module.visit(_Dispatcher([context.names, *instances]))
-    except RecursionError:
-        found = [_parse_error(path, 1, 1, "code is too deeply nested to analyse")]
-        return Analysis(None, found if report_parse_errors else [])
+    _Walker([context.names, *instances]).walk(module)
     for instance in instances:
         instance.finish()
     if not context.reports:
         return Analysis(module, [])
 
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    text = source if isinstance(source, str) else source.decode(module.encoding, "replace")
+    places = locate(module, text, tree, [report.node for report in context.reports])
     findings = []
     for report in context.reports:
-        start = positions[report.node].start
-        findings.append(Finding(path, start.line, start.column + 1, report.code, report.message,
-                                report.fix))
+        line, column = places[report.node]
+        findings.append(Finding(path, line, column + 1, report.code, report.message, report.fix))
     if honor_noqa:
-        text = source if isinstance(source, str) else source.decode(module.encoding, "replace")
         codes_by_line = suppressions(text)
         findings = [f for f in findings if not is_suppressed(codes_by_line, f.line, f.code)]
     findings.sort(key=lambda f: f.sort_key)
     return Analysis(module, findings)
+
+
+def _too_deep(path: str) -> Finding:
+    return _parse_error(path, 1, 1, "code is nested too deeply to analyse")
 
 
 def _parse_error(path: str, line: int, column: int, detail: str) -> Finding:
@@ -110,18 +122,16 @@ def _parse_error(path: str, line: int, column: int, detail: str) -> Finding:
     return Finding(path, line, column, PARSE_ERROR.code, f"{PARSE_ERROR.message}: {detail}")
 
 
-class _Dispatcher(cst.CSTVisitor):
+class _Walker:
     """One traversal for all rules: each node goes to the rules that have a method for it.
 
-    Method tables are built once per visitor class, not per file (libcst's ``visit_batched``
-    introspects every visitor instance, which costs more than a small file's traversal).
+    Iterative, so deep nesting cannot overflow the stack, and read-only (see ``tree.py``).
+    Method tables are built once per visitor class, not per file.
     """
 
     _tables: dict[type, tuple[dict[str, str], dict[str, str]]] = {}
 
     def __init__(self, visitors: Sequence[object]) -> None:
-        self._visit: dict[type, list[Callable]] = {}
-        self._leave: dict[type, list[Callable]] = {}
         self._by_name_visit: dict[str, list[Callable]] = {}
         self._by_name_leave: dict[str, list[Callable]] = {}
         for visitor in visitors:
@@ -141,29 +151,27 @@ class _Dispatcher(cst.CSTVisitor):
             cls._tables[visitor_type] = table
         return table
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        node_type = type(node)
-        methods = self._visit.get(node_type)
-        if methods is None:
-            methods = self._visit[node_type] = self._by_name_visit.get(node_type.__name__, [])
-        for method in methods:
-            method(node)
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        node_type = type(original_node)
-        methods = self._leave.get(node_type)
-        if methods is None:
-            methods = self._leave[node_type] = self._by_name_leave.get(node_type.__name__, [])
-        for method in methods:
-            method(original_node)
-
-    # Attribute-level hooks are unused; skipping them saves two lookups per child field.
-    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
-        return None
-
-    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
-        return None
+    def walk(self, root: cst.CSTNode) -> None:
+        visit_methods: dict[type, list[Callable]] = {}
+        leave_methods: dict[type, list[Callable]] = {}
+        stack: list[tuple[cst.CSTNode, bool]] = [(root, False)]
+        while stack:
+            node, leaving = stack.pop()
+            node_type = type(node)
+            if leaving:
+                methods = leave_methods.get(node_type)
+                if methods is None:
+                    methods = leave_methods[node_type] = self._by_name_leave.get(node_type.__name__, [])
+                for method in methods:
+                    method(node)
+                continue
+            methods = visit_methods.get(node_type)
+            if methods is None:
+                methods = visit_methods[node_type] = self._by_name_visit.get(node_type.__name__, [])
+            for method in methods:
+                method(node)
+            stack.append((node, True))
+            stack.extend((child, False) for child in reversed(children(node)))
 
 
 # ----------------------------------------------------------------------------- many files

@@ -150,8 +150,10 @@ def test_parse_error_is_one_finding_with_the_parser_position():
 
 
 @pytest.mark.parametrize("nested, codes", [
-    ("(" * 500 + "1" + ")" * 500, ["NG303"]),  # deep but within reach: analysed
-    ("-" * 500 + "1", ["NG001"]),  # deeper than the traversal can go: reported, not raised
+    ("-" * 500 + "1", ["NG303"]),  # deep, but within reach: analysed
+    ("(" * 500 + "1" + ")" * 500, ["NG001"]),  # deeper than Python allows: reported
+    ("(" * 5000 + "1" + ")" * 5000, ["NG001"]),  # would crash libcst's native parser
+    ("+".join(["1"] * 50000), ["NG001"]),  # likewise
 ])
 def test_deep_nesting_never_raises(nested, codes):
     source = f"from torch.autograd import Variable\nv = Variable({nested})\n"

@@ -1,0 +1,137 @@
+"""Line and column of reported nodes, without generating the whole module's code.
+
+libcst knows positions only by generating code for the whole module (``PositionProvider``),
+which costs twice a parse.  Findings are few, so this module generates code only for the
+statement that holds each finding: the statement's own position comes from the stdlib ``ast``
+(a fraction of a libcst parse), matched to libcst's statements by their order, and the node's
+place inside it from generating that one statement (just the header of a compound statement).
+Anything unusual -- syntax the running Python's ``ast`` cannot read, a statement shape that
+does not match -- falls back to ``PositionProvider``.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata.position_provider import PositionProvidingCodegenState
+
+from nograd_lint.tree import children
+
+Position = tuple[int, int]  # line (1-based), column (0-based, in characters)
+_PASS_BLOCK = cst.IndentedBlock([cst.SimpleStatementLine([cst.Pass()])])
+_INDENT = re.compile(r"[ \t\f]*")
+
+
+class _Unmatched(Exception):
+    """The fast path cannot place a node; use the full position provider."""
+
+
+def locate(module: cst.Module, text: str, tree: ast.Module | None,
+           nodes: list[cst.CSTNode]) -> dict[cst.CSTNode, Position]:
+    """Positions of ``nodes``; ``tree`` is the stdlib ``ast`` of the same text, if it parsed."""
+    try:
+        if tree is None:
+            raise _Unmatched
+        return _by_statement(module, text, tree, nodes)
+    except (_Unmatched, RecursionError, MemoryError, cst.CSTValidationError):
+        return _by_whole_module(module, nodes)
+
+
+def _by_whole_module(module: cst.Module, nodes: list[cst.CSTNode]) -> dict[cst.CSTNode, Position]:
+    try:
+        ranges = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    except RecursionError:  # nested too deeply for libcst's recursive code generator
+        return {node: (1, 0) for node in nodes}
+    return {node: (ranges[node].start.line, ranges[node].start.column) for node in nodes}
+
+
+def _statements(module: cst.Module, wanted: set[cst.CSTNode]):
+    """libcst's statements in pre-order, and the innermost statement holding each wanted node."""
+    statements: list[cst.CSTNode] = []
+    owner: dict[cst.CSTNode, int] = {}
+    stack: list[tuple[cst.CSTNode, int]] = [(module, -1)]
+    while stack:
+        node, current = stack.pop()
+        if isinstance(node, (cst.BaseSmallStatement, cst.BaseCompoundStatement)):
+            current = len(statements)
+            statements.append(node)
+        if node in wanted:
+            owner[node] = current
+        stack.extend((child, current) for child in reversed(children(node)))
+    return statements, owner
+
+
+def _ast_statements(tree: ast.Module) -> list[ast.stmt]:
+    found: list[ast.stmt] = []
+    stack = list(reversed(tree.body))
+    while stack:
+        statement = stack.pop()
+        found.append(statement)
+        nested: list[ast.stmt] = []
+        for name in ("body", "handlers", "orelse", "finalbody", "cases"):
+            for item in getattr(statement, name, None) or ():
+                nested.extend([item] if isinstance(item, ast.stmt) else item.body)
+        stack.extend(reversed(nested))
+    return found
+
+
+def _same_kind(node: cst.CSTNode, statement: ast.stmt) -> bool:
+    return type(statement).__name__.removeprefix("Async") == type(node).__name__
+
+
+def _by_statement(module: cst.Module, text: str, tree: ast.Module,
+                  nodes: list[cst.CSTNode]) -> dict[cst.CSTNode, Position]:
+    # A line of simple statements starts where its first statement does.
+    targets = {node: node.body[0] if isinstance(node, cst.SimpleStatementLine) else node
+               for node in nodes}
+    statements, owner = _statements(module, set(targets.values()))
+    ast_statements = _ast_statements(tree)
+    if len(ast_statements) != len(statements):
+        raise _Unmatched
+    lines = text.splitlines()
+    found: dict[cst.CSTNode, Position] = {}
+    for reported, node in targets.items():
+        index = owner.get(node, -1)
+        if index < 0:
+            found[reported] = (1, 0)
+            continue
+        statement, anchor = statements[index], ast_statements[index]
+        if not _same_kind(statement, anchor):
+            raise _Unmatched
+        first = getattr(anchor, "decorator_list", None)
+        line = first[0].lineno if first else anchor.lineno
+        source_line = lines[line - 1]
+        column = len(source_line.encode()[:anchor.col_offset].decode("utf-8", "replace"))
+        if node is statement:
+            found[reported] = (line, column)
+            continue
+        indent = _INDENT.match(source_line).group()
+        relative_line, relative_column = _inside(statement, node, indent, module)
+        if relative_line == 1:
+            relative_column += column - len(indent)  # after a ';' the statement is not at the indent
+        found[reported] = (line + relative_line - 1, relative_column)
+    return found
+
+
+def _inside(statement: cst.CSTNode, node: cst.CSTNode, indent: str, module: cst.Module) -> Position:
+    """Where ``node`` is within ``statement``, generated alone at its real indentation."""
+    if isinstance(statement, cst.BaseSmallStatement):
+        piece: cst.CSTNode = cst.SimpleStatementLine([statement])
+    elif isinstance(statement, (cst.Try, cst.TryStar, cst.Match)):
+        piece = statement.with_changes(leading_lines=())
+    else:
+        header = {"body": _PASS_BLOCK, "leading_lines": ()}
+        if hasattr(statement, "orelse"):
+            header["orelse"] = None
+        piece = statement.with_changes(**header)
+    provider = PositionProvider()
+    state = PositionProvidingCodegenState(module.default_indent, module.default_newline, provider)
+    state.indent_tokens.append(indent)
+    piece._codegen(state)
+    place = provider._computed.get(node)
+    if place is None:
+        raise _Unmatched
+    return place.start.line, place.start.column
