@@ -76,7 +76,7 @@ def main() -> None:
                  else generated_corpus(Path(scratch)))
         sources = read_all(files)
         codes = CONFIG.enabled_codes(RULES)
-        passing = [p for p, s in sources.items() if triggered_rules(s, codes)]
+        passing = [p for p, s in sources.items() if triggered_rules(s, codes, CONFIG)]
         failing = [p for p in files if p not in set(passing)]
         lines = sum(s.count(b"\n") for s in sources.values())
         jobs = default_jobs()

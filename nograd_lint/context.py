@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from nograd_lint.config import Config
+from nograd_lint.evaluation import EvaluationRegions
+from nograd_lint.grad_regions import GradRegions
 from nograd_lint.names import ImportResolver
 from nograd_lint.rule import Report
 
@@ -18,3 +20,13 @@ class ModuleContext:
     module: cst.Module
     names: ImportResolver
     reports: list[Report] = field(default_factory=list)
+    grad: GradRegions | None = None  # present when an enabled rule needs it
+    evaluation: EvaluationRegions | None = None
+
+    def analyses(self, needed: set[str]) -> list[object]:
+        """Create the shared analyses the rules need, in the order they must see each node."""
+        if needed:
+            self.grad = GradRegions(self.names)
+        if "evaluation" in needed:
+            self.evaluation = EvaluationRegions(self.names, self.grad, self.config, self.path)
+        return [a for a in (self.names, self.grad, self.evaluation) if a is not None]

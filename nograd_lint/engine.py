@@ -9,8 +9,9 @@ Many files are linted in parallel worker processes; results come back in a stabl
 from __future__ import annotations
 
 import ast
+import functools
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -50,21 +51,29 @@ def lint_source(source: str | bytes, path: str = "<stdin>", config: Config = Con
                    report_parse_errors=report_parse_errors).findings
 
 
-def triggered_rules(source: str | bytes, codes: Iterable[str]) -> list[type[Rule]]:
+@functools.lru_cache(maxsize=64)
+def _triggers(codes: frozenset[str], config: Config, as_bytes: bool):
+    """Per rule its trigger strings, and the text every rule needs: torch, or a module
+    configured to stand for it (a file that never mentions torch cannot misuse it)."""
+    encode = (lambda text: text.encode()) if as_bytes else (lambda text: text)
+    markers = tuple(encode(m) for m in ("torch", *config.torch_modules))
+    rules = [(RULES[code], tuple(encode(t) for t in RULES[code].trigger_strings(config)))
+             for code in sorted(codes)]
+    return markers, rules
+
+
+def triggered_rules(source: str | bytes, codes: frozenset[str], config: Config) -> list[type[Rule]]:
     """The enabled rules whose trigger strings occur in ``source``: the sound pre-filter."""
-    triggered = []
-    for code in sorted(codes):
-        rule = RULES[code]
-        triggers = rule.trigger_bytes if isinstance(source, bytes) else rule.triggers
-        if any(trigger in source for trigger in triggers):
-            triggered.append(rule)
-    return triggered
+    markers, rules = _triggers(codes, config, isinstance(source, bytes))
+    if not any(marker in source for marker in markers):
+        return []
+    return [rule for rule, triggers in rules if any(t in source for t in triggers)]
 
 
 def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool = True,
             report_parse_errors: bool = True) -> Analysis:
     codes = config.enabled_codes(RULES, path)
-    rules = triggered_rules(source, codes)
+    rules = triggered_rules(source, codes, config)
     if not rules:
         return Analysis(None, [])
     report_parse_errors = report_parse_errors and PARSE_ERROR.code in codes
@@ -93,8 +102,9 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
         return Analysis(None, found if report_parse_errors else [])
 
     context = ModuleContext(path, config, module, ImportResolver(config.torch_modules))
+    analyses = context.analyses(set().union(*(rule.needs for rule in rules)))
     instances = [rule(context) for rule in rules]
-    _Walker([context.names, *instances]).walk(module)
+    _Walker([*analyses, *instances]).walk(module)
     for instance in instances:
         instance.finish()
     if not context.reports:

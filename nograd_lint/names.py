@@ -101,5 +101,13 @@ class ImportResolver:
             return None
         return f"{target}.{rest}" if rest else target
 
-    def is_torch(self, node: cst.BaseExpression, *qualified: str) -> bool:
-        return self.qualified_name(node) in qualified
+    def spelling(self, qualified: str) -> str | None:
+        """How this module can write ``qualified`` (e.g. ``T.no_grad`` after ``import torch as
+        T``), or None when nothing imported reaches it."""
+        best = None
+        for local, target in self._bindings.items():
+            if qualified == target or qualified.startswith(target + "."):
+                candidate = local + qualified[len(target):]
+                if best is None or len(candidate) < len(best):
+                    best = candidate
+        return best

@@ -75,12 +75,15 @@ class Rule:
     triggers: ClassVar[tuple[str, ...]]
     default_enabled: ClassVar[bool] = True
     fix_safety: ClassVar[FixSafety | None] = None
+    #: Shared analyses the rule reads from its context: "grad" (grad-mode regions),
+    #: "evaluation" (evaluation regions).
+    needs: ClassVar[frozenset[str]] = frozenset()
 
-    trigger_bytes: ClassVar[tuple[bytes, ...]] = ()
-
-    def __init_subclass__(cls, **kwargs) -> None:
-        super().__init_subclass__(**kwargs)
-        cls.trigger_bytes = tuple(t.encode() for t in getattr(cls, "triggers", ()))
+    @classmethod
+    def trigger_strings(cls, config) -> tuple[str, ...]:
+        """The trigger strings under ``config`` (a rule with configurable patterns may need
+        more, or ``""`` to always run)."""
+        return cls.triggers
 
     def __init__(self, context: ModuleContext) -> None:
         self.context = context

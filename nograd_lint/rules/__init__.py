@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from nograd_lint.rule import Rule
+from nograd_lint.rules.grad_mode import (
+    BackwardWithoutGraph, EvalIsNotNoGrad, EvaluationWithGrad, GradModeLeak, GradModeNotCalled,
+)
 from nograd_lint.rules.parse_error import ParseError
 from nograd_lint.rules.volatile import VariableWrapper, VolatileArgument, VolatileAttribute
 
@@ -10,5 +13,7 @@ PARSE_ERROR = ParseError
 
 RULES: dict[str, type[Rule]] = {
     rule.code: rule
-    for rule in (ParseError, VolatileArgument, VolatileAttribute, VariableWrapper)
+    for rule in (ParseError, EvaluationWithGrad, GradModeNotCalled, GradModeLeak,
+                 BackwardWithoutGraph, EvalIsNotNoGrad, VolatileArgument, VolatileAttribute,
+                 VariableWrapper)
 }

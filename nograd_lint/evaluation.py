@@ -1,0 +1,229 @@
+"""Evaluation regions: code that runs a model only to look at its outputs.
+
+Collected once per module during the traversal, for NG101 and NG105.  A region is evaluation
+code by one of three kinds of evidence:
+
+* a function whose name says so (``evaluate``, ``validate``, ``predict``, ``infer``...; pytest
+  ``test_*`` functions in test files excepted; more patterns from configuration);
+* a ``for`` loop over data whose name says so (``val_loader``, ``test_set``, ``dev_data``);
+* the statements after ``model.eval()`` / ``model.train(False)`` up to ``model.train()``.
+
+A region that calls ``backward()``, ``autograd.grad`` or ``optimizer.step()`` is training, not
+evaluation.  Inside an evaluation region, a forward call (``model(x)``, ``self.net(x)``,
+``x.forward()``, a name that received ``.eval()``) with grad enabled builds a graph nobody
+uses.  Each region is judged once, at its first such forward call; a forward already covered by
+a region with stronger evidence (function name, then loop, then ``eval()``) is not reported
+again.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from nograd_lint.config import Config
+from nograd_lint.grad_regions import Grad, GradRegions, Where, constant_bool
+from nograd_lint.names import ImportResolver, dotted_name
+
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+EVAL_FUNCTION_WORDS = frozenset({
+    "evaluate", "evaluation", "eval", "validate", "validation", "val", "test", "predict",
+    "prediction", "infer", "inference", "score", "generate",
+})
+EVAL_DATA_WORDS = frozenset({"val", "valid", "validation", "test", "testing", "eval",
+                             "evaluation", "dev"})
+MODEL_WORDS = frozenset({
+    "model", "models", "net", "network", "encoder", "decoder", "backbone", "classifier",
+    "generator", "discriminator", "critic", "actor", "unet", "transformer", "mlp", "cnn",
+    "rnn", "lstm", "gru", "teacher", "student",
+})
+OPTIMIZER_WORDS = frozenset({"opt", "optim", "optimizer", "optimiser"})
+AUTOGRAD_GRAD = frozenset({"torch.autograd.grad"})
+# Text one of which any evaluation region needs (the pre-filter of NG101/NG105).
+EVIDENCE_TEXT = ("val", "test", "dev", "predict", "infer", "score", "generate", "train(")
+
+
+def words(identifier: str) -> set[str]:
+    """``val_loader`` -> {val, loader}; ``testDataLoader`` -> {test, data, loader}."""
+    return {w.lower() for w in _WORD.findall(identifier)}
+
+
+def identifiers(expression: cst.CSTNode) -> list[str]:
+    """Names and attribute names in an expression, e.g. ``enumerate(self.val_loader)``."""
+    found, stack = [], [expression]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name):
+            found.append(node.value)
+        elif isinstance(node, cst.Attribute):
+            found.append(node.attr.value)
+            stack.append(node.value)
+        elif isinstance(node, cst.Call):
+            stack.extend(arg.value for arg in node.args)
+            if isinstance(node.func, cst.Attribute):
+                stack.append(node.func.value)
+        elif isinstance(node, cst.Subscript):
+            stack.append(node.value)
+    return found
+
+
+def method_receiver(node: cst.Call, *methods: str) -> cst.BaseExpression | None:
+    """The receiver of ``receiver.method(...)`` when the method is one of ``methods``."""
+    if isinstance(node.func, cst.Attribute) and node.func.attr.value in methods:
+        return node.func.value
+    return None
+
+
+def is_test_file(path: str) -> bool:
+    base = path.replace("\\", "/").rsplit("/", 1)[-1]
+    return base.startswith("test_") or base.endswith("_test.py") or "/tests/" in f"/{path}"
+
+
+@dataclass
+class _Forward:
+    call: cst.Call
+    order: int
+    where: Where
+    detached: bool = False
+
+
+@dataclass
+class _Function:
+    node: cst.FunctionDef | None
+    forwards: list[_Forward] = field(default_factory=list)
+    trains: list[int] = field(default_factory=list)  # order of backward/step calls
+    evals: list[tuple[int, str]] = field(default_factory=list)  # order, "model.eval()"
+    resumes: list[int] = field(default_factory=list)  # order of X.train() calls
+    loops: list[tuple[cst.For, int, int, str]] = field(default_factory=list)
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """An evaluation region that runs forward passes with gradients enabled."""
+
+    code: str  # NG101 (name or loop evidence) or NG105 (only model.eval())
+    forward: cst.Call  # the first forward call with grad enabled
+    evidence: str  # e.g. "function 'validate'", "loop over 'val_loader'", "after 'model.eval()'"
+    region: cst.CSTNode | None  # the FunctionDef or For to wrap in no_grad, if any
+    whole_function: bool  # the region is a whole function that never trains
+
+
+class EvaluationRegions:
+    """The traversal participant; :meth:`verdicts` answers after the traversal."""
+
+    def __init__(self, names: ImportResolver, grad: GradRegions, config: Config, path: str) -> None:
+        self.names, self.grad, self.config, self.path = names, grad, config, path
+        self._order = 0
+        self._stack = [_Function(None)]
+        self._done: list[_Function] = []
+        self._open_loops: list[tuple[cst.For, int, str]] = []
+        self._detached: set[cst.CSTNode] = set()
+        self._modules: set[str] = set()  # names that received .eval()/.train()
+        self._verdicts: list[Verdict] | None = None
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._stack.append(_Function(node))
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        function = self._stack.pop()
+        function.end = self._order
+        self._done.append(function)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._order += 1
+        named = [name for name in identifiers(node.iter) if words(name) & EVAL_DATA_WORDS]
+        self._open_loops.append((node, self._order, named[0] if named else ""))
+
+    def leave_For(self, node: cst.For) -> None:
+        loop, start, name = self._open_loops.pop()
+        if name:
+            self._stack[-1].loops.append((loop, start, self._order, name))
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if node.attr.value == "detach":
+            self._detached.add(node.value)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self._order += 1
+        function = self._stack[-1]
+        receiver = method_receiver(node, "eval", "train")
+        if receiver is not None:
+            self._note_mode_switch(node, receiver, function)
+        elif method_receiver(node, "backward") is not None or \
+                self.names.qualified_name(node.func) in AUTOGRAD_GRAD:
+            function.trains.append(self._order)
+        elif (step := method_receiver(node, "step")) is not None:
+            if any(words(name) & OPTIMIZER_WORDS for name in identifiers(step)):
+                function.trains.append(self._order)
+        elif self._is_model_call(node):
+            function.forwards.append(_Forward(node, self._order, self.grad.where()))
+
+    def _note_mode_switch(self, node: cst.Call, receiver: cst.BaseExpression, function: _Function) -> None:
+        name = dotted_name(receiver)
+        if name is None:
+            return
+        self._modules.add(name)
+        method = node.func.attr.value
+        flag = constant_bool(node.args[0].value) if node.args else None
+        if (method == "eval" and not node.args) or (method == "train" and flag is False):
+            function.evals.append((self._order, f"{name}.{method}({'False' if flag is False else ''})"))
+        elif method == "train" and flag is not False:
+            function.resumes.append(self._order)
+
+    def leave_Call(self, node: cst.Call) -> None:
+        forwards = self._stack[-1].forwards
+        if forwards and forwards[-1].call is node and node in self._detached:
+            forwards[-1].detached = True
+
+    def _is_model_call(self, call: cst.Call) -> bool:
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "forward":
+            return True
+        if isinstance(func, cst.Name) and func.value == "self":
+            return True
+        name = dotted_name(func)
+        if name is None or self.names.qualified_name(func) is not None:
+            return False  # torch.* and other imported callables are not the user's model
+        return name in self._modules or bool(words(name.rsplit(".", 1)[-1]) & MODEL_WORDS)
+
+    # ------------------------------------------------------------------ verdicts
+    def verdicts(self) -> list[Verdict]:
+        if self._verdicts is None:
+            self._stack[0].end = self._order
+            self._verdicts = []
+            covered: set[int] = set()
+            for function in [*self._done, self._stack[0]]:
+                for region in self._regions(function):
+                    self._judge(function, *region, covered)
+        return self._verdicts
+
+    def _regions(self, function: _Function):
+        """(start, end, evidence, code, node to wrap) for each region, strongest evidence first."""
+        if function.node is not None and self._is_eval_function(function.node.name.value):
+            yield 0, function.end, f"function '{function.node.name.value}'", "NG101", function.node
+        for loop, start, end, iterable in function.loops:
+            yield start, end, f"loop over '{iterable}'", "NG101", loop
+        for order, call in function.evals:
+            resume = min((r for r in function.resumes if r > order), default=function.end + 1)
+            yield order, resume, f"after '{call}'", "NG105", None
+
+    def _is_eval_function(self, name: str) -> bool:
+        if name.startswith("test") and is_test_file(self.path):
+            return False  # a pytest test, not evaluation code
+        patterns = self.config.eval_function_patterns
+        return bool(words(name) & EVAL_FUNCTION_WORDS) or any(re.search(p, name) for p in patterns)
+
+    def _judge(self, function: _Function, start: int, end: int, evidence: str, code: str,
+               region: cst.CSTNode | None, covered: set[int]) -> None:
+        if any(start <= order <= end for order in function.trains):
+            return  # it trains: not evaluation code
+        forwards = [f for f in function.forwards if start <= f.order <= end and not f.detached
+                    and self.grad.state(f.where) is Grad.ENABLED]
+        if not forwards or any(id(f.call) in covered for f in forwards):
+            return
+        covered.update(id(f.call) for f in forwards)
+        whole = region is function.node and not function.trains
+        self._verdicts.append(Verdict(code, forwards[0].call, evidence, region, whole))
