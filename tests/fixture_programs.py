@@ -6,8 +6,11 @@ states what running it does in header lines:
     # outcome: ok                                   exits 0 and prints no warning
     # outcome: raises RuntimeError: <message>       the uncaught exception, exactly
     # outcome: warns UserWarning: <message>          exits 0 having shown this warning
+    # outcome: prints graph retained: True          exits 0 having printed this line
 
-A fixture may state several ``warns`` outcomes.
+A fixture may state several ``warns`` and ``prints`` outcomes.  Evaluation fixtures print
+``graph retained: <bool>`` (does an output carry a ``grad_fn``?), so the memory a linter
+finding is about is shown by running the program.
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 _EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>NG\d{3}(?:[,\s]+NG\d{3})*)")
-_OUTCOME = re.compile(r"^#\s*outcome:\s*(?P<kind>ok|raises|warns)\b\s*(?P<detail>.*)$")
+_OUTCOME = re.compile(r"^#\s*outcome:\s*(?P<kind>ok|raises|warns|prints)\b\s*(?P<detail>.*)$")
 
 
 @dataclass(frozen=True)
 class Outcome:
-    kind: str  # ok | raises | warns
+    kind: str  # ok | raises | warns | prints
     detail: str = ""
 
 
@@ -78,5 +81,7 @@ def check_outcomes(run: Run, expected: list[Outcome]) -> None:
         assert run.returncode == 0, f"exited {run.returncode}:\n{run.stderr}"
         if outcome.kind == "warns":
             assert any(line.endswith(outcome.detail) for line in stderr_lines), run.stderr
+        elif outcome.kind == "prints":
+            assert outcome.detail in run.stdout.splitlines(), run.stdout
         else:
             assert "Warning:" not in run.stderr, run.stderr
