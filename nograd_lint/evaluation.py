@@ -92,6 +92,7 @@ class _Forward:
 @dataclass
 class _Function:
     node: cst.FunctionDef | None
+    evaluation_name: str | None = None  # its own or an enclosing function's evaluation name
     forwards: list[_Forward] = field(default_factory=list)
     trains: list[int] = field(default_factory=list)  # order of backward/step calls
     evals: list[tuple[int, str]] = field(default_factory=list)  # order, "model.eval()"
@@ -125,7 +126,9 @@ class EvaluationRegions:
         self._verdicts: list[Verdict] | None = None
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self._stack.append(_Function(node))
+        name = node.name.value
+        inherited = self._stack[-1].evaluation_name
+        self._stack.append(_Function(node, name if self._is_eval_function(name) else inherited))
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         function = self._stack.pop()
@@ -202,8 +205,8 @@ class EvaluationRegions:
 
     def _regions(self, function: _Function):
         """(start, end, evidence, code, node to wrap) for each region, strongest evidence first."""
-        if function.node is not None and self._is_eval_function(function.node.name.value):
-            yield 0, function.end, f"function '{function.node.name.value}'", "NG101", function.node
+        if function.evaluation_name is not None:
+            yield 0, function.end, f"function '{function.evaluation_name}'", "NG101", function.node
         for loop, start, end, iterable in function.loops:
             yield start, end, f"loop over '{iterable}'", "NG101", loop
         for order, call in function.evals:

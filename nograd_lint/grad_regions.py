@@ -152,7 +152,7 @@ class GradRegions:
         """The grad mode at a place recorded by :meth:`where`, once the traversal is over."""
         explicit = where.explicit
         while isinstance(explicit, _Deferred):
-            if explicit.name in self._managing:
+            if explicit.name in self._managing or _MANAGER_NAME.search(explicit.name):
                 return Grad.MANAGED
             explicit = explicit.outer
         if explicit is not None:
