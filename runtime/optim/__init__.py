@@ -1,0 +1,124 @@
+"""``runtime.optim``: SGD and Adam.  ``step()`` runs under no_grad, so parameter updates
+(in-place on leaves that require grad) are allowed and build no graph."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from runtime.grad_mode import enable_grad, no_grad
+from runtime.tensor import Tensor
+
+
+class Optimizer:
+    def __init__(self, params, defaults: dict) -> None:
+        self.defaults = defaults
+        self.state: dict = {}
+        self.param_groups: list[dict] = []
+        params = list(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, group: dict) -> None:
+        group = {**self.defaults, **group, "params": list(group["params"])}
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for parameter in group["params"]:
+                if parameter.grad is not None:
+                    if set_to_none:
+                        parameter.grad = None
+                    else:
+                        parameter.grad.zero_()
+
+    def state_dict(self) -> dict:
+        index = {id(p): i for i, p in enumerate(p for g in self.param_groups for p in g["params"])}
+        return {
+            "state": {index[key]: value for key, value in self.state.items() if key in index},
+            "param_groups": [{**{k: v for k, v in g.items() if k != "params"},
+                              "params": [index[id(p)] for p in g["params"]]} for g in self.param_groups],
+        }
+
+    def _parameters_with_grad(self):
+        for group in self.param_groups:
+            for parameter in group["params"]:
+                if parameter.grad is not None:
+                    yield group, parameter, self.state.setdefault(id(parameter), {})
+
+    def step(self, closure=None):
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                 nesterov=False) -> None:
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
+
+    @no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group, parameter, state in self._parameters_with_grad():
+            step = parameter.grad._data
+            if group["weight_decay"]:
+                step = step + group["weight_decay"] * parameter._data
+            if group["momentum"]:
+                buffer = state.get("momentum_buffer")
+                if buffer is None:
+                    buffer = np.array(step)
+                else:
+                    buffer = buffer * group["momentum"] + (1 - group["dampening"]) * step
+                state["momentum_buffer"] = buffer
+                step = step + group["momentum"] * buffer if group["nesterov"] else buffer
+            parameter.add_(Tensor._wrap(np.asarray(step)), alpha=-group["lr"])
+        return loss
+
+
+class Adam(Optimizer):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False) -> None:
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad))
+
+    @no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group, parameter, state in self._parameters_with_grad():
+            grad = parameter.grad._data
+            beta1, beta2 = group["betas"]
+            if group["weight_decay"]:
+                grad = grad + group["weight_decay"] * parameter._data
+            if not state:
+                state["step"] = 0
+                state["exp_avg"] = np.zeros_like(parameter._data)
+                state["exp_avg_sq"] = np.zeros_like(parameter._data)
+                if group["amsgrad"]:
+                    state["max_exp_avg_sq"] = np.zeros_like(parameter._data)
+            state["step"] += 1
+            state["exp_avg"] = beta1 * state["exp_avg"] + (1 - beta1) * grad
+            state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * grad * grad
+            second = state["exp_avg_sq"]
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = second = np.maximum(state["max_exp_avg_sq"], second)
+            correction1 = 1 - beta1 ** state["step"]
+            correction2_sqrt = math.sqrt(1 - beta2 ** state["step"])
+            denominator = np.sqrt(second) / correction2_sqrt + group["eps"]
+            update = -(group["lr"] / correction1) * state["exp_avg"] / denominator
+            parameter.add_(Tensor._wrap(update.astype(parameter._data.dtype)))
+        return loss
+
+
+__all__ = ["Adam", "Optimizer", "SGD"]

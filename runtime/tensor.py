@@ -1,0 +1,808 @@
+"""``Tensor``: a NumPy array with PyTorch's autograd state and in-place rules.
+
+A tensor either is a *leaf* (no ``grad_fn``: created by the user; gradients accumulate into its
+``.grad`` when it requires grad) or the result of a recorded op (``grad_fn`` is the op's node).
+Views share their base's storage and version counter; every in-place change bumps the counter,
+and backward refuses to use a saved tensor whose version moved.
+"""
+
+from __future__ import annotations
+
+import builtins
+import warnings
+import weakref
+
+import numpy as np
+
+from runtime import dtypes, grad_mode
+from runtime.autograd import functions as F
+from runtime.autograd.engine import AccumulateGrad, run_backward
+from runtime.autograd.function import Function, apply
+
+LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+VIEW_OF_LEAF_INPLACE = "a view of a leaf Variable that requires grad is being used in an in-place operation."
+INFERENCE_INPLACE = ("Inplace update to inference tensor outside InferenceMode is not allowed.You "
+                     "can make a clone to get a normal tensor before doing inplace update.See "
+                     "https://github.com/pytorch/rfcs/pull/17 for more details.")
+NO_GRAD_FN = "element 0 of tensors does not require grad and does not have a grad_fn"
+NON_LEAF_GRAD = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+    "attribute won't be populated during autograd.backward(). If you indeed want the .grad field "
+    "to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. If you "
+    "access the non-leaf Tensor by mistake, make sure you access the leaf Tensor instead. See "
+    "github.com/pytorch/pytorch/pull/30531 for more information. (Triggered internally at "
+    "/__w/pytorch/pytorch/build/aten/src/ATen/core/TensorBody.h:493.)")
+
+
+class Size(tuple):
+    def __repr__(self) -> str:
+        return f"torch.Size({list(self)})"
+
+    def numel(self) -> int:
+        return int(np.prod(self))
+
+
+class _Counter:
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+def _leaf_edge(value) -> tuple:
+    """The ``next_functions`` entry for an op input: its grad_fn, its AccumulateGrad, or None."""
+    if not isinstance(value, Tensor) or not value._requires_grad:
+        return (None, 0)
+    if value.grad_fn is not None:
+        return (value.grad_fn, 0)
+    node = value._accumulator() if value._accumulator is not None else None
+    if node is None:
+        node = AccumulateGrad(value)
+        node._shapes = ()
+        value._accumulator = weakref.ref(node)
+    return (node, 0)
+
+
+def _array(data, dtype=None) -> np.ndarray:
+    if isinstance(data, Tensor):
+        data = data._data
+    elif isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in _flatten(data)):
+        data = _nested(data)
+    chosen = dtype if dtype is not None else dtypes.infer(data)
+    return np.array(data, dtype=chosen.numpy)
+
+
+def _flatten(items):
+    for item in items:
+        if isinstance(item, (list, tuple)):
+            yield from _flatten(item)
+        else:
+            yield item
+
+
+def _nested(items):
+    return [_nested(i) if isinstance(i, (list, tuple)) else (i.item() if isinstance(i, Tensor) else i)
+            for i in items]
+
+
+def _operand(value):
+    """Another operand of an op: tensors and Python numbers pass, sequences become tensors."""
+    if isinstance(value, (Tensor, builtins.int, builtins.float, builtins.bool)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return Tensor(value)
+
+
+class Tensor:
+    __slots__ = ("_data", "_counter", "_requires_grad", "grad_fn", "_grad", "_base",
+                 "_inference", "_accumulator", "__weakref__")
+
+    def __init__(self, data=(), dtype=None) -> None:
+        self._data = _array(data, dtype)
+        self._counter = _Counter()
+        self._requires_grad = False
+        self.grad_fn: Function | None = None
+        self._grad: Tensor | None = None
+        self._base: Tensor | None = None
+        self._inference = grad_mode.is_inference_mode_enabled()
+        self._accumulator = None
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def _wrap(cls, array: np.ndarray) -> Tensor:
+        tensor = object.__new__(Tensor)
+        tensor._data = array if isinstance(array, np.ndarray) else np.asarray(array)
+        tensor._counter = _Counter()
+        tensor._requires_grad = False
+        tensor.grad_fn = None
+        tensor._grad = None
+        tensor._base = None
+        tensor._inference = grad_mode.is_inference_mode_enabled()
+        tensor._accumulator = None
+        return tensor
+
+    @classmethod
+    def _view_of(cls, base: Tensor, array: np.ndarray) -> Tensor:
+        view = cls._wrap(array)
+        view._counter = base._counter
+        view._base = base._base if base._base is not None else base
+        view._inference = base._inference
+        return view
+
+    def _set_history(self, node: Function) -> None:
+        self._requires_grad = True
+        self.grad_fn = node
+
+    def _write(self, array) -> None:
+        """Store new values in place (views see them) and bump the version."""
+        if not self._data.flags.writeable:
+            self._data = self._data.copy()
+        self._data[...] = array
+        if not self._inference:
+            self._counter.value += 1
+
+    def _accumulate(self, grad: np.ndarray) -> None:
+        grad = np.asarray(grad, dtype=self._data.dtype)
+        if self._grad is None:
+            self._grad = Tensor._wrap(np.array(np.broadcast_to(grad, self._data.shape)))
+        else:
+            self._grad._data = self._grad._data + grad
+
+    # ---------------------------------------------------------------- autograd state
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use a "
+                "computed variable in a subgraph that doesn't require differentiation use "
+                "var_no_grad = var.detach().")
+        if value and not self.dtype.is_floating_point:
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        self._requires_grad = bool(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def grad(self) -> Tensor | None:
+        if self.grad_fn is not None and self._grad is None and not getattr(self.grad_fn, "_retained", None):
+            warnings.warn(NON_LEAF_GRAD, UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        self._grad = value
+
+    @property
+    def _version(self) -> int:
+        if self._inference:
+            raise RuntimeError("Inference tensors do not track version counter.")
+        return self._counter.value
+
+    @property
+    def volatile(self) -> bool:
+        warnings.warn("volatile was removed (Variable.volatile is always False)", UserWarning,
+                      stacklevel=2)
+        return False
+
+    @volatile.setter
+    def volatile(self, value) -> None:
+        from runtime.autograd import VOLATILE_REMOVED
+        warnings.warn(VOLATILE_REMOVED, UserWarning, stacklevel=2)
+
+    def is_inference(self) -> bool:
+        return self._inference
+
+    def retain_grad(self) -> None:
+        if self.grad_fn is not None:
+            self.grad_fn._retained = weakref.ref(self)
+
+    def register_hook(self, hook):
+        """``hook(grad) -> Tensor or None`` runs when the gradient for this tensor is computed."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        node = self.grad_fn if self.grad_fn is not None else _leaf_edge(self)[0]
+        if self.grad_fn is None:
+            self._accumulator = lambda: node  # hold the leaf's node (and so the hook) strongly
+
+        def on_grad(grad: np.ndarray) -> np.ndarray:
+            replaced = hook(Tensor._wrap(grad))
+            return grad if replaced is None else replaced._data
+
+        hooks = node.__dict__.setdefault("_tensor_hooks", [])
+        hooks.append(on_grad)
+        return _HookHandle(hooks, on_grad)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
+        from runtime.autograd import backward
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    def detach(self) -> Tensor:
+        # Shares storage and version counter, but is no view of a leaf: in-place on it is fine.
+        detached = Tensor._wrap(self._data)
+        detached._counter = self._counter
+        detached._inference = self._inference
+        return detached
+
+    def detach_(self) -> Tensor:
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    @property
+    def data(self) -> Tensor:
+        # Same storage, but a separate version counter: changes through .data go unnoticed.
+        return Tensor._wrap(self._data)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+
+    # ---------------------------------------------------------------- metadata
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self._data.shape[dim]
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    ndim = property(dim)
+
+    @property
+    def dtype(self) -> dtypes.dtype:
+        return dtypes.from_numpy(self._data.dtype)
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.is_floating_point
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    def __len__(self) -> int:
+        if not self._data.ndim:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self._data)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+        return self._data.reshape(()).item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def numpy(self) -> np.ndarray:
+        if self._requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                               "tensor.detach().numpy() instead.")
+        return self._data
+
+    def __float__(self) -> float:
+        return builtins.float(self.item())
+
+    def __int__(self) -> int:
+        return builtins.int(self.item())
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+        return builtins.bool(self.item())
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return _format(self)
+
+    # ---------------------------------------------------------------- conversion
+    def to(self, *args, **kwargs) -> Tensor:
+        target = kwargs.get("dtype")
+        for arg in args:
+            if isinstance(arg, dtypes.dtype):
+                target = arg
+        if target is None or target.numpy == self._data.dtype:
+            return self
+        return self._cast(target)
+
+    def _cast(self, target: dtypes.dtype) -> Tensor:
+        result = apply(ToCopyBackward0, self, dtype=target.numpy)
+        return result
+
+    def float(self) -> Tensor:
+        return self.to(dtypes.float32)
+
+    def double(self) -> Tensor:
+        return self.to(dtypes.float64)
+
+    def long(self) -> Tensor:
+        return self.to(dtypes.int64)
+
+    def int(self) -> Tensor:
+        return self.to(dtypes.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(dtypes.bool_)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other.dtype)
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def contiguous(self) -> Tensor:
+        return self
+
+    def clone(self) -> Tensor:
+        return apply(F.CloneBackward0, self)
+
+    # ---------------------------------------------------------------- arithmetic
+    def __add__(self, other):
+        return apply(F.AddBackward0, self, _operand(other))
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        return apply(F.SubBackward0, self, _operand(other))
+
+    def __rsub__(self, other):
+        return apply(F.RsubBackward1, self, _operand(other))
+
+    def __mul__(self, other):
+        return apply(F.MulBackward0, self, _operand(other))
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        return apply(F.DivBackward0, self, _operand(other))
+
+    def __rtruediv__(self, other):
+        return apply(F.DivBackward0, _operand(other), self)
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, Tensor):
+            return apply(F.PowBackward1, self, exponent)
+        return apply(F.PowBackward0, self, exponent)
+
+    def __rpow__(self, base):
+        return apply(F.PowBackward2, base, self)
+
+    def __matmul__(self, other):
+        other = _operand(other)
+        return apply(F.matmul_op(self.dim(), other.dim()), self, other)
+
+    def __rmatmul__(self, other):
+        return _operand(other).__matmul__(self)
+
+    def __neg__(self):
+        return apply(F.NegBackward0, self)
+
+    def add(self, other, alpha=1):
+        return apply(F.AddBackward0, self, _operand(other), alpha=alpha)
+
+    def sub(self, other, alpha=1):
+        return apply(F.SubBackward0, self, _operand(other), alpha=alpha)
+
+    mul = __mul__
+    div = __truediv__
+    pow = __pow__
+    matmul = __matmul__
+    mm = __matmul__
+    neg = __neg__
+
+    # comparisons give plain bool tensors
+    def _compare(self, other, function) -> Tensor:
+        other = other._data if isinstance(other, Tensor) else other
+        return Tensor._wrap(np.asarray(function(self._data, other)))
+
+    def __eq__(self, other):
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other):
+        return self._compare(other, np.not_equal)
+
+    def __lt__(self, other):
+        return self._compare(other, np.less)
+
+    def __le__(self, other):
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other):
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other):
+        return self._compare(other, np.greater_equal)
+
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+
+    def __invert__(self):
+        return Tensor._wrap(~self._data)
+
+    def __and__(self, other):
+        return self._compare(other, np.logical_and)
+
+    def __or__(self, other):
+        return self._compare(other, np.logical_or)
+
+    def all(self) -> Tensor:
+        return Tensor._wrap(np.asarray(self._data.all()))
+
+    def any(self) -> Tensor:
+        return Tensor._wrap(np.asarray(self._data.any()))
+
+    def equal(self, other: Tensor) -> bool:
+        return self.shape == other.shape and builtins.bool((self._data == other._data).all())
+
+    def allclose(self, other: Tensor, rtol=1e-05, atol=1e-08) -> bool:
+        return builtins.bool(np.allclose(self._data, other._data, rtol=rtol, atol=atol))
+
+    # ---------------------------------------------------------------- elementwise
+    def exp(self):
+        return apply(F.ExpBackward0, self)
+
+    def log(self):
+        return apply(F.LogBackward0, self)
+
+    def sqrt(self):
+        return apply(F.SqrtBackward0, self)
+
+    def abs(self):
+        return apply(F.AbsBackward0, self)
+
+    def sin(self):
+        return apply(F.SinBackward0, self)
+
+    def cos(self):
+        return apply(F.CosBackward0, self)
+
+    def tanh(self):
+        return apply(F.TanhBackward0, self)
+
+    def sigmoid(self):
+        return apply(F.SigmoidBackward0, self)
+
+    def relu(self):
+        return apply(F.ReluBackward0, self)
+
+    def clamp(self, min=None, max=None):  # noqa: A002 - torch's names
+        return apply(F.ClampBackward1, self, min=min, max=max)
+
+    clip = clamp
+
+    def masked_fill(self, mask, value):
+        return apply(F.MaskedFillBackward0, self, mask=_data_of(mask), value=value)
+
+    # ---------------------------------------------------------------- reductions
+    def sum(self, dim=None, keepdim=False):
+        if dim is None:
+            return apply(F.SumBackward0, self)
+        return apply(F.SumBackward1, self, dim=dim, keepdim=keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        if dim is None:
+            return apply(F.MeanBackward0, self)
+        return apply(F.MeanBackward1, self, dim=dim, keepdim=keepdim)
+
+    def _extreme(self, whole, along, arg, dim, keepdim):
+        if dim is None:
+            return apply(whole, self)
+        values = apply(along, self, dim=dim, keepdim=keepdim)
+        indices = arg(dim=dim, keepdim=keepdim)
+        return _MinMax(values, indices)
+
+    def max(self, dim=None, keepdim=False):
+        return self._extreme(F.MaxBackward1, F.MaxBackward0, self.argmax, dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        return self._extreme(F.MinBackward1, F.MinBackward0, self.argmin, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim=False):
+        return self._arg(np.argmax, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return self._arg(np.argmin, dim, keepdim)
+
+    def _arg(self, function, dim, keepdim):
+        if dim is None:
+            return Tensor._wrap(np.asarray(function(self._data), dtype=np.int64))
+        return Tensor._wrap(np.asarray(function(self._data, axis=dim, keepdims=keepdim), dtype=np.int64))
+
+    def var(self, dim=None, unbiased=True, keepdim=False, correction=None):
+        correction = (1 if unbiased else 0) if correction is None else correction
+        return apply(F.VarBackward0, self, dim=dim, correction=correction, keepdim=keepdim)
+
+    def std(self, dim=None, unbiased=True, keepdim=False, correction=None):
+        correction = (1 if unbiased else 0) if correction is None else correction
+        return apply(F.StdBackward0, self, dim=dim, correction=correction, keepdim=keepdim)
+
+    def norm(self, p=2, dim=None, keepdim=False):
+        if p != 2:
+            raise NotImplementedError("runtime supports only the 2-norm")
+        return apply(F.LinalgVectorNormBackward0, self, dim=dim, keepdim=keepdim)
+
+    def softmax(self, dim):
+        return apply(F.SoftmaxBackward0, self, dim=dim)
+
+    def log_softmax(self, dim):
+        return apply(F.LogSoftmaxBackward0, self, dim=dim)
+
+    # ---------------------------------------------------------------- shape
+    def view(self, *shape):
+        return apply(F.ViewBackward0, self, shape=_shape(shape))
+
+    reshape = view
+
+    def view_as(self, other):
+        return self.view(other.shape)
+
+    reshape_as = view_as
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        shape = self._data.shape
+        if not shape:
+            return self.view(1)
+        end = end_dim % len(shape)
+        merged = int(np.prod(shape[start_dim:end + 1]))
+        return self.view(*shape[:start_dim], merged, *shape[end + 1:])
+
+    def transpose(self, dim0, dim1):
+        return apply(F.TransposeBackward0, self, dim0=dim0, dim1=dim1)
+
+    def t(self):
+        return apply(F.TBackward0, self, dim0=0, dim1=-1) if self.dim() == 2 else self
+
+    @property
+    def T(self):  # noqa: N802 - torch's name
+        return self.permute(*reversed(range(self.dim())))
+
+    def permute(self, *dims):
+        return apply(F.PermuteBackward0, self, dims=_shape(dims))
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            return apply(F.SqueezeBackward0, self)
+        return apply(F.SqueezeBackward1, self, dim=dim)
+
+    def unsqueeze(self, dim):
+        return apply(F.UnsqueezeBackward0, self, dim=dim)
+
+    def expand(self, *shape):
+        return apply(F.ExpandBackward0, self, shape=_shape(shape))
+
+    def expand_as(self, other):
+        return self.expand(other.shape)
+
+    def gather(self, dim, index):
+        return apply(F.GatherBackward0, self, dim=dim, index=index._data)
+
+    def __getitem__(self, index):
+        index = _index(index)
+        return apply(F.indexing_op(index), self, index=index)
+
+    # ---------------------------------------------------------------- in place
+    def _check_inplace(self) -> None:
+        if self._inference and not grad_mode.is_inference_mode_enabled():
+            raise RuntimeError(INFERENCE_INPLACE)
+        if not grad_mode.is_grad_enabled():
+            return
+        if self._base is not None and self._base._requires_grad and self._base.grad_fn is None:
+            raise RuntimeError(VIEW_OF_LEAF_INPLACE)
+        if self._requires_grad and self.grad_fn is None and self._base is None:
+            raise RuntimeError(LEAF_INPLACE)
+
+    def _inplace(self, op: type[Function], *others, **options) -> Tensor:
+        self._check_inplace()
+        recording = grad_mode.is_grad_enabled() and (
+            self._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in others))
+        if recording and self._base is not None:
+            raise NotImplementedError("runtime: in-place change of a view of a tensor with "
+                                      "autograd history is not supported")
+        apply(op, self, *others, out=self, **options)
+        return self
+
+    def add_(self, other, alpha=1):
+        return self._inplace(F.AddBackward0, _operand(other), alpha=alpha)
+
+    def sub_(self, other, alpha=1):
+        return self._inplace(F.SubBackward0, _operand(other), alpha=alpha)
+
+    def mul_(self, other):
+        return self._inplace(F.MulBackward0, _operand(other))
+
+    def div_(self, other):
+        return self._inplace(F.DivBackward0, _operand(other))
+
+    def pow_(self, exponent):
+        return self._inplace(F.PowBackward0, exponent)
+
+    def neg_(self):
+        return self._inplace(F.NegBackward0)
+
+    def abs_(self):
+        return self._inplace(F.AbsBackward0)
+
+    def exp_(self):
+        return self._inplace(F.ExpBackward0)
+
+    def log_(self):
+        return self._inplace(F.LogBackward0)
+
+    def sqrt_(self):
+        return self._inplace(F.SqrtBackward0)
+
+    def sigmoid_(self):
+        return self._inplace(F.SigmoidBackward0)
+
+    def tanh_(self):
+        return self._inplace(F.TanhBackward0)
+
+    def relu_(self):
+        return self._inplace(F.ReluBackward0)
+
+    def clamp_(self, min=None, max=None):  # noqa: A002
+        return self._inplace(F.ClampBackward1, min=min, max=max)
+
+    clip_ = clamp_
+
+    def masked_fill_(self, mask, value):
+        return self._inplace(F.MaskedFillBackward0, mask=_data_of(mask), value=value)
+
+    def zero_(self):
+        return self._inplace(FillBackward0, value=0)
+
+    def fill_(self, value):
+        return self._inplace(FillBackward0, value=_data_of(value))
+
+    def copy_(self, source):
+        return self._inplace(CopyBackwards, _operand(source))
+
+    def normal_(self, mean=0.0, std=1.0, generator=None):
+        from runtime.random import default_generator
+        values = (generator or default_generator).normal(mean, std, self._data.shape)
+        return self._inplace(FillBackward0, value=values)
+
+    def uniform_(self, a=0.0, b=1.0, generator=None):
+        from runtime.random import default_generator
+        values = (generator or default_generator).uniform(a, b, self._data.shape)
+        return self._inplace(FillBackward0, value=values)
+
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    def __setitem__(self, index, value) -> None:
+        index = _index(index)
+        if grad_mode.is_grad_enabled() and self._requires_grad and self.grad_fn is None:
+            raise RuntimeError(VIEW_OF_LEAF_INPLACE)  # x[i] = v changes a view of x
+        self._inplace(CopySlices, _operand(value), index=index)
+
+
+class _MinMax(tuple):
+    """``(values, indices)`` of ``max(dim)``/``min(dim)``, also by name."""
+
+    def __new__(cls, values, indices):
+        return super().__new__(cls, (values, indices))
+
+    values = property(lambda self: self[0])
+    indices = property(lambda self: self[1])
+
+
+class _HookHandle:
+    def __init__(self, hooks: list, hook) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+# In-place-only ops, defined here because only tensors' in-place methods use them.
+
+
+class FillBackward0(Function):
+    """``zero_``/``fill_``/``normal_``/``uniform_``: new values that depend on nothing."""
+
+    def forward(self, a, value=0):
+        return np.broadcast_to(np.asarray(value, dtype=a.dtype), a.shape)
+
+    def backward(self, grad):
+        return (np.zeros_like(grad),)
+
+
+class CopyBackwards(Function):
+    def forward(self, a, source):
+        return np.broadcast_to(np.asarray(source, dtype=a.dtype), a.shape)
+
+    def backward(self, grad):
+        return np.zeros_like(grad), grad
+
+
+class CopySlices(Function):
+    """``x[index] = value`` on a tensor with history."""
+
+    def forward(self, a, value, index=None):
+        self.index = index
+        result = a.copy()
+        result[index] = value
+        return result
+
+    def backward(self, grad):
+        kept = grad.copy()
+        kept[self.index] = 0
+        return kept, grad[self.index]
+
+
+class ToCopyBackward0(Function):
+    def forward(self, a, dtype=None):
+        return a.astype(dtype)
+
+    def backward(self, grad):
+        return (grad,)
+
+
+def _data_of(value):
+    return value._data if isinstance(value, Tensor) else value
+
+
+def _shape(args) -> tuple:
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+def _index(index):
+    if isinstance(index, Tensor):
+        return index._data
+    if isinstance(index, tuple):
+        return tuple(i._data if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def _format(tensor: Tensor) -> str:
+    data = tensor._data
+    suffix = []
+    if data.dtype == np.float64:
+        suffix.append("dtype=torch.float64")
+    elif data.dtype == np.int32:
+        suffix.append("dtype=torch.int32")
+    if tensor.grad_fn is not None:
+        suffix.append(f"grad_fn=<{tensor.grad_fn.name()}>")
+    elif tensor._requires_grad:
+        suffix.append("requires_grad=True")
+    if data.dtype.kind == "f":
+        finite = data[np.isfinite(data)]
+        integral = finite.size == 0 or bool((finite == np.round(finite)).all())
+        formatter = {"float_kind": (lambda v: f"{v:.0f}.") if integral else (lambda v: f"{v:.4f}")}
+    else:
+        formatter = None
+    body = np.array2string(data, separator=", ", prefix="tensor(", formatter=formatter,
+                           threshold=1000)
+    return "tensor(" + ", ".join([body, *suffix]) + ")"

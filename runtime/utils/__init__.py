@@ -1,0 +1,5 @@
+"""``runtime.utils``."""
+
+from runtime.utils import data
+
+__all__ = ["data"]
