@@ -219,7 +219,7 @@ class Tensor:
             replaced = hook(Tensor._wrap(grad))
             return grad if replaced is None else replaced._data
 
-        hooks = node.__dict__.setdefault("_tensor_hooks", [])
+        hooks = node.__dict__.setdefault("_tensor_hooks", [])  # per node, not the class default
         hooks.append(on_grad)
         return _HookHandle(hooks, on_grad)
 

@@ -68,9 +68,9 @@ def run_backward(roots: list[tuple[Function, np.ndarray]], retain_graph: bool,
                     if counts[child] == 0:
                         ready.append(child)
             continue
-        for hook in getattr(node, "_tensor_hooks", ()):
+        for hook in node._tensor_hooks:
             grad = hook(grad)
-        retained = getattr(node, "_retained", None)
+        retained = node._retained
         if retained is not None and retained() is not None:
             retained()._accumulate(grad)
         if capture is not None and node in capture:

@@ -48,6 +48,9 @@ class Function:
 
     needs_input_grad: tuple[bool, ...] = ()
     next_functions: tuple = ()
+    _shapes: tuple = ()
+    _tensor_hooks: tuple = ()  # gradient hooks of the tensor this node produced
+    _retained = None  # weak reference to that tensor, after retain_grad()
     #: The output shares storage and version counter with input 0 (view, reshape, detach...).
     is_view = False
 
@@ -68,13 +71,23 @@ class Function:
         saved = self._saved
         if saved is None:
             raise RuntimeError(FREED)
-        array, counter, version, describe = saved[position]
+        array, counter, version, tensor = saved[position]
         if counter is not None and counter.value != version:
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an "
-                f"inplace operation: {describe()} is at version {counter.value}; expected "
-                f"version {version} instead. {_HINT}")
+                f"inplace operation: {self._describe(position, tensor)} is at version "
+                f"{counter.value}; expected version {version} instead. {_HINT}")
         return array
+
+    def _describe(self, position: int, tensor) -> str:
+        shape = ", ".join(str(n) for n in tensor.shape)
+        text = f"[torch.{tensor.dtype.legacy_name} [{shape}]]"
+        # A saved output is named after the op that saved it; a saved input after the op that
+        # last produced it (an in-place op re-bases its history), or not at all for a leaf.
+        node = self if position == RESULT else tensor.grad_fn
+        if node is None:
+            return text
+        return f"{text}, which is output 0 of {node.name().removesuffix('Backward0').removesuffix('Backward1')},"
 
     _saved: dict | None = None
     _released = False
@@ -92,30 +105,38 @@ class Function:
         raise NotImplementedError
 
 
-def _describe(tensor, node_name: str | None):
-    def describe() -> str:
-        shape = ", ".join(str(n) for n in tensor.shape)
-        text = f"[torch.{tensor.dtype.legacy_name} [{shape}]]"
-        # A saved output is named after the op that saved it; a saved input after the op that
-        # last produced it (an in-place op re-bases its history), or not at all for a leaf.
-        name = node_name or (tensor.grad_fn.name() if tensor.grad_fn is not None else None)
-        if name is None:
-            return text
-        return f"{text}, which is output 0 of {name.removesuffix('Backward0').removesuffix('Backward1')},"
-    return describe
+class _Meta:
+    """Shape and dtype of a saved result, for the error message."""
+
+    __slots__ = ("shape", "dtype", "grad_fn")
+
+    def __init__(self, tensor) -> None:
+        self.shape, self.dtype, self.grad_fn = tensor.shape, tensor.dtype, None
+
+
+_tensor_types = None
+
+
+def _bind_tensor() -> None:
+    # runtime.tensor imports this module; bind its names on first use instead of per call.
+    global _tensor_types
+    from runtime.tensor import Tensor, _leaf_edge
+    _tensor_types = (Tensor, _leaf_edge)
 
 
 def apply(op: type[Function], *inputs, out=None, **options):
     """Run ``op`` on ``inputs`` (tensors or Python numbers), recording a graph node when grad
     mode is on and an input requires grad.  ``out`` makes it in-place: the result is written
     into that tensor, which takes over the new history."""
-    from runtime.tensor import Tensor, _leaf_edge
+    if _tensor_types is None:
+        _bind_tensor()
+    Tensor, _leaf_edge = _tensor_types
 
     node = op()
     recording = False
     if grad_mode.is_grad_enabled():
-        needs = tuple(isinstance(t, Tensor) and t.requires_grad for t in inputs)
-        recording = any(needs)
+        needs = [isinstance(t, Tensor) and t._requires_grad for t in inputs]
+        recording = True in needs
         node.needs_input_grad = needs
     arrays = [t._data if isinstance(t, Tensor) else t for t in inputs]
     result_array = node.forward(*arrays, **options)
@@ -134,20 +155,19 @@ def apply(op: type[Function], *inputs, out=None, **options):
     saved = {}
     for position in node._to_save:
         if position == RESULT:
-            saved[RESULT] = (result._data, result._counter, result._counter.value,
-                             _describe(result, node.name()))
+            # The result's array and counter only: a reference to the result would be a cycle.
+            saved[RESULT] = (result._data, result._counter, result._counter.value, _Meta(result))
             continue
         tensor = inputs[position]
         if isinstance(tensor, Tensor):
             if tensor._inference and not inference:
                 raise RuntimeError(INFERENCE_SAVED)
             counter = None if tensor._inference else tensor._counter
-            saved[position] = (tensor._data, counter, counter.value if counter else 0,
-                               _describe(tensor, None))
+            saved[position] = (tensor._data, counter, counter.value if counter else 0, tensor)
         else:
             saved[position] = (tensor, None, 0, None)
     node._saved = saved
-    node.next_functions = tuple(_leaf_edge(t) for t in inputs)
-    node._shapes = tuple(t.shape if isinstance(t, Tensor) else () for t in inputs)
+    node.next_functions = tuple([_leaf_edge(t) for t in inputs])
+    node._shapes = [t._data.shape if isinstance(t, Tensor) else () for t in inputs]
     result._set_history(node)
     return result

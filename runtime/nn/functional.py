@@ -122,10 +122,30 @@ class NativeBatchNormBackward0(Function):
         return grad_x, grad_weight, grad_bias
 
 
+class AddmmBackward0(Function):
+    """``x @ weight.T + bias`` for a batch of vectors: one node, as in PyTorch."""
+
+    def forward(self, x, weight, bias=None):
+        needs = self.needs_input_grad
+        self.save(*([1] if needs and needs[0] else []), *([0] if needs and needs[1] else []))
+        out = x @ weight.T
+        if bias is not None:
+            out += bias
+        return out
+
+    def backward(self, grad):
+        needs = self.needs_input_grad
+        return (grad @ self.saved(1) if needs[0] else None,
+                grad.T @ self.saved(0) if needs[1] else None,
+                grad.sum(axis=0) if len(needs) > 2 and needs[2] else None)
+
+
 # ------------------------------------------------------------------------------ functions
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
+    if input.dim() == 2:
+        return apply(AddmmBackward0, input, weight, bias)
     out = input @ weight.t()
     return out + bias if bias is not None else out
 
