@@ -40,6 +40,9 @@ MODEL_WORDS = frozenset({
     "rnn", "lstm", "gru", "teacher", "student",
 })
 OPTIMIZER_WORDS = frozenset({"opt", "optim", "optimizer", "optimiser"})
+# ``create_model(...)``, ``build_transformer(...)`` make a model; they do not run one.
+FACTORY_WORDS = frozenset({"create", "build", "make", "get", "load", "init", "new", "construct",
+                           "instantiate"})
 AUTOGRAD_GRAD = frozenset({"torch.autograd.grad"})
 # Text one of which any evaluation region needs (the pre-filter of NG101/NG105).
 EVIDENCE_TEXT = ("val", "test", "dev", "predict", "infer", "score", "generate", "train(")
@@ -190,7 +193,10 @@ class EvaluationRegions:
         name = dotted_name(func)
         if name is None or self.names.qualified_name(func) is not None:
             return False  # torch.* and other imported callables are not the user's model
-        return name in self._modules or bool(words(name.rsplit(".", 1)[-1]) & MODEL_WORDS)
+        if name in self._modules:
+            return True
+        callee = [w.lower() for w in _WORD.findall(name.rsplit(".", 1)[-1])]
+        return bool(callee) and callee[-1] in MODEL_WORDS and callee[0] not in FACTORY_WORDS
 
     # ------------------------------------------------------------------ verdicts
     def verdicts(self) -> list[Verdict]:
@@ -205,6 +211,8 @@ class EvaluationRegions:
 
     def _regions(self, function: _Function):
         """(start, end, evidence, code, node to wrap) for each region, strongest evidence first."""
+        if function.node is not None and self._is_pytest_test(function.node.name.value):
+            return  # a test runs models however it needs to
         if function.evaluation_name is not None:
             yield 0, function.end, f"function '{function.evaluation_name}'", "NG101", function.node
         for loop, start, end, iterable in function.loops:
@@ -213,9 +221,12 @@ class EvaluationRegions:
             resume = min((r for r in function.resumes if r > order), default=function.end + 1)
             yield order, resume, f"after '{call}'", "NG105", None
 
+    def _is_pytest_test(self, name: str) -> bool:
+        return name.startswith("test") and is_test_file(self.path)
+
     def _is_eval_function(self, name: str) -> bool:
-        if name.startswith("test") and is_test_file(self.path):
-            return False  # a pytest test, not evaluation code
+        if self._is_pytest_test(name):
+            return False
         patterns = self.config.eval_function_patterns
         return bool(words(name) & EVAL_FUNCTION_WORDS) or any(re.search(p, name) for p in patterns)
 

@@ -250,3 +250,17 @@ def test_unsafe_fixes_need_the_flag_and_use_the_modules_alias():
     fixed = fix_source(source, "t.py", ALL, unsafe=True).source
     assert "@T.no_grad()\ndef validate" in fixed
     assert codes(fixed) == []
+
+
+def test_model_factories_and_pytest_tests_are_not_forward_passes():
+    source = """
+    import torch
+    def test_vit(pretrained=False):
+        model = _create_vision_transformer("test_vit", pretrained=pretrained)
+        return build_model(model)
+    def test_eval_mode(model):
+        model.eval()
+        assert model(torch.ones(1)).shape == (1,)
+    """
+    assert codes(source, path="timm/models/vit.py") == [(8, "NG101")]
+    assert codes(source, path="tests/test_models.py") == []
