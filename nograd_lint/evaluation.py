@@ -148,6 +148,16 @@ class EvaluationRegions:
         if name:
             self._stack[-1].loops.append((loop, start, self._order, name))
 
+    def visit_Assign(self, node: cst.Assign) -> None:
+        # ``encoder = EncoderCNN(...).eval()``: the name holds a model in eval mode.
+        value = node.value
+        if (isinstance(value, cst.Call) and method_receiver(value, "eval") is not None
+                and dotted_name(value.func.value) is None and len(node.targets) == 1):
+            name = dotted_name(node.targets[0].target)
+            if name is not None:
+                self._modules.add(name)
+                self._stack[-1].evals.append((self._order, f"{name}.eval()"))
+
     def visit_Attribute(self, node: cst.Attribute) -> None:
         if node.attr.value == "detach":
             self._detached.add(node.value)
@@ -195,7 +205,10 @@ class EvaluationRegions:
             return False  # torch.* and other imported callables are not the user's model
         if name in self._modules:
             return True
-        callee = [w.lower() for w in _WORD.findall(name.rsplit(".", 1)[-1])]
+        last = name.rsplit(".", 1)[-1]
+        if last[:1].isupper():
+            return False  # ``EncoderCNN(256)`` constructs a model
+        callee = [w.lower() for w in _WORD.findall(last)]
         return bool(callee) and callee[-1] in MODEL_WORDS and callee[0] not in FACTORY_WORDS
 
     # ------------------------------------------------------------------ verdicts

@@ -264,3 +264,14 @@ def test_model_factories_and_pytest_tests_are_not_forward_passes():
     """
     assert codes(source, path="timm/models/vit.py") == [(8, "NG101")]
     assert codes(source, path="tests/test_models.py") == []
+
+
+def test_eval_chained_on_construction():
+    source = """
+    import torch
+    def main(image):
+        encoder = EncoderCNN(256).eval()
+        feature = encoder(image)
+        return feature
+    """
+    assert codes(source) == [(5, "NG105")]
