@@ -23,6 +23,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
+TIMER = r'''
+import statistics, time
+
+def best(function, inner):
+    """Median microseconds per call of `function`, over `repeat` rounds of `inner` calls."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(inner):
+            function()
+        times.append((time.perf_counter() - start) / inner)
+    return statistics.median(times) * 1e6
+'''
+
 WORKER = r'''
 import gc, json, statistics, sys, time, tracemalloc
 import numpy as np
@@ -33,15 +47,6 @@ if backend == "torch":
 else:
     import runtime as torch
 nn = torch.nn
-
-def best(function, inner):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(inner):
-            function()
-        times.append((time.perf_counter() - start) / inner)
-    return statistics.median(times) * 1e6  # microseconds
 
 results = {}
 x0 = torch.ones(10, requires_grad=True)
@@ -113,21 +118,13 @@ def chain():
     y = x
     for _ in range(250):
         y = np.tanh(y * 1.0001 + 0.5) - 0.1
-def best(function, inner):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(inner):
-            function()
-        times.append((time.perf_counter() - start) / inner)
-    return statistics.median(times) * 1e6
 print(json.dumps({"mlp_forward_numpy": best(forward, 50), "chain_forward_numpy": best(chain, 3)}))
 '''
 
 
 def run(code: str, *args: str) -> dict:
     env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", TIMER + code, *args], capture_output=True, text=True,
                           env=env, check=True)
     return json.loads(done.stdout)
 
