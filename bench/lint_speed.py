@@ -3,7 +3,7 @@
     python bench/lint_speed.py [CORPUS_DIR] [--repeat N]
 
 Without a corpus, one is generated from ``fixtures/`` (>= 2,000 files: copies that pass the
-textual pre-filter, and copies with the trigger words renamed, which do not).  For real code,
+textual pre-filter, and copies that import another library instead of torch, which do not).  For real code,
 clone e.g. huggingface/pytorch-image-models and pass its directory.
 
 Timings alternate between the contenders and report medians, so machine noise hits all alike:
@@ -31,13 +31,15 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = Config(select=("NG",))
 
 
-def generated_corpus(directory: Path, copies: int = 130) -> list[str]:
+def generated_corpus(directory: Path, files: int = 2000) -> list[str]:
     fixtures = sorted((ROOT / "fixtures").glob("*.py"))
+    copies = -(-files // (2 * len(fixtures)))
     for index in range(copies):
         for fixture in fixtures:
             text = fixture.read_text()
             (directory / f"c{index:03d}_{fixture.name}").write_text(text)
-            renamed = text.replace("volatile", "transient").replace("Variable", "Wrapped")
+            # Without torch (or runtime) the file cannot misuse it: the pre-filter skips it.
+            renamed = text.replace("torch", "tensorlib").replace("runtime", "backend")
             (directory / f"n{index:03d}_{fixture.name}").write_text(renamed)
     return discover([str(directory)], CONFIG).files
 
