@@ -162,7 +162,7 @@ class Tensor:
                 "computed variable in a subgraph that doesn't require differentiation use "
                 "var_no_grad = var.detach().")
         if value and not self.dtype.is_floating_point:
-            raise RuntimeError("only Tensors of floating point dtype can require gradients")
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
         self._requires_grad = bool(value)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -375,7 +375,13 @@ class Tensor:
         return apply(F.DivBackward0, self, _operand(other))
 
     def __rtruediv__(self, other):
-        return apply(F.DivBackward0, _operand(other), self)
+        if isinstance(other, Tensor):
+            return apply(F.DivBackward0, other, self)
+        # As PyTorch: ``number / t`` is ``t.reciprocal() * number`` (grad_fn MulBackward0).
+        return apply(F.MulBackward0, apply(F.ReciprocalBackward0, self), _operand(other))
+
+    def reciprocal(self):
+        return apply(F.ReciprocalBackward0, self)
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
@@ -560,6 +566,8 @@ class Tensor:
         if not shape:
             return self.view(1)
         end = end_dim % len(shape)
+        if start_dim % len(shape) == end:
+            return self  # nothing to merge: PyTorch returns the tensor itself
         merged = int(np.prod(shape[start_dim:end + 1]))
         return self.view(*shape[:start_dim], merged, *shape[end + 1:])
 
@@ -567,7 +575,9 @@ class Tensor:
         return apply(F.TransposeBackward0, self, dim0=dim0, dim1=dim1)
 
     def t(self):
-        return apply(F.TBackward0, self, dim0=0, dim1=-1) if self.dim() == 2 else self
+        if self.dim() > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.dim()}D")
+        return apply(F.TBackward0, self, dim0=0, dim1=-1)
 
     @property
     def T(self):  # noqa: N802 - torch's name
@@ -666,10 +676,11 @@ class Tensor:
         return self._inplace(F.MaskedFillBackward0, mask=_data_of(mask), value=value)
 
     def zero_(self):
-        return self._inplace(FillBackward0, value=0)
+        return self._inplace(ZeroBackward0, value=0)
 
     def fill_(self, value):
-        return self._inplace(FillBackward0, value=_data_of(value))
+        op = FillBackward3 if isinstance(value, Tensor) else FillBackward2
+        return self._inplace(op, value=_data_of(value))
 
     def copy_(self, source):
         return self._inplace(CopyBackwards, _operand(source))
@@ -677,12 +688,12 @@ class Tensor:
     def normal_(self, mean=0.0, std=1.0, generator=None):
         from runtime.random import default_generator
         values = (generator or default_generator).normal(mean, std, self._data.shape)
-        return self._inplace(FillBackward0, value=values)
+        return self._inplace(NormalBackward0, value=values)
 
     def uniform_(self, a=0.0, b=1.0, generator=None):
         from runtime.random import default_generator
         values = (generator or default_generator).uniform(a, b, self._data.shape)
-        return self._inplace(FillBackward0, value=values)
+        return self._inplace(UniformBackward0, value=values)
 
     def __iadd__(self, other):
         return self.add_(other)
@@ -735,7 +746,31 @@ class FillBackward0(Function):
         return (np.zeros_like(grad),)
 
 
+# PyTorch names the node after the in-place op (fill_ with a number or a tensor, zero_...).
+class FillBackward2(FillBackward0):
+    pass
+
+
+class FillBackward3(FillBackward0):
+    pass
+
+
+class ZeroBackward0(FillBackward0):
+    pass
+
+
+class NormalBackward0(FillBackward0):
+    pass
+
+
+class UniformBackward0(FillBackward0):
+    pass
+
+
 class CopyBackwards(Function):
+    def name(self) -> str:
+        return "torch::autograd::CopyBackwards"  # PyTorch's name: this node is no codegen'd op
+
     def forward(self, a, source):
         return np.broadcast_to(np.asarray(source, dtype=a.dtype), a.shape)
 
@@ -745,6 +780,9 @@ class CopyBackwards(Function):
 
 class CopySlices(Function):
     """``x[index] = value`` on a tensor with history."""
+
+    def name(self) -> str:
+        return "torch::autograd::CopySlices"  # PyTorch's name: this node is no codegen'd op
 
     def forward(self, a, value, index=None):
         self.index = index
@@ -789,20 +827,36 @@ def _index(index):
 def _format(tensor: Tensor) -> str:
     data = tensor._data
     suffix = []
-    if data.dtype == np.float64:
-        suffix.append("dtype=torch.float64")
-    elif data.dtype == np.int32:
-        suffix.append("dtype=torch.int32")
+    if data.dtype in (np.float64, np.int32, np.uint8):
+        suffix.append(f"dtype={tensor.dtype!r}")
     if tensor.grad_fn is not None:
         suffix.append(f"grad_fn=<{tensor.grad_fn.name()}>")
     elif tensor._requires_grad:
         suffix.append("requires_grad=True")
-    if data.dtype.kind == "f":
-        finite = data[np.isfinite(data)]
-        integral = finite.size == 0 or bool((finite == np.round(finite)).all())
-        formatter = {"float_kind": (lambda v: f"{v:.0f}.") if integral else (lambda v: f"{v:.4f}")}
-    else:
-        formatter = None
-    body = np.array2string(data, separator=", ", prefix="tensor(", formatter=formatter,
-                           threshold=1000)
+    element = _element_format(data)
+    body = np.array2string(data, separator=", ", prefix="tensor(", threshold=1000,
+                           max_line_width=80, formatter={"all": element})
     return "tensor(" + ", ".join([body, *suffix]) + ")"
+
+
+def _element_format(data: np.ndarray):
+    """PyTorch's element formatting (torch/_tensor_str.py): every element padded to one width;
+    floats as ``1.`` when all are integral, else ``1.5000``, or ``1.0000e+10`` when their
+    magnitudes span more than 1000x (or go above 1e8, or below 1e-4 for non-integral ones)."""
+    if data.dtype.kind != "f":
+        width = max((len(str(v)) for v in data.flat), default=1)
+        return lambda v: str(v).rjust(width)
+    values = data[np.isfinite(data) & (data != 0)].astype(np.float64)
+    magnitudes = np.abs(values)
+    integral = bool((values == np.ceil(values)).all())
+    high, low = (magnitudes.max(), magnitudes.min()) if values.size else (0.0, 0.0)
+    sci = values.size > 0 and (high / low > 1000 or high > 1e8 or (not integral and low < 1e-4))
+    if sci:
+        text = "{:.4e}".format
+    elif integral:
+        def text(v):
+            return f"{v:.0f}." if np.isfinite(v) else f"{v:.0f}"
+    else:
+        text = "{:.4f}".format
+    width = max((len(text(v)) for v in values), default=1)
+    return lambda v: text(v).rjust(width)

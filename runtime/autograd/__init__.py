@@ -61,11 +61,13 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     captured = run_backward(_roots(outputs, grad_outputs), bool(retain_graph),
                             capture={n: None for n in nodes if n is not None})
     results = []
-    for tensor, node in zip(inputs, nodes):
+    for index, (tensor, node) in enumerate(zip(inputs, nodes)):
         value = captured.get(node) if node is not None else None
         if value is None and not allow_unused:
-            raise RuntimeError("One of the differentiated Tensors appears to not have been used "
-                               "in the graph. Set allow_unused=True if this is the desired behavior.")
+            # PyTorch 2.x names the unused input's position.
+            raise RuntimeError(f"The differentiated Tensor at index {index} appears to not have "
+                               "been used in the graph. Set allow_unused=True if this is the "
+                               "desired behavior.")
         results.append(None if value is None else Tensor._wrap(np.asarray(value, dtype=tensor._data.dtype)))
     return tuple(results)
 

@@ -19,6 +19,9 @@ class AccumulateGrad(Function):
     def __init__(self, variable) -> None:
         self.variable = variable
 
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"  # PyTorch's name(); its type is AccumulateGrad
+
 
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     """Sum ``grad`` down to ``shape``, undoing NumPy broadcasting."""

@@ -139,6 +139,10 @@ def apply(op: type[Function], *inputs, out=None, **options):
         recording = True in needs
         node.needs_input_grad = needs
     arrays = [t._data if isinstance(t, Tensor) else t for t in inputs]
+    if out is not None and recording:
+        # ``out`` is overwritten below, but backward may need its old values (log_, mul_,
+        # clamp_...): forward and saving read a private copy, like PyTorch's original_self.
+        arrays[0] = arrays[0].copy()
     result_array = node.forward(*arrays, **options)
 
     if out is not None:
@@ -162,8 +166,12 @@ def apply(op: type[Function], *inputs, out=None, **options):
         if isinstance(tensor, Tensor):
             if tensor._inference and not inference:
                 raise RuntimeError(INFERENCE_SAVED)
-            counter = None if tensor._inference else tensor._counter
-            saved[position] = (tensor._data, counter, counter.value if counter else 0, tensor)
+            # The private copy of an in-place op's old values cannot change: no version check.
+            counter = None if tensor._inference or (out is not None and position == 0) else tensor._counter
+            # ``x.mul_(x)`` also saves ``x`` as the other operand: at its version before the write
+            # (so backward reports it modified, as PyTorch does).
+            version = (counter.value - (tensor is out)) if counter else 0
+            saved[position] = (arrays[position], counter, version, tensor)
         else:
             saved[position] = (tensor, None, 0, None)
     node._saved = saved

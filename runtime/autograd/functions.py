@@ -68,6 +68,18 @@ class DivBackward0(Function):
                 -grad * self.saved(0) / (b * b) if _need(self, 1) else None)
 
 
+class ReciprocalBackward0(Function):
+    """``1 / tensor``: PyTorch computes ``number / tensor`` as ``reciprocal() * number``."""
+
+    def forward(self, a):
+        self.save(RESULT)
+        return np.reciprocal(a) if a.dtype.kind == "f" else 1.0 / a
+
+    def backward(self, grad):
+        y = self.saved(RESULT)
+        return (-grad * y * y,)
+
+
 class NegBackward0(Function):
     def forward(self, a):
         return -a
@@ -160,6 +172,23 @@ class BmmBackward0(_MatMul):
     pass
 
 
+# torch.matmul reduces other shapes to mm/bmm and reshapes the result: its grad_fn is the
+# last of those steps, so these nodes carry that step's name.
+class SqueezeBackward4(_MatMul):
+    """1-D @ 2-D: ``a.unsqueeze(0).mm(b).squeeze_(0)``."""
+
+
+class UnsafeViewBackward0(_MatMul):
+    """Batched matmul: folded into bmm/mm, then viewed back to the batch shape."""
+
+
+class _MatMulClone(_MatMul):
+    """2-D @ batched: computed transposed, then made contiguous."""
+
+    def name(self) -> str:
+        return "CloneBackward0"
+
+
 def matmul_op(a_ndim: int, b_ndim: int) -> type[Function]:
     if a_ndim == 1 and b_ndim == 1:
         return DotBackward0
@@ -167,7 +196,11 @@ def matmul_op(a_ndim: int, b_ndim: int) -> type[Function]:
         return MvBackward0
     if a_ndim == 2 and b_ndim == 2:
         return MmBackward0
-    return BmmBackward0
+    if a_ndim == 1 and b_ndim == 2:
+        return SqueezeBackward4
+    if a_ndim == 2:
+        return _MatMulClone
+    return UnsafeViewBackward0
 
 
 # ---------------------------------------------------------------------- elementwise unary
@@ -459,6 +492,10 @@ class ViewBackward0(Function):
             self.is_view = False  # reshape had to copy
         return out
 
+    def name(self) -> str:
+        # A reshape that had to copy is PyTorch's ``_unsafe_view`` of a contiguous copy.
+        return "ViewBackward0" if self.is_view else "UnsafeViewBackward0"
+
     def backward(self, grad):
         return (grad.reshape(self.shape),)
 
@@ -475,7 +512,12 @@ class TransposeBackward0(Function):
 
 
 class TBackward0(TransposeBackward0):
-    pass
+    # t() of a 0-d or 1-d tensor is a (new) view of it, still recorded as TBackward0.
+    def forward(self, a, dim0=0, dim1=-1):
+        return a.T
+
+    def backward(self, grad):
+        return (grad.T,)
 
 
 class PermuteBackward0(Function):
@@ -557,10 +599,35 @@ class IndexBackward0(_Indexing):
     pass
 
 
+class UnsqueezeIndexBackward0(_Indexing):
+    is_view = True
+
+    def name(self) -> str:
+        return "UnsqueezeBackward0"
+
+
+class AliasBackward0(_Indexing):
+    is_view = True
+
+
 def indexing_op(index) -> type[Function]:
-    if isinstance(index, (int, np.integer)):
+    if isinstance(index, (int, np.integer)) or (isinstance(index, np.ndarray) and index.ndim == 0
+                                                and index.dtype.kind in "iu"):
         return SelectBackward0
-    return SliceBackward0 if _is_basic(index) else IndexBackward0
+    if not _is_basic(index):
+        return IndexBackward0
+    if not isinstance(index, tuple):
+        return UnsqueezeIndexBackward0 if index is None else SliceBackward0
+    # PyTorch applies a basic index item by item; the node is the last step that did
+    # anything (a full ``:`` inside a tuple, or ``...``, does nothing; nothing at all: alias).
+    for item in reversed(index):
+        if item is None:
+            return UnsqueezeIndexBackward0
+        if isinstance(item, (int, np.integer)):
+            return SelectBackward0
+        if isinstance(item, slice) and item != slice(None):
+            return SliceBackward0
+    return AliasBackward0
 
 
 class CatBackward0(Function):
