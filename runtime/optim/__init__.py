@@ -50,6 +50,15 @@ class Optimizer:
                 if parameter.grad is not None:
                     yield group, parameter, self.state.setdefault(id(parameter), {})
 
+    @staticmethod
+    def _evaluate(closure):
+        """Run the closure (which recomputes the loss and its gradients) with grad enabled:
+        ``step`` itself runs under no_grad."""
+        if closure is None:
+            return None
+        with enable_grad():
+            return closure()
+
     def step(self, closure=None):
         raise NotImplementedError
 
@@ -64,10 +73,7 @@ class SGD(Optimizer):
 
     @no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
+        loss = self._evaluate(closure)
         for group, parameter, state in self._parameters_with_grad():
             step = parameter.grad._data
             if group["weight_decay"]:
@@ -92,10 +98,7 @@ class Adam(Optimizer):
 
     @no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
+        loss = self._evaluate(closure)
         for group, parameter, state in self._parameters_with_grad():
             grad = parameter.grad._data
             beta1, beta2 = group["betas"]
