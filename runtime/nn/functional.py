@@ -106,20 +106,62 @@ class NativeBatchNormBackward0(Function):
         self.param_shape = shape
         out = self.normalized
         if weight is not None:
-            out = out * weight.reshape(shape) + bias.reshape(shape)
+            out = out * weight.reshape(shape)
+        if bias is not None:
+            out = out + bias.reshape(shape)
+        self.has_bias = bias is not None
         return out.astype(x.dtype, copy=False)
 
     def backward(self, grad):
         n = int(np.prod([grad.shape[a] for a in self.axes]))
         grad_weight = grad_bias = None
+        if self.has_bias:
+            grad_bias = grad.sum(axis=self.axes)
         if self.weight is not None:
             grad_weight = (grad * self.normalized).sum(axis=self.axes)
-            grad_bias = grad.sum(axis=self.axes)
             grad = grad * self.weight.reshape(self.param_shape)
         grad_x = (self.inv_std / n) * (
             n * grad - grad.sum(axis=self.axes, keepdims=True)
             - self.normalized * (grad * self.normalized).sum(axis=self.axes, keepdims=True))
         return grad_x, grad_weight, grad_bias
+
+
+class _NativeBatchNormEval(Function):
+    """Batch normalisation with given (running) statistics: evaluation mode."""
+
+    def name(self) -> str:
+        return "NativeBatchNormBackward0"
+
+    def forward(self, x, weight=None, bias=None, mean=None, var=None, eps=1e-5):
+        shape = [1] * x.ndim
+        shape[1] = -1
+        self.param_shape, self.axes = shape, tuple(a for a in range(x.ndim) if a != 1)
+        self.inv_std = (1 / np.sqrt(var + eps)).reshape(shape)
+        self.normalized = (x - mean.reshape(shape)) * self.inv_std
+        self.weight, self.has_bias = weight, bias is not None
+        out = self.normalized
+        if weight is not None:
+            out = out * weight.reshape(shape)
+        if bias is not None:
+            out = out + bias.reshape(shape)
+        return out.astype(x.dtype, copy=False)
+
+    def backward(self, grad):
+        grad_weight = (grad * self.normalized).sum(axis=self.axes) if self.weight is not None else None
+        grad_bias = grad.sum(axis=self.axes) if self.has_bias else None
+        scale = self.inv_std if self.weight is None else self.inv_std * self.weight.reshape(self.param_shape)
+        return grad * scale, grad_weight, grad_bias
+
+
+class EmbeddingBackward0(Function):
+    def forward(self, weight, indices=None):
+        self.indices, self.shape = indices, weight.shape
+        return weight[indices]
+
+    def backward(self, grad):
+        full = np.zeros(self.shape, dtype=grad.dtype)
+        np.add.at(full, self.indices, grad)
+        return (full,)
 
 
 class AddmmBackward0(Function):
@@ -179,7 +221,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
 
 
 def embedding(input: Tensor, weight: Tensor) -> Tensor:  # noqa: A002
-    return weight[input]
+    return apply(EmbeddingBackward0, weight, indices=input._data)
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
@@ -187,7 +229,11 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor: 
 
 
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
-    return apply(L1LossBackward0, input, target, reduction=reduction)
+    # Composite in PyTorch: the loss's grad_fn is MeanBackward0 / SumBackward0 / AbsBackward0.
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    losses = (input - target).abs()
+    return losses.mean() if reduction == "mean" else losses.sum() if reduction == "sum" else losses
 
 
 def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean", ignore_index: int = -100) -> Tensor:  # noqa: A002
@@ -217,9 +263,5 @@ def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None,
             running_mean._write((1 - momentum) * running_mean._data + momentum * data.mean(axis=axes))
             running_var._write((1 - momentum) * running_var._data + momentum * unbiased)
         return out
-    shape = [1] * input.dim()
-    shape[1] = -1
-    out = (input - running_mean.view(*shape)) / (running_var.view(*shape) + eps).sqrt()
-    if weight is not None:
-        out = out * weight.view(*shape) + bias.view(*shape)
-    return out
+    return apply(_NativeBatchNormEval, input, weight, bias, mean=running_mean._data,
+                 var=running_var._data, eps=eps)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import OrderedDict
 
@@ -34,6 +35,9 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+_hook_ids = itertools.count()
 
 
 class _RemovableHandle:
@@ -82,6 +86,11 @@ class Module:
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         self.__dict__.setdefault("_buffer_names", set()).add(name)
+        non_persistent = self.__dict__.setdefault("_non_persistent_buffers_set", set())
+        if persistent:
+            non_persistent.discard(name)
+        else:
+            non_persistent.add(name)
         self._buffers[name] = tensor
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
@@ -107,12 +116,12 @@ class Module:
         return output
 
     def register_forward_hook(self, hook) -> _RemovableHandle:
-        key = id(hook) ^ len(self._forward_hooks)
+        key = next(_hook_ids)
         self._forward_hooks[key] = hook
         return _RemovableHandle(self._forward_hooks, key)
 
     def register_forward_pre_hook(self, hook) -> _RemovableHandle:
-        key = id(hook) ^ len(self._forward_pre_hooks)
+        key = next(_hook_ids)
         self._forward_pre_hooks[key] = hook
         return _RemovableHandle(self._forward_pre_hooks, key)
 
@@ -156,7 +165,11 @@ class Module:
         return (module for _, module in self.named_modules())
 
     def named_children(self):
-        return ((name, module) for name, module in self._modules.items() if module is not None)
+        seen = set()  # a module registered under two names is listed once, as in PyTorch
+        for name, module in self._modules.items():
+            if module is not None and id(module) not in seen:
+                seen.add(id(module))
+                yield name, module
 
     def children(self):
         return (module for _, module in self.named_children())
@@ -190,13 +203,18 @@ class Module:
         return self
 
     # ---------------------------------------------------------------- state
-    def state_dict(self) -> OrderedDict:
-        state = OrderedDict()
-        for prefix, module in self.named_modules():
-            for registry in ("_parameters", "_buffers"):
-                for name, value in getattr(module, registry).items():
-                    if value is not None:
-                        state[f"{prefix}.{name}" if prefix else name] = value.detach()
+    def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
+        # Recurses through every child, as PyTorch does: a module registered twice (shared
+        # weights) appears under both names, unlike in named_parameters().
+        state = OrderedDict() if destination is None else destination
+        skip = self.__dict__.get("_non_persistent_buffers_set", set())
+        for registry in ("_parameters", "_buffers"):
+            for name, value in getattr(self, registry).items():
+                if value is not None and not (registry == "_buffers" and name in skip):
+                    state[prefix + name] = value if keep_vars else value.detach()
+        for name, module in self._modules.items():
+            if module is not None:
+                module.state_dict(state, prefix + name + ".", keep_vars)
         return state
 
     def load_state_dict(self, state_dict, strict: bool = True):
@@ -205,10 +223,10 @@ class Module:
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
             problems = []
-            if unexpected:
-                problems.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
             if missing:
                 problems.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
+            if unexpected:
+                problems.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                + "\n\t".join(problems))
         with no_grad():
@@ -377,30 +395,36 @@ class BatchNorm1d(Module):
     """Normalises with batch statistics in training mode -- and then updates the running
     statistics, even under no_grad -- and with the frozen running statistics in eval mode."""
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
-                 affine: bool = True, track_running_stats: bool = True) -> None:
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, device=None, dtype=None,
+                 *, bias: bool = True) -> None:
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        self.weight = Parameter(Tensor._wrap(np.ones(num_features, dtype=np.float32))) if affine else None
-        self.bias = Parameter(Tensor._wrap(np.zeros(num_features, dtype=np.float32))) if affine else None
+        chosen = (dtype or dtypes.float32).numpy
+        self.weight = Parameter(Tensor._wrap(np.ones(num_features, dtype=chosen))) if affine else None
+        self.bias = Parameter(Tensor._wrap(np.zeros(num_features, dtype=chosen))) if affine and bias else None
         if track_running_stats:
-            self.register_buffer("running_mean", Tensor._wrap(np.zeros(num_features, dtype=np.float32)))
-            self.register_buffer("running_var", Tensor._wrap(np.ones(num_features, dtype=np.float32)))
+            self.register_buffer("running_mean", Tensor._wrap(np.zeros(num_features, dtype=chosen)))
+            self.register_buffer("running_var", Tensor._wrap(np.ones(num_features, dtype=chosen)))
             self.register_buffer("num_batches_tracked", Tensor._wrap(np.asarray(0, dtype=np.int64)))
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         use_batch = self.training or not self.track_running_stats
+        momentum = self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked._write(self.num_batches_tracked._data + 1)
+            if momentum is None:  # cumulative moving average
+                momentum = 1.0 / float(self.num_batches_tracked._data)
         running_mean = self.running_mean if self.track_running_stats else None
         running_var = self.running_var if self.track_running_stats else None
         return F.batch_norm(input, running_mean, running_var, self.weight, self.bias,
-                            use_batch, self.momentum, self.eps)
+                            use_batch, momentum, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
 
 
 class Embedding(Module):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -16,6 +17,9 @@ class Optimizer:
         self.defaults = defaults
         self.state: dict = {}
         self.param_groups: list[dict] = []
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of "
+                            f"Tensors or dicts, but got torch.{params.dtype.legacy_name}")
         params = list(params)
         if not params:
             raise ValueError("optimizer got an empty parameter list")
@@ -43,6 +47,21 @@ class Optimizer:
             "param_groups": [{**{k: v for k, v in g.items() if k != "params"},
                               "params": [index[id(p)] for p in g["params"]]} for g in self.param_groups],
         }
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if any(len(ours["params"]) != len(theirs["params"])
+               for ours, theirs in zip(self.param_groups, groups)):
+            raise ValueError("loaded state dict contains a parameter group that doesn't match "
+                             "the size of optimizer's group")
+        by_index = {index: parameter for ours, theirs in zip(self.param_groups, groups)
+                    for index, parameter in zip(theirs["params"], ours["params"])}
+        self.state = {id(by_index[index]): copy.deepcopy(value)
+                      for index, value in state_dict["state"].items() if index in by_index}
+        for ours, theirs in zip(self.param_groups, groups):
+            ours.update({key: value for key, value in theirs.items() if key != "params"})
 
     def _parameters_with_grad(self):
         for group in self.param_groups:

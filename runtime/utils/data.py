@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from runtime import dtypes
 from runtime.random import default_generator
 from runtime.tensor import Tensor
 
@@ -36,6 +37,8 @@ def default_collate(batch):
     first = batch[0]
     if isinstance(first, Tensor):
         return Tensor._wrap(np.stack([item._data for item in batch]))
+    if isinstance(first, float):  # PyTorch: Python floats collate to float64
+        return Tensor(list(batch), dtypes.float64)
     if isinstance(first, bool | numbers.Number):
         return Tensor(list(batch))
     if isinstance(first, dict):
