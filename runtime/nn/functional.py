@@ -41,18 +41,6 @@ class MseLossBackward0(Function):
         return g, -g
 
 
-class L1LossBackward0(Function):
-    def forward(self, prediction, target, reduction="mean"):
-        self.save(0, 1)
-        self.reduction = reduction
-        return _reduce(np.abs(prediction - target), reduction)
-
-    def backward(self, grad):
-        sign = np.sign(self.saved(0) - self.saved(1))
-        g = sign * _reduced_grad(grad, sign.shape, self.reduction)
-        return g, -g
-
-
 class NllLossBackward0(Function):
     """Negative log likelihood of class indices, given log-probabilities (N, C) or (C,)."""
 

@@ -40,6 +40,13 @@ class Parameter(Tensor):
 _hook_ids = itertools.count()
 
 
+def _typename(value) -> str:
+    if isinstance(value, Tensor):
+        return f"torch.{value.dtype.legacy_name}"
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
 class _RemovableHandle:
     def __init__(self, hooks: OrderedDict, key: int) -> None:
         self._hooks, self._key = hooks, key
@@ -59,6 +66,15 @@ class Module:
 
     # ---------------------------------------------------------------- registration
     def __setattr__(self, name: str, value) -> None:
+        for registry, kind, expected in (("_parameters", "parameter", "torch.nn.Parameter"),
+                                         ("_modules", "child module", "torch.nn.Module")):
+            found = self.__dict__.get(registry, {})
+            if name in found and not isinstance(value, Parameter if kind == "parameter" else Module):
+                if value is not None:  # PyTorch refuses to silently unregister it
+                    raise TypeError(f"cannot assign '{_typename(value)}' as {kind} '{name}' "
+                                    f"({expected} or None expected)")
+                found[name] = None
+                return
         for registry in ("_parameters", "_buffers", "_modules"):
             self.__dict__.get(registry, {}).pop(name, None)
         if isinstance(value, Parameter):
@@ -270,7 +286,10 @@ class Linear(Module):
         self.in_features, self.out_features = in_features, out_features
         chosen = (dtype or dtypes.float32).numpy
         self.weight = Parameter(Tensor._wrap(np.empty((out_features, in_features), dtype=chosen)))
-        self.bias = Parameter(Tensor._wrap(np.empty(out_features, dtype=chosen))) if bias else None
+        if bias:
+            self.bias = Parameter(Tensor._wrap(np.empty(out_features, dtype=chosen)))
+        else:
+            self.register_parameter("bias", None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -725,3 +725,21 @@ def test_seed_program_mse():
     assert loss.grad_fn.name() == "MseLossBackward0"
     loss.backward()
     assert x.grad.item() == 88
+
+
+def test_assigning_a_plain_value_over_a_parameter_or_module():
+    layer = nn.Linear(2, 2)
+    with pytest.raises(TypeError) as info:
+        layer.weight = runtime.ones(2, 2)
+    assert str(info.value) == ("cannot assign 'torch.FloatTensor' as parameter 'weight' "
+                               "(torch.nn.Parameter or None expected)")
+    assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
+    layer.bias = None  # allowed: stays registered, as None
+    assert layer.bias is None and list(layer._parameters) == ["weight", "bias"]
+    assert list(layer.state_dict()) == ["weight"]
+    layer.bias = nn.Parameter(runtime.zeros(2))
+    assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
+    seq = nn.Sequential(nn.ReLU())
+    with pytest.raises(TypeError, match="cannot assign 'int' as child module '0' \\(torch.nn.Module or None expected\\)"):
+        setattr(seq, "0", 3)
+    assert list(nn.Linear(2, 2, bias=False)._parameters) == ["weight", "bias"]

@@ -377,3 +377,13 @@ def test_seed_program_matches():
         results.append((loss.item(), x.grad.item(), loss.grad_fn.name(), net.w1.grad.item(),
                         net.w2.grad.item(), [n for n, _ in net.named_parameters()]))
     assert results[0] == results[1]
+
+
+def test_assignment_errors_match():
+    messages = []
+    for m in (torch, runtime):
+        layer = m.nn.Linear(2, 2)
+        with pytest.raises(TypeError) as info:
+            layer.weight = m.ones(2, 2)
+        messages.append((str(info.value), list(m.nn.Linear(2, 2, bias=False)._parameters)))
+    assert messages[0] == messages[1]
