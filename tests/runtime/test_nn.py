@@ -706,27 +706,6 @@ def test_loss_modules_have_no_parameters():
         assert list(loss.parameters()) == [] and loss.reduction == "mean"
 
 
-def test_seed_program_mse():
-    """The project's seed program (see the facts file)."""
-
-    class NN(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.w1 = nn.Parameter(runtime.tensor([3.0]))
-            self.w2 = nn.Parameter(runtime.tensor([2.0]))
-
-        def forward(self, x):
-            return self.w1 * x + self.w2 * x ** 2
-
-    x = runtime.tensor([2.0], requires_grad=True)
-    y = NN()(x)
-    loss = nn.MSELoss()(y, runtime.tensor([10.0]))
-    assert y.item() == 14 and loss.item() == 16
-    assert loss.grad_fn.name() == "MseLossBackward0"
-    loss.backward()
-    assert x.grad.item() == 88
-
-
 def test_assigning_a_plain_value_over_a_parameter_or_module():
     layer = nn.Linear(2, 2)
     with pytest.raises(TypeError) as info:
