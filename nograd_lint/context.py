@@ -9,6 +9,7 @@ import libcst as cst
 from nograd_lint.config import Config
 from nograd_lint.evaluation import EvaluationRegions
 from nograd_lint.grad_regions import GradRegions
+from nograd_lint.leaves import LeafAnalysis
 from nograd_lint.names import ImportResolver
 from nograd_lint.rule import Report
 
@@ -22,6 +23,7 @@ class ModuleContext:
     reports: list[Report] = field(default_factory=list)
     grad: GradRegions | None = None  # present when an enabled rule needs it
     evaluation: EvaluationRegions | None = None
+    leaves: LeafAnalysis | None = None
 
     def analyses(self, needed: set[str]) -> list[object]:
         """Create the shared analyses the rules need, in the order they must see each node."""
@@ -29,4 +31,6 @@ class ModuleContext:
             self.grad = GradRegions(self.names)
         if "evaluation" in needed:
             self.evaluation = EvaluationRegions(self.names, self.grad, self.config, self.path)
-        return [a for a in (self.names, self.grad, self.evaluation) if a is not None]
+        if "leaves" in needed:
+            self.leaves = LeafAnalysis(self.names, self.grad)
+        return [a for a in (self.names, self.grad, self.evaluation, self.leaves) if a is not None]

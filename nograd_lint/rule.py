@@ -74,9 +74,12 @@ class Rule:
     #: an over-approximation: the engine skips parsing files that contain none of them.
     triggers: ClassVar[tuple[str, ...]]
     default_enabled: ClassVar[bool] = True
+    #: "error" (the code raises when it runs), "warning" (it wastes memory or silently does
+    #: the wrong thing) or "info" (legacy style with a risk); SARIF and GitHub output use it.
+    severity: ClassVar[str] = "warning"
     fix_safety: ClassVar[FixSafety | None] = None
     #: Shared analyses the rule reads from its context: "grad" (grad-mode regions),
-    #: "evaluation" (evaluation regions).
+    #: "evaluation" (evaluation regions), "leaves" (leaves and saved tensors).
     needs: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod

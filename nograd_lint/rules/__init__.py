@@ -6,6 +6,9 @@ from nograd_lint.rule import Rule
 from nograd_lint.rules.grad_mode import (
     BackwardWithoutGraph, EvalIsNotNoGrad, EvaluationWithGrad, GradModeLeak, GradModeNotCalled,
 )
+from nograd_lint.rules.leaf import (
+    InPlaceOnLeaf, InPlaceThroughData, LeafRebinding, SavedTensorModified,
+)
 from nograd_lint.rules.parse_error import ParseError
 from nograd_lint.rules.volatile import VariableWrapper, VolatileArgument, VolatileAttribute
 
@@ -14,6 +17,7 @@ PARSE_ERROR = ParseError
 RULES: dict[str, type[Rule]] = {
     rule.code: rule
     for rule in (ParseError, EvaluationWithGrad, GradModeNotCalled, GradModeLeak,
-                 BackwardWithoutGraph, EvalIsNotNoGrad, VolatileArgument, VolatileAttribute,
+                 BackwardWithoutGraph, EvalIsNotNoGrad, InPlaceOnLeaf, InPlaceThroughData,
+                 LeafRebinding, SavedTensorModified, VolatileArgument, VolatileAttribute,
                  VariableWrapper)
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from nograd_lint.edits import under_no_grad
 from nograd_lint.evaluation import AUTOGRAD_GRAD, EVIDENCE_TEXT, Verdict, method_receiver
 from nograd_lint.grad_regions import (
     ENABLE_GRAD, INFERENCE_MODE, NO_GRAD, SET_GRAD_ENABLED, Grad, Where, constant_bool,
@@ -253,10 +254,7 @@ class EvaluationWithGrad(Rule):
             decorated = region.with_changes(decorators=[cst.Decorator(call), *region.decorators])
             return Fix(region, decorated, FixSafety.UNSAFE)
         if isinstance(region, cst.For):
-            wrapped = cst.With(items=[cst.WithItem(call)],
-                               body=cst.IndentedBlock([region.with_changes(leading_lines=())]),
-                               leading_lines=region.leading_lines)
-            return Fix(region, wrapped, FixSafety.UNSAFE)
+            return Fix(region, under_no_grad(self.context.names, region), FixSafety.UNSAFE)
         return None
 
 

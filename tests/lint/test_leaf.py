@@ -1,0 +1,474 @@
+"""NG201-NG204 and the leaf analysis behind them, through the engine's public API.
+
+Each source marks the lines the linter must flag with a trailing ``# NGxxx`` comment.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import pytest
+
+from nograd_lint.config import Config
+from nograd_lint.engine import lint_source
+from nograd_lint.fix import fix_source
+
+LEAF_RULES = Config(select=("NG2",))
+
+
+def check(source: str, config: Config = LEAF_RULES) -> None:
+    source = textwrap.dedent(source)
+    expected = {(number, code) for number, line in enumerate(source.splitlines(), start=1)
+                for code in re.findall(r"#\s*(NG2\d\d)\s*$", line)}
+    found = {(f.line, f.code) for f in lint_source(source, "train.py", config)}
+    assert found == expected
+
+
+def fixed(source: str, *, unsafe: bool = False) -> str:
+    result = fix_source(textwrap.dedent(source), "train.py", LEAF_RULES, unsafe=unsafe)
+    assert result.error is None
+    return result.source
+
+
+# ------------------------------------------------------------------------- what is a leaf
+
+
+@pytest.mark.parametrize("creation", [
+    "torch.zeros(3, requires_grad=True)",
+    "torch.randn_like(x, requires_grad=True)",
+    "torch.tensor([1.0, 2.0], requires_grad=True)",
+    "nn.Parameter(torch.zeros(3))",
+    "torch.nn.parameter.Parameter(x)",
+    "torch.zeros(3).requires_grad_()",
+    "x.detach().clone().requires_grad_(True)",
+])
+def test_leaf_creations(creation):
+    check(f"""
+    import torch
+    from torch import nn
+    x = torch.ones(3)
+    w = {creation}
+    w += 1  # NG201
+    w.mul_(2)  # NG201
+    w[0] = 1  # NG201
+    w[1:].zero_()  # NG201
+    w.view(3, 1).fill_(0)  # NG201
+    """)
+
+
+@pytest.mark.parametrize("creation", [
+    "torch.zeros(3)",
+    "torch.zeros(3, requires_grad=False)",
+    "nn.Parameter(torch.zeros(3), requires_grad=False)",
+    "torch.zeros(3, requires_grad=flag)",
+    "make_weights()",
+])
+def test_not_leaves(creation):
+    check(f"""
+    import torch
+    from torch import nn
+    flag = True
+    w = {creation}
+    w += 1
+    w.mul_(2)
+    """)
+
+
+def test_requires_grad_flag_and_method_statements():
+    check("""
+    import torch
+    a = torch.zeros(2)
+    a.add_(1)
+    a.requires_grad = True
+    a.add_(1)  # NG201
+    b = torch.zeros(2)
+    b.requires_grad_()
+    b.sub_(1)  # NG201
+    b.requires_grad_(False)
+    b.sub_(1)
+    """)
+
+
+def test_parameters_loops_and_optimizer_groups():
+    check("""
+    import torch
+
+    def step(model, lr):
+        for p in model.parameters():
+            p.add_(p.grad, alpha=-lr)  # NG201
+        for name, p in model.named_parameters():
+            p -= lr * p.grad  # NG201
+        for i, p in enumerate(model.parameters()):
+            p.zero_()  # NG201
+        params = list(model.parameters())
+        for p in params:
+            p.clamp_(-1, 1)  # NG201
+        for name, p in model.named_buffers():
+            p.zero_()
+
+    class Lion(torch.optim.Optimizer):
+        def step(self):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p.mul_(1 - group["lr"])  # NG201
+                    p.grad.zero_()
+
+    class NotAnOptimizer:
+        def step(self):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p.mul_(0.5)
+    """)
+
+
+def test_layer_weights_modules_apply_and_isinstance():
+    check("""
+    import torch
+    from torch import nn
+
+    layer = nn.Linear(2, 2)
+    layer.weight.normal_()  # NG201
+    layer.bias.data.zero_()  # NG202
+
+    def init(m):
+        m.weight.fill_(1)  # NG201
+
+    def guarded(m):
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            m.bias.zero_()  # NG201
+        m.weight.zero_()
+
+    def walk(model):
+        for m in model.modules():
+            if m.bias is not None:
+                m.bias.fill_(0)  # NG201
+        for name, child in model.named_children():
+            nn.init.zeros_(child.weight)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+            self.scale = nn.Parameter(torch.ones(1))
+            self.apply(self._init)
+            self.reset_parameters()
+
+        def _init(self, module):
+            module.weight.uniform_(-1, 1)  # NG201
+
+        def reset_parameters(self):
+            self.fc.weight.uniform_(-1, 1)  # NG201
+            self.scale.data.fill_(1)  # NG202
+            with torch.no_grad():
+                self.scale.fill_(1)
+
+    net = nn.Sequential(nn.Linear(2, 2))
+    net.apply(init)
+    """)
+
+
+# ------------------------------------------------------------------------- flow sensitivity
+
+
+def test_statement_order_rebinding_detach_and_data_end_leaf_status():
+    check("""
+    import torch
+    w = torch.zeros(3, requires_grad=True)
+    w = w * 2
+    w += 1
+    v = torch.zeros(3, requires_grad=True)
+    v.add_(1)  # NG201
+    v = v.detach()
+    v.add_(1)
+    u = torch.zeros(3, requires_grad=True)
+    d = u.data
+    d.add_(1)
+    u.detach().add_(1)
+    alias = u
+    alias.add_(1)  # NG201
+    """)
+
+
+def test_branches_merge_conservatively():
+    check("""
+    import torch
+
+    def f(flag):
+        w = torch.zeros(3, requires_grad=True)
+        if flag:
+            w = w * 2
+        w += 1
+        v = torch.zeros(3, requires_grad=True)
+        if flag:
+            v.add_(1)  # NG201
+        else:
+            v = torch.ones(3, requires_grad=True)
+        v.sub_(1)  # NG201
+        u = torch.zeros(3, requires_grad=True)
+        if flag:
+            u = None
+            return
+        u.add_(1)  # NG201
+    """)
+
+
+def test_loops_reach_a_fixed_point():
+    check("""
+    import torch
+
+    def f(steps):
+        w = torch.zeros(3, requires_grad=True)
+        for _ in range(steps):
+            w.add_(1)  # NG201
+            w = w * 2
+        v = torch.zeros(3, requires_grad=True)
+        while steps:
+            v = v + 1
+            steps -= 1
+        v.add_(1)
+        u = torch.zeros(3, requires_grad=True)
+        for _ in range(steps):
+            if steps > 2:
+                continue
+            u = u + 1
+        u.mul_(2)
+    """)
+
+
+@pytest.mark.parametrize("region", [
+    "with torch.no_grad():",
+    "with torch.inference_mode():",
+    "with torch.set_grad_enabled(training):",  # decided at run time: not flagged
+])
+def test_grad_disabled_or_managed_regions(region):
+    check(f"""
+    import torch
+
+    def step(model, lr, training=False):
+        {region}
+            for p in model.parameters():
+                p -= lr * p.grad
+                p.grad.zero_()
+    """)
+
+
+def test_helpers_called_only_under_no_grad_and_decorated_functions():
+    check("""
+    import torch
+
+    def update(model, lr):
+        for p in model.parameters():
+            p.sub_(lr * p.grad)
+
+    @torch.no_grad()
+    def train(model):
+        update(model, 0.1)
+
+    @torch.enable_grad()
+    def clip(model):
+        for p in model.parameters():
+            p.clamp_(-1, 1)  # NG201
+    """)
+
+
+# ------------------------------------------------------------------------- NG202, NG203
+
+
+def test_data_updates_of_leaves_only():
+    source = textwrap.dedent("""
+    import torch
+    w = torch.zeros(3, requires_grad=True)
+    w.data.add_(1)
+    w.data = torch.ones(3)
+    w.data[0] = 2
+    with torch.no_grad():
+        w.data.mul_(2)
+    buffer = torch.zeros(3)
+    buffer.data.add_(1)
+    """)
+    findings = lint_source(source, "train.py", LEAF_RULES)
+    assert [(f.line, f.code) for f in findings] == [(4, "NG202"), (5, "NG202"), (6, "NG202"),
+                                                    (8, "NG202")]
+    assert "under 'with torch.no_grad():'" in findings[0].message
+    assert "gradients are already off here" in findings[3].message
+
+
+def test_rebinding_a_leaf_under_no_grad():
+    check("""
+    import torch
+    w = torch.zeros(3, requires_grad=True)
+    b = torch.zeros(3, requires_grad=True)
+    with torch.no_grad():
+        w = w - 0.1 * w.grad  # NG203
+        b = b.clamp(0, 1)  # NG203
+    with torch.no_grad():
+        b = b.detach()
+    c = torch.zeros(3, requires_grad=True)
+    c = c - 1
+    with torch.no_grad():
+        c = c - 1
+    """)
+
+
+def test_rebinding_fix_is_the_in_place_form():
+    source = """
+    import torch
+    w = torch.zeros(3, requires_grad=True)
+    b = torch.zeros(3, requires_grad=True)
+    with torch.no_grad():
+        w = w - lr * w.grad  # why: a comment survives
+        b = b * 0.5 + 1
+    """
+    assert fixed(source) == textwrap.dedent("""
+    import torch
+    w = torch.zeros(3, requires_grad=True)
+    b = torch.zeros(3, requires_grad=True)
+    with torch.no_grad():
+        w -= lr * w.grad  # why: a comment survives
+        b = b * 0.5 + 1
+    """)
+
+
+# ------------------------------------------------------------------------- NG201 fix
+
+
+def test_in_place_fix_wraps_the_parameters_loop_or_the_statement():
+    source = """
+    import torch as T
+    w = T.zeros(3, requires_grad=True)
+    w += 1
+
+    def step(model, lr):
+        for p in model.parameters():
+            p -= lr * p.grad
+            p.grad.zero_()
+    """
+    assert fixed(source) == textwrap.dedent(source)  # unsafe: not applied by default
+    assert fixed(source, unsafe=True) == textwrap.dedent("""
+    import torch as T
+    w = T.zeros(3, requires_grad=True)
+    with T.no_grad():
+        w += 1
+
+    def step(model, lr):
+        with T.no_grad():
+            for p in model.parameters():
+                p -= lr * p.grad
+                p.grad.zero_()
+    """)
+    assert lint_source(fixed(source, unsafe=True), "train.py", LEAF_RULES) == []
+
+
+def test_no_fix_without_a_spelling_for_no_grad():
+    source = """
+    from torch import nn
+    p = nn.Parameter(nn.init.zeros_(nn.Linear(2, 2).weight.detach()))
+    p += 1
+    """
+    findings = lint_source(textwrap.dedent(source), "train.py", LEAF_RULES)
+    assert [(f.code, f.fix) for f in findings] == [("NG201", None)]
+
+
+# ------------------------------------------------------------------------- NG204
+
+
+def test_saved_tensors_modified_before_backward():
+    check("""
+    import torch
+    import torch.nn.functional as F
+
+    def saved_output():
+        x = torch.randn(3, requires_grad=True)
+        y = torch.tanh(x)
+        y += 1  # NG204
+        y.sum().backward()
+
+    def saved_input_of_a_product():
+        w = torch.randn(3, requires_grad=True)
+        features = torch.randn(3)
+        out = w * features
+        features.mul_(2)  # NG204
+        loss = out.sum()
+        torch.autograd.backward(loss)
+
+    def through_a_view_and_a_loss_function(criterion, target):
+        x = torch.randn(3, requires_grad=True)
+        probs = F.softmax(x, dim=0)
+        probs[0] = 0  # NG204
+        criterion(probs, target).backward()
+    """)
+
+
+def test_saved_tensor_cases_that_do_not_raise():
+    check("""
+    import torch
+
+    def after_backward():
+        x = torch.randn(3, requires_grad=True)
+        y = x.sigmoid()
+        y.sum().backward()
+        y.mul_(2)
+
+    def nothing_saved_it():
+        x = torch.randn(3, requires_grad=True)
+        y = x * 2
+        y.mul_(2)
+        z = x + y
+        y.add_(1)
+        (z * 3).sum().backward()
+
+    def no_backward_follows():
+        x = torch.randn(3, requires_grad=True)
+        y = x.exp()
+        y.mul_(2)
+        return y
+
+    def inputs_without_grad():
+        x = torch.randn(3)
+        y = x.sigmoid()
+        y.mul_(2)
+        y.sum().backward()
+
+    def through_data_the_version_is_not_bumped():
+        x = torch.randn(3, requires_grad=True)
+        y = x.sigmoid()
+        y.data.mul_(2)
+        y.sum().backward()
+
+    def rebound_before_backward():
+        x = torch.randn(3, requires_grad=True)
+        y = x.sigmoid()
+        y.mul_(2)  # NG204
+        y.sum().backward()
+        y = x.sigmoid()
+        y.sum().backward()
+    """)
+
+
+def test_leaf_update_is_reported_once_as_ng201():
+    check("""
+    import torch
+    w = torch.randn(3, requires_grad=True)
+    y = (w * w).sum()
+    w.add_(1)  # NG201
+    y.backward()
+    with torch.no_grad():
+        z = (w * w).sum()
+    v = torch.randn(3, requires_grad=True)
+    loss = (v * v).sum()
+    with torch.no_grad():
+        v.add_(1)  # NG204
+    loss.backward()
+    """)
+
+
+def test_noqa_and_selection():
+    source = """
+    import torch
+    w = torch.zeros(3, requires_grad=True)
+    w += 1  # noqa: NG201
+    w.data.add_(1)  # NG202
+    """
+    check(source)
+    check(source.replace("  # NG202", ""), Config(select=("NG2",), ignore=("NG202",)))
