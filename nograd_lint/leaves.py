@@ -603,6 +603,7 @@ class LeafAnalysis:
             return
         old = state.values.get(key)
         if (old is not None and old.kind is Kind.LEAF and isinstance(statement, cst.Assign)
+                and (value is None or value.kind is not Kind.LEAF)  # a new nn.Parameter is fine
                 and _recomputes(statement.value, key)):
             self._note(self._rebindings, statement, Rebinding(statement, key, old, grad))
         state.bind(key, value)

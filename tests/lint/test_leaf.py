@@ -297,6 +297,7 @@ def test_data_updates_of_leaves_only():
 def test_rebinding_a_leaf_under_no_grad():
     check("""
     import torch
+    from torch import nn
     w = torch.zeros(3, requires_grad=True)
     b = torch.zeros(3, requires_grad=True)
     with torch.no_grad():
@@ -304,6 +305,7 @@ def test_rebinding_a_leaf_under_no_grad():
         b = b.clamp(0, 1)  # NG203
     with torch.no_grad():
         b = b.detach()
+        w = nn.Parameter(resize(w))
     c = torch.zeros(3, requires_grad=True)
     c = c - 1
     with torch.no_grad():
