@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--diff", action="store_true",
                         help="print the fixes as a unified diff instead of writing them")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings")
+    parser.add_argument("--no-prefilter", action="store_true",
+                        help="parse every file and run every selected rule, skipping the text "
+                             "and syntax-tree filters (slower; shows that they hide nothing)")
     parser.add_argument("--jobs", "-j", type=int, default=None,
                         help=f"worker processes (default: all cores, here {default_jobs()})")
     parser.add_argument("--stdin-filename", help="lint standard input, reported under this name")
@@ -132,6 +135,7 @@ def _config(args: argparse.Namespace, start: str) -> Config:
         ignore=config.ignore + (split_codes(args.ignore) or ()),
         exclude=config.exclude + tuple(p for p in (args.exclude or "").split(",") if p),
         torch_modules=tuple(m.strip() for m in args.torch_modules.split(",")) if args.torch_modules else None,
+        prefilter=False if args.no_prefilter else None,
     )
 
 

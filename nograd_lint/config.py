@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,6 +39,7 @@ class Config:
     torch_modules: tuple[str, ...] = ("runtime",)
     eval_function_patterns: tuple[str, ...] = ()
     root: str = "."  # per-file-ignores and exclude globs are relative to it
+    prefilter: bool = True  # False: parse every file and run every rule (--no-prefilter)
 
     def enabled_codes(self, all_rules: dict[str, type], path: str | None = None) -> frozenset[str]:
         """The codes to check in ``path`` (or in general when ``path`` is None)."""
@@ -123,7 +125,22 @@ def load_config(start: str) -> Config:
             values[_KEYS[key]] = tuple(value)
         else:
             raise ConfigError(f"{pyproject}: '{key}' must be a list of strings")
+    try:
+        check_patterns(values.get("eval_function_patterns", ()))
+    except ConfigError as error:
+        raise ConfigError(f"{pyproject}: eval-function-patterns: {error}") from None
     return Config(**values)
+
+
+def check_patterns(patterns) -> tuple[str, ...]:
+    """The eval-function patterns, each checked to be a regular expression: a bad one would
+    otherwise only fail once a file defines a function, deep inside the run."""
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ConfigError(f"invalid regular expression {pattern!r}: {error}") from None
+    return tuple(patterns)
 
 
 def _is_str_list(value: object) -> bool:

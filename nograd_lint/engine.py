@@ -25,6 +25,7 @@ from nograd_lint.positions import locate
 from nograd_lint.noqa import is_suppressed, suppressions
 from nograd_lint.rule import Finding, Rule
 from nograd_lint.rules import PARSE_ERROR, RULES
+from nograd_lint.screen import features
 from nograd_lint.tree import children
 
 
@@ -64,6 +65,8 @@ def _triggers(codes: frozenset[str], config: Config, as_bytes: bool):
 
 def triggered_rules(source: str | bytes, codes: frozenset[str], config: Config) -> list[type[Rule]]:
     """The enabled rules whose trigger strings occur in ``source``: the sound pre-filter."""
+    if not config.prefilter:
+        return [RULES[code] for code in sorted(codes)]
     markers, rules = _triggers(codes, config, isinstance(source, bytes))
     if not any(marker in source for marker in markers):
         return []
@@ -89,6 +92,11 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
         tree = None  # libcst may read syntax newer than this Python's, or word the error
     except ValueError:  # NUL bytes: libcst words the error
         tree = None
+    if tree is not None and config.prefilter:
+        present = features(tree, config)
+        rules = [rule for rule in rules if rule.features <= present]
+        if not rules:
+            return Analysis(None, [])
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as error:

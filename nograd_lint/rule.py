@@ -81,6 +81,9 @@ class Rule:
     #: Shared analyses the rule reads from its context: "grad" (grad-mode regions),
     #: "evaluation" (evaluation regions), "leaves" (leaves and saved tensors).
     needs: ClassVar[frozenset[str]] = frozenset()
+    #: Syntax-tree features (see ``screen.py``) the rule cannot fire without; the engine
+    #: skips the libcst parse of a file that lacks them for every enabled rule.
+    features: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def trigger_strings(cls, config) -> tuple[str, ...]:

@@ -41,6 +41,7 @@ class GradModeNotCalled(Rule):
                "'with torch.no_grad():' (with parentheses)")
     triggers = ("no_grad", "inference_mode", "enable_grad", "set_grad_enabled")
     fix_safety = FixSafety.SAFE
+    features = frozenset({"grad-mode-with"})
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
         expression = node.item
@@ -92,6 +93,7 @@ class GradModeLeak(Rule):
     message = ("'set_grad_enabled(False)' as a statement leaks to every caller: use "
                "'with torch.set_grad_enabled(False):' or restore the mode in 'finally'")
     triggers = ("set_grad_enabled",)
+    features = frozenset({"grad-mode-statement"})
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -148,6 +150,7 @@ class BackwardWithoutGraph(Rule):
                "tensors does not require grad': compute it outside 'no_grad'/'inference_mode'")
     triggers = ("backward", "grad")
     needs = frozenset({"grad"})
+    features = frozenset({"backward", "grad-mode"})
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -231,6 +234,7 @@ class EvaluationWithGrad(Rule):
     triggers = EVIDENCE_TEXT
     fix_safety = FixSafety.UNSAFE
     needs = frozenset({"grad", "evaluation"})
+    features = frozenset({"evaluation", "forward"})
 
     @classmethod
     def trigger_strings(cls, config) -> tuple[str, ...]:
@@ -285,6 +289,7 @@ class EvalIsNotNoGrad(Rule):
                "run the forward pass under 'with torch.no_grad():' or 'torch.inference_mode()'")
     triggers = ("eval(", "train(")
     needs = frozenset({"grad", "evaluation"})
+    features = frozenset({"eval-call", "forward"})
 
     def finish(self) -> None:
         for verdict in self.context.evaluation.verdicts():

@@ -49,6 +49,7 @@ class InPlaceOnLeaf(Rule):
     fix_safety = FixSafety.UNSAFE
     severity = "error"
     needs = frozenset({"grad", "leaves"})
+    features = frozenset({"leaf-update"})
 
     def finish(self) -> None:
         leaves = self.context.leaves
@@ -100,6 +101,7 @@ class InPlaceThroughData(Rule):
     triggers = (".data",)
     severity = "info"
     needs = frozenset({"grad", "leaves"})
+    features = frozenset({"leaf-update"})
 
     def finish(self) -> None:
         for site in self.context.leaves.inplace:
@@ -140,6 +142,7 @@ class LeafRebinding(Rule):
     triggers = LEAF_EVIDENCE
     fix_safety = FixSafety.SAFE
     needs = frozenset({"grad", "leaves"})
+    features = frozenset({"leaf-rebinding"})
 
     def finish(self) -> None:
         for rebinding in self.context.leaves.rebindings:
@@ -197,6 +200,7 @@ class SavedTensorModified(Rule):
     triggers = ("backward", "autograd.grad")
     severity = "error"
     needs = frozenset({"grad", "leaves"})
+    features = frozenset({"inplace", "backward"})
 
     def finish(self) -> None:
         for stale in self.context.leaves.stale_backwards:
