@@ -15,8 +15,6 @@ import ast
 import re
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
-from libcst.metadata.position_provider import PositionProvidingCodegenState
 
 from nograd_lint.tree import children
 
@@ -41,6 +39,8 @@ def locate(module: cst.Module, text: str, tree: ast.Module | None,
 
 
 def _by_whole_module(module: cst.Module, nodes: list[cst.CSTNode]) -> dict[cst.CSTNode, Position]:
+    from libcst.metadata import MetadataWrapper, PositionProvider  # only when needed: slow import
+
     try:
         ranges = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
     except RecursionError:  # nested too deeply for libcst's recursive code generator
@@ -127,6 +127,9 @@ def _inside(statement: cst.CSTNode, node: cst.CSTNode, indent: str, module: cst.
         if hasattr(statement, "orelse"):
             header["orelse"] = None
         piece = statement.with_changes(**header)
+    # Imported here: libcst.metadata costs start-up time, and most runs have no findings.
+    from libcst.metadata.position_provider import PositionProvider, PositionProvidingCodegenState
+
     provider = PositionProvider()
     state = PositionProvidingCodegenState(module.default_indent, module.default_newline, provider)
     state.indent_tokens.append(indent)
