@@ -59,8 +59,31 @@ def _dotted(node: ast.AST) -> str | None:
     return ".".join(reversed(parts))
 
 
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _walk(tree: ast.AST) -> Iterable[ast.AST]:
+    """Every node under ``tree`` (in no particular order), like ``ast.walk`` but about twice as
+    fast: child fields are looked up once per node type, and ``Load``/``Store`` markers are
+    skipped."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        kind = type(node)
+        fields = _CHILD_FIELDS.get(kind)
+        if fields is None:
+            fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f != "ctx")
+        for name in fields:
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                stack.extend(item for item in value if isinstance(item, ast.AST))
+            elif isinstance(value, ast.AST):
+                stack.append(value)
+
+
 def _identifiers(node: ast.AST) -> Iterable[str]:
-    for child in ast.walk(node):
+    for child in _walk(node):
         if isinstance(child, ast.Name):
             yield child.id
         elif isinstance(child, ast.Attribute):
@@ -104,7 +127,7 @@ def features(tree: ast.Module, config: Config) -> frozenset[str]:
     marked: list[str | None] = []  # names given ``requires_grad``
     bindings: list[tuple[list[str], ast.AST]] = []  # (names bound, expression they come from)
     rebound: list[tuple[str, ast.AST]] = []  # (name, the value assigned to it)
-    for node in ast.walk(tree):
+    for node in _walk(tree):
         if isinstance(node, ast.ImportFrom):
             grad_names.update(a.asname for a in node.names if a.name in GRAD_MODE_NAMES and a.asname)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -117,20 +140,21 @@ def features(tree: ast.Module, config: Config) -> frozenset[str]:
         elif isinstance(node, ast.Call):
             func = node.func
             last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if last is None:
+                continue
             if last in ("eval", "train"):
                 found.add("eval-call")
                 found.add("forward")  # what received .eval() is then called as a model
-            elif last == "forward" or last == "self" or last is not None and (
-                    (words(last) or {""}) & MODEL_WORDS):
+            if last in ("forward", "self") or words(last) & MODEL_WORDS:
                 found.add("forward")
-            elif last in ("backward", "grad"):
+            if last in ("backward", "grad"):
                 found.add("backward")
-            elif isinstance(func, ast.Attribute) and last.endswith("_") \
-                    and not last.startswith("_") and last not in NOT_INPLACE:
-                found.add("inplace")
-                updated.append(_written(func.value))
-            elif last == "requires_grad_" and isinstance(func, ast.Attribute):
-                marked.append(_dotted(func.value))
+            if isinstance(func, ast.Attribute) and last.endswith("_"):
+                if last == "requires_grad_":
+                    marked.append(_dotted(func.value))
+                elif not last.startswith("_") and last not in NOT_INPLACE:
+                    found.add("inplace")
+                    updated.append(_written(func.value))
             if last in grad_names and any(isinstance(a, ast.Constant) and a.value is False
                                           for a in [*node.args, *(k.value for k in node.keywords)]):
                 found.add("grad-mode-statement")
@@ -213,7 +237,7 @@ def _may_be_leaf(value: ast.AST, leaves: set[str]) -> bool:
 
 
 def _dotted_names(node: ast.AST) -> set[str]:
-    return {name for child in ast.walk(node) if isinstance(child, (ast.Name, ast.Attribute))
+    return {name for child in _walk(node) if isinstance(child, (ast.Name, ast.Attribute))
             for name in [_dotted(child)] if name is not None}
 
 
