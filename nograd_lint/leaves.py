@@ -247,6 +247,7 @@ class LeafAnalysis:
         self._lines: dict[cst.CSTNode, cst.CSTNode] = {}  # small statement -> its line
         self._scopes: list[cst.CSTNode] = []  # enclosing ClassDef/FunctionDef
         self._candidates: set[cst.CSTNode | None] = set()  # functions worth interpreting
+        self._rebinding_sites: list[tuple] = []  # (function, key, value, where)
         self._module: cst.Module | None = None
         self._classes: dict[cst.FunctionDef, cst.ClassDef] = {}
         self._applied: set[str] = set()  # functions passed to ``X.apply(...)``
@@ -323,11 +324,12 @@ class LeafAnalysis:
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
             target = target.target
-            key = dotted_name(target)
-            if (isinstance(target, cst.Subscript) or isinstance(target, cst.Attribute) and
-                    target.attr.value in ("data", "requires_grad") or
-                    key is not None and _mentions(node.value, key)):
+            if isinstance(target, cst.Subscript) or isinstance(target, cst.Attribute) and \
+                    target.attr.value in ("data", "requires_grad"):
                 self._candidates.add(self._function())
+            elif (key := dotted_name(target)) is not None:
+                # A possible NG203 rebinding; checked once grad modes are known (see _run).
+                self._rebinding_sites.append((self._function(), key, node.value, self.grad.where()))
 
     def visit_Call(self, node: cst.Call) -> None:
         if inplace_method(node) is not None:
@@ -345,6 +347,11 @@ class LeafAnalysis:
         if self._done:
             return
         self._done = True
+        for function, key, value, where in self._rebinding_sites:
+            # Only rebindings with grad disabled matter, and most code runs with it enabled.
+            if function not in self._candidates and self.grad.state(where) is Grad.DISABLED \
+                    and _mentions(value, key):
+                self._candidates.add(function)
         if not self._candidates or self._module is None:
             return
         globals_ = self._interpret(self._module.body, _State()) or _State()

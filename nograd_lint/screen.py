@@ -59,6 +59,9 @@ def _dotted(node: ast.AST) -> str | None:
     return ".".join(reversed(parts))
 
 
+_INTERESTING = frozenset({ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.For,
+                          ast.AsyncFor, ast.Call, ast.AugAssign, ast.Assign, ast.AnnAssign,
+                          ast.withitem})
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
@@ -128,6 +131,16 @@ def features(tree: ast.Module, config: Config) -> frozenset[str]:
     bindings: list[tuple[list[str], ast.AST]] = []  # (names bound, expression they come from)
     rebound: list[tuple[str, ast.AST]] = []  # (name, the value assigned to it)
     for node in _walk(tree):
+        kind = type(node)
+        # Names and attributes are most of the nodes: settle them first, cheaply.
+        if kind is ast.Name:
+            mentioned.add(node.id)
+            continue
+        if kind is ast.Attribute:
+            mentioned.add(node.attr)
+            continue
+        if kind not in _INTERESTING:
+            continue
         if isinstance(node, ast.ImportFrom):
             grad_names.update(a.asname for a in node.names if a.name in GRAD_MODE_NAMES and a.asname)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -183,10 +196,6 @@ def features(tree: ast.Module, config: Config) -> frozenset[str]:
             if name is not None and name.rsplit(".", 1)[-1] in grad_names and (
                     not called or item.args or item.keywords):
                 found.add("grad-mode-with")
-        elif isinstance(node, ast.Name):
-            mentioned.add(node.id)
-        elif isinstance(node, ast.Attribute):
-            mentioned.add(node.attr)
     if mentioned & grad_names:
         found.add("grad-mode")
 
