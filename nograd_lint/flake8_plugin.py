@@ -1,7 +1,9 @@
 """flake8 plugin: the same engine and rules as the CLI, reported as flake8 findings.
 
-flake8 owns ``# noqa``, selection and syntax errors (E999), so the engine runs without its
-own noqa filtering and without NG001.
+flake8 owns ``# noqa``, selection and syntax errors (E999), so the engine runs every rule,
+without its own noqa filtering and without NG001, and flake8 decides what is shown.  Options
+come from flake8's own configuration (command line, setup.cfg, tox.ini, .flake8), not from
+``[tool.nograd-lint]``.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ import argparse
 from collections.abc import Iterator
 
 from nograd_lint import __version__
-from nograd_lint.config import Config
+from nograd_lint.config import Config, ConfigError, check_patterns
 from nograd_lint.engine import lint_source
+from nograd_lint.rules import RULES
 
 
 class NogradChecker:
@@ -20,6 +23,8 @@ class NogradChecker:
     _config = Config(select=("NG",))
 
     def __init__(self, tree: object, lines: list[str], filename: str) -> None:
+        # flake8's lines, not the file: that is how stdin is linted; ``filename`` is already
+        # the --stdin-display-name there, so per-file logic (test files) sees the shown name.
         self._lines = lines
         self._filename = filename
 
@@ -33,15 +38,25 @@ class NogradChecker:
         manager.add_option(
             "--nograd-eval-patterns", default="", parse_from_config=True,
             comma_separated_list=True,
-            help="extra function-name patterns that mark evaluation code",
+            help="regular expressions: more function names that mark evaluation code",
         )
+        # flake8 shows every code a plugin yields unless it is ignored by default: that is how
+        # opt-in rules stay off until --extend-select (or --select NG) asks for them, as in
+        # the CLI.
+        opt_in = sorted(code for code, rule in RULES.items() if not rule.default_enabled)
+        if opt_in:
+            manager.extend_default_ignore(opt_in)
 
     @classmethod
-    def parse_options(cls, options: argparse.Namespace) -> None:
+    def parse_options(cls, manager, options: argparse.Namespace, filenames: list[str]) -> None:
+        try:
+            patterns = check_patterns(options.nograd_eval_patterns)
+        except ConfigError as error:
+            manager.parser.error(f"--nograd-eval-patterns: {error}")
         cls._config = Config(
             select=("NG",),
             torch_modules=tuple(options.nograd_torch_modules),
-            eval_function_patterns=tuple(options.nograd_eval_patterns),
+            eval_function_patterns=patterns,
         )
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:

@@ -76,10 +76,15 @@ def _escape_property(value: str) -> str:
 
 
 def github(findings: Sequence[Finding]) -> str:
-    """GitHub Actions workflow commands: each finding becomes an annotation on the PR diff."""
+    """GitHub Actions workflow commands: each finding becomes an annotation on the PR diff.
+
+    Every annotation is an ``error``: any finding fails the run (exit 1), and a yellow warning
+    on a red job would understate that.  The code is the annotation's title, so the message
+    does not repeat it.
+    """
     return "".join(
-        f"::{_level(f.code)} file={_escape_property(f.path)},line={f.line},col={f.column},"
-        f"title={_escape_property(f.code)}::{_escape_data(f'{f.code} {f.message}')}\n"
+        f"::error file={_escape_property(f.path)},line={f.line},col={f.column},"
+        f"title={_escape_property(f.code)}::{_escape_data(f.message)}\n"
         for f in findings
     )
 

@@ -86,11 +86,6 @@ def test_sarif_format_carries_rule_metadata(project):
     assert result["locations"][0]["physicalLocation"]["region"] == {"startLine": 3, "startColumn": 5}
 
 
-def test_github_format_prints_workflow_annotations(project):
-    first = run("--format", "github", "legacy.py", cwd=project).stdout.splitlines()[0]
-    assert first.startswith("::warning file=legacy.py,line=3,col=5,title=NG301::NG301 ")
-
-
 def test_statistics(project):
     out = run("--statistics", "legacy.py", cwd=project).stdout
     assert "1     NG301 " in out and "1     NG303 " in out

@@ -1,30 +1,157 @@
-"""The flake8 plugin, through the real flake8 command."""
+"""The flake8 plugin, through the real flake8 command: the same findings as the CLI, with
+flake8's own selection, ``# noqa``, configuration files, stdin and syntax errors."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import re
+import textwrap
+from collections import Counter
 from pathlib import Path
 
-LEGACY = ("import torch\nfrom torch.autograd import Variable\n"
-          "x = Variable(torch.ones(2), volatile=True)  # noqa: NG303\n")
+import pytest
+
+from nograd_lint.rules import RULES
+from tests.fixture_programs import ROOT, fixture_paths
+from tests.integration.tools import (
+    BROKEN, FLAKE8, NOGRAD_LINT, SELECTIONS, assert_flake8_prints_what_the_cli_prints,
+    finding_lines, findings, fixtures_with_a_broken_file, markers, run,
+)
+
+NOQA = textwrap.dedent("""\
+    import torch
+    from torch.autograd import Variable
+    a = Variable(torch.ones(2), volatile=True)  # noqa: NG303
+    b = Variable(torch.ones(2), volatile=True)  # noqa
+    c = Variable(torch.ones(2), volatile=True)  # noqa:NG3
+    d = Variable(torch.ones(2), volatile=True)
+""")
 
 
-def flake8(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flake8", *args], cwd=cwd, input=stdin,
-                          capture_output=True, text=True, timeout=120)
+def test_select_ng_reports_exactly_the_fixture_markers():
+    done = run(FLAKE8, "--select", "NG", "fixtures", cwd=ROOT)
+    assert done.returncode == 1, done.stderr
+    assert findings(done.stdout) == markers(fixture_paths(), ROOT)
 
 
-def test_plugin_reports_through_flake8_which_owns_noqa(tmp_path):
-    (tmp_path / "legacy.py").write_text(LEGACY)
-    done = flake8("--select", "NG", "legacy.py", cwd=tmp_path)
-    assert done.stdout.splitlines() == [
-        "legacy.py:3:5: NG301 'volatile' has had no effect since PyTorch 0.4: remove it and run "
-        "inference under 'with torch.no_grad():' or 'torch.inference_mode()'"]
+OPT_IN = ",".join(sorted(code for code, rule in RULES.items() if not rule.default_enabled))
 
 
-def test_plugin_reads_stdin_and_leaves_syntax_errors_to_flake8(tmp_path):
-    done = flake8("--select", "NG,E999", "--stdin-display-name", "shown.py", "-", cwd=tmp_path,
-                  stdin="from torch.autograd import Variable\nv = Variable(1, volatile=True\n")
+@pytest.mark.parametrize("selection", [
+    *(pytest.param(selection, id=name) for name, selection in SELECTIONS.items()),
+    pytest.param((("--extend-select", OPT_IN), ("--extend-select", OPT_IN)),
+                 id="extend-select-opt-in",
+                 marks=pytest.mark.skipif(not OPT_IN, reason="no opt-in rule is registered")),
+])
+def test_flake8_prints_the_same_findings_as_the_cli(tmp_path, selection):
+    """Opt-in rules stay off in plain flake8, as in the CLI, until selected."""
+    project = fixtures_with_a_broken_file(tmp_path)
+    assert_flake8_prints_what_the_cli_prints(NOGRAD_LINT, FLAKE8, project, "fixtures", selection)
+
+
+@pytest.mark.parametrize("how", ["extend-ignore-code", "extend-ignore-family", "select-code"])
+def test_flake8_selection_options(how):
+    marked = markers(fixture_paths(), ROOT)
+    code = Counter(code for *_, code in marked).most_common(1)[0][0]
+    family = code[:3]  # e.g. NG1 for NG101
+    options, kept = {
+        "extend-ignore-code": (["--select", "NG", "--extend-ignore", code], lambda c: c != code),
+        "extend-ignore-family": (["--select", "NG", "--extend-ignore", family],
+                                 lambda c: not c.startswith(family)),
+        "select-code": (["--select", code], lambda c: c == code),
+    }[how]
+    done = run(FLAKE8, *options, "fixtures", cwd=ROOT)
+    assert findings(done.stdout) == {m for m in marked if kept(m[2])}
+
+
+def test_flake8_owns_noqa(tmp_path):
+    (tmp_path / "quiet.py").write_text(NOQA)
+    (tmp_path / "loud.py").write_text(re.sub(r"  # noqa.*", "", NOQA))
+    quiet = run(FLAKE8, "--select", "NG", "quiet.py", cwd=tmp_path)
+    assert {(line, code) for _, line, code in findings(quiet.stdout)} == {
+        (3, "NG301"), (6, "NG301"), (6, "NG303")}
+    cli = run(NOGRAD_LINT, "quiet.py", cwd=tmp_path)
+    assert finding_lines(quiet.stdout) == finding_lines(cli.stdout)
+    # The plugin never filters: with flake8's --disable-noqa every finding is back.
+    unfiltered = run(FLAKE8, "--select", "NG", "--disable-noqa", "quiet.py", cwd=tmp_path).stdout
+    loud = run(NOGRAD_LINT, "loud.py", cwd=tmp_path).stdout
+    assert finding_lines(unfiltered) == finding_lines(loud.replace("loud.py", "quiet.py"))
+
+
+# Two files so flake8 lints in parallel processes, which must see the options too.
+EVALUATION = textwrap.dedent("""\
+    import torch
+
+
+    def check_model(model, inputs):
+        return model(inputs)  # expect: NG101
+""")
+ALIAS = textwrap.dedent("""\
+    import mytorch
+
+
+    def legacy(inputs):
+        return mytorch.autograd.Variable(inputs, volatile=True)  # expect: NG301, NG303
+""")
+SETTINGS = {"nograd-torch-modules": "mytorch", "nograd-eval-patterns": "^check_,^score_"}
+
+
+@pytest.fixture
+def aliased_project(tmp_path: Path) -> Path:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "evaluation.py").write_text(EVALUATION)
+    (tmp_path / "pkg" / "alias.py").write_text(ALIAS)
+    return tmp_path
+
+
+@pytest.mark.parametrize("config_file", ["setup.cfg", "tox.ini", ".flake8"])
+def test_options_from_flake8_configuration_files(aliased_project, config_file):
+    assert findings(run(FLAKE8, "--select", "NG", "pkg", cwd=aliased_project).stdout) == set()
+    settings = "".join(f"{key} = {value}\n" for key, value in SETTINGS.items())
+    (aliased_project / config_file).write_text(f"[flake8]\n{settings}")
+    done = run(FLAKE8, "--select", "NG", "pkg", cwd=aliased_project)
+    assert findings(done.stdout) == markers((aliased_project / "pkg").iterdir(), aliased_project)
+
+
+@pytest.mark.parametrize("option, affected", [
+    ("nograd-torch-modules", "alias.py"), ("nograd-eval-patterns", "evaluation.py")])
+def test_each_option_on_the_command_line(aliased_project, option, affected):
+    done = run(FLAKE8, "--select", "NG", f"--{option}", SETTINGS[option], "pkg",
+               cwd=aliased_project)
+    assert findings(done.stdout) == markers([aliased_project / "pkg" / affected], aliased_project)
+
+
+def test_invalid_eval_pattern_is_a_usage_error(aliased_project):
+    done = run(FLAKE8, "--nograd-eval-patterns", "check_(", "pkg", cwd=aliased_project)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--nograd-eval-patterns: invalid regular expression 'check_('" in done.stderr
+
+
+PYTEST_STYLE = textwrap.dedent("""\
+    import torch
+
+
+    def test_accuracy(model, val_loader):
+        model.eval()
+        for inputs, labels in val_loader:
+            assert model(inputs).argmax(1).eq(labels).all()  # expect: NG101
+""")
+
+
+@pytest.mark.parametrize("name, flagged", [("model.py", True), ("tests/test_model.py", False)])
+def test_stdin_is_linted_under_the_display_name(tmp_path, name, flagged):
+    """A test function in a test file may run models with grad enabled: the plugin must judge
+    stdin by the name flake8 shows, as the CLI does with --stdin-filename."""
+    done = run(FLAKE8, "--select", "NG", "--stdin-display-name", name, "-", cwd=tmp_path,
+               stdin=PYTEST_STYLE)
+    (tmp_path / "shown.py").write_text(PYTEST_STYLE)
+    expected = {(name, line, code) for _, line, code in markers([tmp_path / "shown.py"], tmp_path)}
+    assert findings(done.stdout) == (expected if flagged else set())
+    cli = run(NOGRAD_LINT, "--stdin-filename", name, cwd=tmp_path, stdin=PYTEST_STYLE)
+    assert finding_lines(done.stdout) == finding_lines(cli.stdout)
+
+
+def test_plugin_leaves_syntax_errors_to_flake8(tmp_path):
+    done = run(FLAKE8, "--select", "NG,E999", "--stdin-display-name", "shown.py", "-",
+               cwd=tmp_path, stdin=BROKEN)
     assert [line.split()[1] for line in done.stdout.splitlines()] == ["E999"]
     assert done.stdout.startswith("shown.py:")
