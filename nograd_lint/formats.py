@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from nograd_lint import __version__
 from nograd_lint.rule import Finding
-from nograd_lint.rules import PARSE_ERROR, RULES
+from nograd_lint.rules import RULES
 
 
 def text(findings: Sequence[Finding]) -> str:
@@ -27,8 +27,11 @@ def as_json(findings: Sequence[Finding]) -> str:
     return json.dumps(rows, indent=2) + "\n"
 
 
+_SARIF_LEVELS = {"error": "error", "warning": "warning", "info": "note"}
+
+
 def _level(code: str) -> str:
-    return "error" if code == PARSE_ERROR.code else "warning"
+    return _SARIF_LEVELS[RULES[code].severity]
 
 
 def sarif(findings: Sequence[Finding]) -> str:

@@ -41,6 +41,7 @@ class GradModeNotCalled(Rule):
                "'with torch.no_grad():' (with parentheses)")
     triggers = ("no_grad", "inference_mode", "enable_grad", "set_grad_enabled")
     fix_safety = FixSafety.SAFE
+    severity = "error"
     features = frozenset({"grad-mode-with"})
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
@@ -150,6 +151,7 @@ class BackwardWithoutGraph(Rule):
                "tensors does not require grad': compute it outside 'no_grad'/'inference_mode'")
     triggers = ("backward", "grad")
     needs = frozenset({"grad"})
+    severity = "error"
     features = frozenset({"backward", "grad-mode"})
 
     def __init__(self, context) -> None:

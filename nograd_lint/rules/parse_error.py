@@ -29,3 +29,4 @@ class ParseError(Rule):
     name = "parse-error"
     message = "file could not be parsed, so it was not checked"
     triggers = ()  # reported by the engine, never a reason to parse a file
+    severity = "error"
