@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from nograd_lint.config import Config
+from nograd_lint.escape import EscapeAnalysis
 from nograd_lint.evaluation import EvaluationRegions
 from nograd_lint.grad_regions import GradRegions
 from nograd_lint.leaves import LeafAnalysis
@@ -24,6 +25,7 @@ class ModuleContext:
     grad: GradRegions | None = None  # present when an enabled rule needs it
     evaluation: EvaluationRegions | None = None
     leaves: LeafAnalysis | None = None
+    escape: EscapeAnalysis | None = None  # NG106's escape analysis
 
     def analyses(self, needed: set[str]) -> list[object]:
         """Create the shared analyses the rules need, in the order they must see each node."""
@@ -33,4 +35,7 @@ class ModuleContext:
             self.evaluation = EvaluationRegions(self.names, self.grad, self.config, self.path)
         if "leaves" in needed:
             self.leaves = LeafAnalysis(self.names, self.grad)
-        return [a for a in (self.names, self.grad, self.evaluation, self.leaves) if a is not None]
+        if "escape" in needed:
+            self.escape = EscapeAnalysis(self.names, self.grad)
+        analyses = (self.names, self.grad, self.evaluation, self.leaves, self.escape)
+        return [a for a in analyses if a is not None]

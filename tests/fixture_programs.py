@@ -11,6 +11,20 @@ states what running it does in header lines:
 A fixture may state several ``warns`` and ``prints`` outcomes.  Evaluation fixtures print
 ``graph retained: <bool>`` (does an output carry a ``grad_fn``?), so the memory a linter
 finding is about is shown by running the program.
+
+Migrations to ``inference_mode`` (NG106) are run too.  A fixture with an ``# expect: NG106``
+marker is fixed with ``nograd-lint --select NG106 --fix`` and the result must run exactly as
+the original: same outcome, same output.  A fixture whose ``no_grad`` blocks NG106 must *not*
+migrate marks them with a trailing ``# force-migrate`` (on the ``with`` or decorator line);
+the test rewrites ``no_grad`` to ``inference_mode`` on those lines and checks what the migrated
+program does, stated in ``migrated`` header lines of the same kinds as ``outcome``:
+
+    # migrated: raises RuntimeError: Inference tensors cannot be saved for backward. ...
+    # migrated: ok
+    # migrated: prints <line>
+
+A flagged fixture may state ``migrated`` lines too; without them it must behave as ``outcome``
+says.
 """
 
 from __future__ import annotations
@@ -26,6 +40,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 _EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>NG\d{3}(?:[,\s]+NG\d{3})*)")
 _OUTCOME = re.compile(r"^#\s*outcome:\s*(?P<kind>ok|raises|warns|prints)\b\s*(?P<detail>.*)$")
+_MIGRATED = re.compile(r"^#\s*migrated:\s*(?P<kind>ok|raises|warns|prints)\b\s*(?P<detail>.*)$")
+_FORCE_MIGRATE = re.compile(r"#\s*force-migrate\b")
+_NO_GRAD = re.compile(r"\bno_grad\b")
 
 
 @dataclass(frozen=True)
@@ -48,11 +65,45 @@ def expected_findings(path: Path) -> set[tuple[int, str]]:
 
 
 def outcomes(path: Path) -> list[Outcome]:
-    found = [Outcome(m["kind"], m["detail"].strip())
-             for m in map(_OUTCOME.match, path.read_text().splitlines()) if m]
+    found = _headers(path, _OUTCOME)
     if not found:
         raise AssertionError(f"{path.name} has no '# outcome:' line")
     return found
+
+
+def migrated_outcomes(path: Path) -> list[Outcome]:
+    """What the fixture does once migrated to inference_mode: its ``migrated`` lines, else (for
+    a fixture NG106 flags) its ``outcome`` lines."""
+    found = _headers(path, _MIGRATED)
+    if not found and not is_flagged_migration(path):
+        raise AssertionError(f"{path.name} forces a migration but has no '# migrated:' line")
+    return found or outcomes(path)
+
+
+def _headers(path: Path, pattern: re.Pattern) -> list[Outcome]:
+    return [Outcome(m["kind"], m["detail"].strip())
+            for m in map(pattern.match, path.read_text().splitlines()) if m]
+
+
+def is_flagged_migration(path: Path) -> bool:
+    return any(code == "NG106" for _, code in expected_findings(path))
+
+
+def migration_fixtures() -> list[Path]:
+    """Fixtures whose inference_mode migration is run: flagged by NG106, or forced."""
+    return [path for path in fixture_paths()
+            if is_flagged_migration(path) or _FORCE_MIGRATE.search(path.read_text())]
+
+
+def forced_migration(source: str) -> str:
+    """``source`` with ``no_grad`` turned into ``inference_mode`` on its ``# force-migrate``
+    lines: the migration NG106 refuses, done anyway to show what it would break."""
+    lines = source.splitlines(keepends=True)
+    marked = [i for i, line in enumerate(lines) if _FORCE_MIGRATE.search(line)]
+    for index in marked:
+        assert _NO_GRAD.search(lines[index]), f"'# force-migrate' on a line without no_grad: {lines[index]!r}"
+        lines[index] = _NO_GRAD.sub("inference_mode", lines[index])
+    return "".join(lines)
 
 
 @dataclass

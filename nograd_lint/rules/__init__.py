@@ -6,6 +6,7 @@ from nograd_lint.rule import Rule
 from nograd_lint.rules.grad_mode import (
     BackwardWithoutGraph, EvalIsNotNoGrad, EvaluationWithGrad, GradModeLeak, GradModeNotCalled,
 )
+from nograd_lint.rules.inference_mode import NoGradToInferenceMode
 from nograd_lint.rules.leaf import (
     InPlaceOnLeaf, InPlaceThroughData, LeafRebinding, SavedTensorModified,
 )
@@ -17,7 +18,7 @@ PARSE_ERROR = ParseError
 RULES: dict[str, type[Rule]] = {
     rule.code: rule
     for rule in (ParseError, EvaluationWithGrad, GradModeNotCalled, GradModeLeak,
-                 BackwardWithoutGraph, EvalIsNotNoGrad, InPlaceOnLeaf, InPlaceThroughData,
-                 LeafRebinding, SavedTensorModified, VolatileArgument, VolatileAttribute,
-                 VariableWrapper)
+                 BackwardWithoutGraph, EvalIsNotNoGrad, NoGradToInferenceMode, InPlaceOnLeaf,
+                 InPlaceThroughData, LeafRebinding, SavedTensorModified, VolatileArgument,
+                 VolatileAttribute, VariableWrapper)
 }
