@@ -14,7 +14,9 @@ from collections.abc import Sequence
 
 from nograd_lint import __version__
 from nograd_lint.config import Config, ConfigError, load_config, split_codes
-from nograd_lint.engine import FileResult, default_jobs, lint_paths, lint_source, unreadable
+from nograd_lint.engine import (
+    FileResult, default_jobs, internal_error, lint_paths, lint_source, unreadable,
+)
 from nograd_lint.files import discover
 from nograd_lint.fix import fix_source, write_atomic
 from nograd_lint.formats import FORMATS, statistics
@@ -162,7 +164,9 @@ def _lint_stdin(args: argparse.Namespace, config: Config) -> int:
             return 1 if result.source != source else 0
         sys.stdout.buffer.write(result.source)
         _report_to_stderr(result.remaining)
-        return 0 if args.exit_zero or not result.remaining else 1
+        if result.error:
+            sys.stderr.write(f"nograd-lint: error: {result.error}\n")
+        return 0 if args.exit_zero or not (result.remaining or result.error) else 1
     findings = lint_source(source, name, config)
     _emit(findings, args)
     return 0 if args.exit_zero or not findings else 1
@@ -180,7 +184,10 @@ def _fix_file(path: str, config: Config, args: argparse.Namespace) -> tuple[File
             source = handle.read()
     except OSError as error:
         return unreadable(path, error), False
-    result = fix_source(source, path, config, unsafe=args.unsafe_fixes)
+    try:
+        result = fix_source(source, path, config, unsafe=args.unsafe_fixes)
+    except Exception as error:  # a bug of ours: this file stays as it was, the others go on
+        return internal_error(path, error), False
     changed = result.source != source
     if args.diff:
         sys.stdout.write(_unified_diff(source, result.source, path))

@@ -11,8 +11,9 @@ from __future__ import annotations
 import ast
 import functools
 import os
+import re
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
@@ -83,16 +84,23 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
     try:
         # CPython's parser first: it refuses nesting that would overflow libcst's native parser
         # (a crash, not an exception), and its statement positions place findings cheaply.
-        tree: ast.Module | None = ast.parse(source)
+        tree: ast.Module = ast.parse(source)
     except (RecursionError, MemoryError):
         return Analysis(None, [_too_deep(path)] if report_parse_errors else [])
     except SyntaxError as error:
         if "too many nested" in str(error):
             return Analysis(None, [_too_deep(path)] if report_parse_errors else [])
-        tree = None  # libcst may read syntax newer than this Python's, or word the error
-    except ValueError:  # NUL bytes: libcst words the error
-        tree = None
-    if tree is not None and config.prefilter:
+        # CPython's verdict stands: libcst never sees a file Python rejects, because on one
+        # its error recovery takes minutes (quadratic in a long operator chain) or crashes.
+        line, column = max(error.lineno or 1, 1), max(error.offset or 1, 1)
+        found = [_parse_error(path, line, column, error.msg)]
+        return Analysis(None, found if report_parse_errors else [])
+    except ValueError as error:  # a NUL byte (Python 3.11)
+        found = [_parse_error(path, 1, 1, f"cannot read source: {error}")]
+        return Analysis(None, found if report_parse_errors else [])
+    if _long_boolean_chain(source, tree):
+        return Analysis(None, [_too_deep(path)] if report_parse_errors else [])
+    if config.prefilter:
         present = features(tree, config)
         rules = [rule for rule in rules if rule.features <= present]
         if not rules:
@@ -129,6 +137,29 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
         findings = [f for f in findings if not is_suppressed(codes_by_line, f.line, f.code)]
     findings.sort(key=lambda f: f.sort_key)
     return Analysis(module, findings)
+
+
+#: CPython keeps ``a and b and c`` flat, libcst nests it: one level per operand, and its
+#: native parser overflows the stack (a segfault) at about 7,500 operands.
+MAX_BOOLEAN_CHAIN = 1000
+_BOOLEAN_WORDS = {str: re.compile(r"\b(?:and|or)\b"), bytes: re.compile(rb"\b(?:and|or)\b")}
+
+
+def _long_boolean_chain(source: str | bytes, tree: ast.Module) -> bool:
+    """Whether libcst would nest ``and``/``or`` operands deeper than MAX_BOOLEAN_CHAIN.  The
+    tree is walked only for the rare file with that many ``and``/``or`` words at all."""
+    words = _BOOLEAN_WORDS[type(source)].findall(source)
+    if len(words) < MAX_BOOLEAN_CHAIN:
+        return False
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, ast.BoolOp):
+            depth += len(node.values) - 1
+            if depth >= MAX_BOOLEAN_CHAIN:
+                return True
+        stack.extend((child, depth) for child in ast.iter_child_nodes(node))
+    return False
 
 
 def _too_deep(path: str) -> Finding:
@@ -170,26 +201,37 @@ class _Walker:
         return table
 
     def walk(self, root: cst.CSTNode) -> None:
-        visit_methods: dict[type, list[Callable]] = {}
-        leave_methods: dict[type, list[Callable]] = {}
-        stack: list[tuple[cst.CSTNode, bool]] = [(root, False)]
+        methods_for: dict[type, tuple[list[Callable], list[Callable]]] = {}
+        stack: list = [root]
         while stack:
-            node, leaving = stack.pop()
-            node_type = type(node)
-            if leaving:
-                methods = leave_methods.get(node_type)
-                if methods is None:
-                    methods = leave_methods[node_type] = self._by_name_leave.get(node_type.__name__, [])
-                for method in methods:
-                    method(node)
+            node = stack.pop()
+            if type(node) is _Leave:
+                for method in node.methods:
+                    method(node.node)
                 continue
-            methods = visit_methods.get(node_type)
+            node_type = type(node)
+            methods = methods_for.get(node_type)
             if methods is None:
-                methods = visit_methods[node_type] = self._by_name_visit.get(node_type.__name__, [])
-            for method in methods:
+                methods = methods_for[node_type] = (
+                    self._by_name_visit.get(node_type.__name__, []),
+                    self._by_name_leave.get(node_type.__name__, []))
+            visits, leaves = methods
+            for method in visits:
                 method(node)
-            stack.append((node, True))
-            stack.extend((child, False) for child in reversed(children(node)))
+            if leaves:  # most node types have none: no leave entry to push and pop
+                stack.append(_Leave(node, leaves))
+            kids = children(node)
+            kids.reverse()
+            stack.extend(kids)
+
+
+class _Leave:
+    """A stack entry of :meth:`_Walker.walk`: call ``methods`` on ``node``, its subtree done."""
+
+    __slots__ = ("node", "methods")
+
+    def __init__(self, node: cst.CSTNode, methods: list[Callable]) -> None:
+        self.node, self.methods = node, methods
 
 
 # ----------------------------------------------------------------------------- many files
@@ -201,15 +243,23 @@ def lint_file(path: str, config: Config) -> FileResult:
             source = handle.read()
     except OSError as error:
         return unreadable(path, error)
-    return FileResult(path, lint_source(source, path, config))
+    try:
+        return FileResult(path, lint_source(source, path, config))
+    except Exception as error:  # a bug of ours must cost this file its findings, not the run
+        return internal_error(path, error)
 
 
 def unreadable(path: str, error: OSError) -> FileResult:
     return FileResult(path, error=f"{path}: cannot read: {error.strerror or error}", analysed=False)
 
 
-def _lint_in_worker(path_and_config: tuple[str, Config]) -> FileResult:
-    return lint_file(*path_and_config)
+def internal_error(path: str, error: Exception) -> FileResult:
+    return FileResult(path, error=f"{path}: not linted: internal error ({type(error).__name__}: "
+                      f"{error}); please report this", analysed=False)
+
+
+def _lint_chunk(paths: list[str], config: Config) -> list[FileResult]:
+    return [lint_file(path, config) for path in paths]
 
 
 def default_jobs() -> int:
@@ -228,16 +278,49 @@ def lint_paths(paths: Sequence[str], config: Config, jobs: int | None = None) ->
         # Big files first so that no worker is left with a large file at the end.
         ordered = sorted(paths, key=_size, reverse=True)
         chunk = max(1, min(32, len(ordered) // (jobs * 8)))
-        try:
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
-                results = list(pool.map(_lint_in_worker, [(p, config) for p in ordered],
-                                        chunksize=chunk))
-        except BrokenProcessPool:
-            # A worker died (killed, out of memory, a crash in the native parser): say so and
-            # lint file by file in this process, so one bad file cannot take the run down.
-            results = [lint_file(path, config) for path in ordered]
+        results, lost = _lint_in_pool(ordered, config, jobs, chunk, in_flight=2 * jobs)
+        if lost:
+            # A worker died holding these files (killed, out of memory, a crash in the native
+            # parser).  Each is linted again alone in a fresh worker: a file that kills it again
+            # is named, and the others still get their findings.
+            retried, crashed = _lint_in_pool(lost, config, 1, 1, in_flight=1)
+            results += retried
+            results += [FileResult(path, error=f"{path}: not linted: the worker process linting "
+                                   "it crashed", analysed=False) for path in crashed]
     results.sort(key=lambda r: r.path)
     return results
+
+
+def _lint_in_pool(paths: list[str], config: Config, jobs: int, chunk: int, *,
+                  in_flight: int) -> tuple[list[FileResult], list[str]]:
+    """Lint ``paths`` in ``jobs`` worker processes, ``chunk`` files per task, at most
+    ``in_flight`` tasks handed out at a time.  Returns the results and the files of the tasks
+    that were out when a worker died (a dead worker breaks the whole pool); the tasks not yet
+    handed out then go to a fresh pool."""
+    pending = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
+    pending.reverse()  # popped from the end: biggest files first
+    results: list[FileResult] = []
+    lost: list[str] = []
+    while pending:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            out: dict[Future, list[str]] = {}
+            try:
+                while pending or out:
+                    while pending and len(out) < in_flight:
+                        future = pool.submit(_lint_chunk, pending[-1], config)
+                        out[future] = pending.pop()  # only once submitted: a broken pool refuses
+                    done, _ = wait(out, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        results += future.result()
+                        del out[future]
+            except BrokenProcessPool:
+                wait(out)
+                for future, task in out.items():
+                    if future.exception() is None:
+                        results += future.result()
+                    else:
+                        lost += task
+    return results, lost
 
 
 def _size(path: str) -> int:

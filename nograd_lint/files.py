@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -35,7 +36,7 @@ def discover(paths: Iterable[str], config: Config) -> Discovery:
                 dirs[:] = sorted(d for d in dirs if not _skip_dir(os.path.join(root, d), d, config))
                 for name in sorted(names):
                     full = os.path.join(root, name)
-                    if name.endswith(".py") and not config.is_excluded(full) and not os.path.isdir(full):
+                    if name.endswith(".py") and not config.is_excluded(full) and not _special(full):
                         add(full)
         elif os.path.exists(path):
             add(path)
@@ -44,6 +45,16 @@ def discover(paths: Iterable[str], config: Config) -> Discovery:
         else:
             found.errors.append(f"{path}: no such file or directory")
     return found
+
+
+def _special(path: str) -> bool:
+    """A directory, FIFO, socket or device met in a walk: not a file to read (reading a FIFO
+    would block forever).  A link that cannot be followed is kept, to be reported when read."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode)
 
 
 def _skip_dir(path: str, name: str, config: Config) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import tempfile
 from dataclasses import dataclass
@@ -34,13 +35,28 @@ class FixResult:
 def fix_source(source: str | bytes, path: str, config: Config, *, unsafe: bool = False) -> FixResult:
     analysis = analyze(source, path, config)
     before = len(analysis.findings)
-    current = source
+    if analysis.module is None or not any(_allowed(f.fix, unsafe) for f in analysis.findings):
+        return FixResult(source, 0, analysis.findings)
+    # libcst writes some files back differently from how it read them (blank lines at the end,
+    # form feeds, a final lone carriage return).  Blank and comment lines at the end are set
+    # aside and put back; any other difference would leak into lines no fix touches.
+    current, tail = _split_trailing_blank_lines(source)
+    if tail:
+        trimmed = analyze(current, path, config)
+        if trimmed.module is not None:
+            analysis = trimmed
+        else:
+            current, tail = source, source[:0]
+    if _render(analysis.module, source) != current:
+        return FixResult(source, 0, analysis.findings,
+                         f"{path}: libcst does not reproduce this file exactly (form feeds or "
+                         "stray carriage returns?), so fixing it could change other lines; file "
+                         "left unchanged")
     for _ in range(MAX_PASSES):
         fixes = [f.fix for f in analysis.findings if _allowed(f.fix, unsafe)]
         if analysis.module is None or not fixes:
             break
-        updated = analysis.module.visit(_ApplyFixes(fixes))
-        candidate = updated.bytes if isinstance(source, bytes) else updated.code
+        candidate = _render(analysis.module.visit(_ApplyFixes(fixes)), source)
         try:
             cst.parse_module(candidate)
         except (cst.ParserSyntaxError, RecursionError) as error:
@@ -51,7 +67,28 @@ def fix_source(source: str | bytes, path: str, config: Config, *, unsafe: bool =
             break
         current = candidate
         analysis = analyze(current, path, config)
-    return FixResult(current, max(before - len(analysis.findings), 0), analysis.findings)
+    return FixResult(current + tail, max(before - len(analysis.findings), 0), analysis.findings)
+
+
+def _render(module: cst.Module, like: str | bytes) -> str | bytes:
+    return module.bytes if isinstance(like, bytes) else module.code
+
+
+_LINE = {str: re.compile(r"[^\r\n]*(?:\r\n|\r|\n)?"), bytes: re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")}
+_BLANK_OR_COMMENT = {str: re.compile(r"[ \t\f]*(?:#[^\r\n]*)?(?:\r\n|\r|\n)?\Z"),
+                     bytes: re.compile(rb"[ \t\f]*(?:#[^\r\n]*)?(?:\r\n|\r|\n)?\Z")}
+
+
+def _split_trailing_blank_lines(source: str | bytes) -> tuple[str | bytes, str | bytes]:
+    """``source`` as (everything up to the last line with code, the blank or comment-only
+    lines after it)."""
+    kind = type(source)
+    lines = _LINE[kind].findall(source)
+    keep = len(lines)
+    while keep and _BLANK_OR_COMMENT[kind].match(lines[keep - 1]):
+        keep -= 1
+    cut = sum(len(line) for line in lines[:keep])
+    return source[:cut], source[cut:]
 
 
 def _allowed(fix: Fix | None, unsafe: bool) -> bool:
@@ -62,6 +99,9 @@ class _ApplyFixes(cst.CSTTransformer):
     def __init__(self, fixes: list[Fix]) -> None:
         super().__init__()
         self._replacements: dict[cst.CSTNode, object] = {}
+        # Statement lines whose every statement was removed, by id (kept alive, so that no
+        # other node can get the same id).
+        self._emptied: dict[int, cst.SimpleStatementLine] = {}
         for fix in fixes:
             # Two fixes for one node (e.g. NG301 and NG303 on one call): one per pass.
             self._replacements.setdefault(fix.target, fix.replacement)
@@ -72,14 +112,59 @@ class _ApplyFixes(cst.CSTTransformer):
             return replacement
         return super().on_leave(original_node, updated_node)
 
-    # A removed statement must not leave an empty line or block behind.
+    # A removed statement must leave no empty line, empty block or dangling ';' behind, and
+    # must not take the comment lines above it along.  libcst itself would drop a line left
+    # empty, leading lines and all, so such a line is kept as a marked ``pass`` until its
+    # block, which drops it and hands its leading lines to the next statement (or keeps them
+    # at its end).
     def leave_SimpleStatementLine(self, original_node, updated_node):
-        return updated_node if updated_node.body else cst.RemoveFromParent()
+        if not updated_node.body:
+            emptied = updated_node.with_changes(body=[cst.Pass()])
+            self._emptied[id(emptied)] = emptied
+            return emptied
+        return _without_dangling_semicolon(original_node, updated_node)
+
+    def leave_SimpleStatementSuite(self, original_node, updated_node):
+        return _without_dangling_semicolon(original_node, updated_node)
 
     def leave_IndentedBlock(self, original_node, updated_node):
-        if updated_node.body:
+        if not self._emptied:
             return updated_node
-        return updated_node.with_changes(body=[cst.SimpleStatementLine([cst.Pass()])])
+        body, carried = self._drop_emptied(updated_node.body)
+        if not body:
+            body = [cst.SimpleStatementLine([cst.Pass()], leading_lines=carried)]
+            carried = []
+        return updated_node.with_changes(body=body, footer=[*carried, *updated_node.footer])
+
+    def leave_Module(self, original_node, updated_node):
+        if not self._emptied:
+            return updated_node
+        body, carried = self._drop_emptied(updated_node.body)
+        return updated_node.with_changes(body=body, footer=[*carried, *updated_node.footer])
+
+    def _drop_emptied(self, body):
+        """``body`` without the lines fixes emptied, and the leading lines (comments, blank
+        lines) of such lines at the end, which no statement is left to carry."""
+        kept, carried = [], []
+        for statement in body:
+            if self._emptied.get(id(statement)) is statement:
+                carried.extend(statement.leading_lines)
+                continue
+            if carried:
+                statement = statement.with_changes(leading_lines=[*carried, *statement.leading_lines])
+                carried = []
+            kept.append(statement)
+        return kept, carried
+
+
+def _without_dangling_semicolon(original_node, updated_node):
+    body = updated_node.body
+    if (body and len(body) < len(original_node.body)
+            and isinstance(body[-1].semicolon, cst.Semicolon)
+            and not isinstance(original_node.body[-1].semicolon, cst.Semicolon)):
+        return updated_node.with_changes(
+            body=[*body[:-1], body[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)])
+    return updated_node
 
 
 def write_atomic(path: str, data: bytes) -> None:

@@ -93,6 +93,7 @@ def _by_statement(module: cst.Module, text: str, tree: ast.Module,
         raise _Unmatched
     lines = text.splitlines()
     found: dict[cst.CSTNode, Position] = {}
+    generated: dict[int, dict] = {}  # per statement, once however many findings it holds
     for reported, node in targets.items():
         index = owner.get(node, -1)
         if index < 0:
@@ -109,15 +110,20 @@ def _by_statement(module: cst.Module, text: str, tree: ast.Module,
             found[reported] = (line, column)
             continue
         indent = _INDENT.match(source_line).group()
-        relative_line, relative_column = _inside(statement, node, indent, module)
+        if index not in generated:
+            generated[index] = _generate(statement, indent, module)
+        place = generated[index].get(node)
+        if place is None:
+            raise _Unmatched
+        relative_line, relative_column = place.start.line, place.start.column
         if relative_line == 1:
             relative_column += column - len(indent)  # after a ';' the statement is not at the indent
         found[reported] = (line + relative_line - 1, relative_column)
     return found
 
 
-def _inside(statement: cst.CSTNode, node: cst.CSTNode, indent: str, module: cst.Module) -> Position:
-    """Where ``node`` is within ``statement``, generated alone at its real indentation."""
+def _generate(statement: cst.CSTNode, indent: str, module: cst.Module) -> dict:
+    """Ranges of the nodes of ``statement``, generated alone at its real indentation."""
     if isinstance(statement, cst.BaseSmallStatement):
         piece: cst.CSTNode = cst.SimpleStatementLine([statement])
     elif isinstance(statement, (cst.Try, cst.TryStar, cst.Match)):
@@ -134,7 +140,4 @@ def _inside(statement: cst.CSTNode, node: cst.CSTNode, indent: str, module: cst.
     state = PositionProvidingCodegenState(module.default_indent, module.default_newline, provider)
     state.indent_tokens.append(indent)
     piece._codegen(state)
-    place = provider._computed.get(node)
-    if place is None:
-        raise _Unmatched
-    return place.start.line, place.start.column
+    return provider._computed

@@ -122,7 +122,8 @@ class VolatileArgument(Rule, _ScopeTracker):
     name = "volatile-argument"
     message = ("'volatile' has had no effect since PyTorch 0.4: remove it and run inference "
                "under 'with torch.no_grad():' or 'torch.inference_mode()'")
-    triggers = ("volatile",)
+    # "Variable" too: volatile can be passed by position, ``Variable(x, False, True)``.
+    triggers = ("volatile", "Variable")
     fix_safety = FixSafety.SAFE
 
     def __init__(self, context) -> None:

@@ -125,6 +125,9 @@ CASES = [
     ("matmul_1d_2d", lambda a, b: a @ b, [_normal(3), _normal(3, 4)]),
     ("matmul_2d_2d", lambda a, b: a @ b, [_normal(2, 3), _normal(3, 4)]),
     ("matmul_3d_3d", lambda a, b: a @ b, [_normal(2, 3, 4), _normal(2, 4, 2)]),
+    # A vector against a batch: found by the broadcasting property test (test_stress.py).
+    ("matmul_1d_3d", lambda a, b: a @ b, [_normal(3), _normal(2, 3, 4)]),
+    ("matmul_3d_1d", lambda a, b: a @ b, [_normal(2, 3, 4), _normal(4)]),
     ("matmul_function", lambda a, b: runtime.matmul(a, b), [_normal(2, 3), _normal(3, 2)]),
     ("mm_function", lambda a, b: runtime.mm(a, b), [_normal(2, 3), _normal(3, 2)]),
     # elementwise
