@@ -3,11 +3,14 @@
     python bench/autograd_speed.py [--repeat N]
 
 Each backend runs in its own subprocess (so one's imports and garbage do not tax the other),
-with one thread for NumPy's BLAS and for PyTorch.  Measured: a chain of 1,000 elementwise ops
-on 10 elements, forward + backward; an MLP 64-256-256-10, batch 64: a training step (forward,
-backward), a forward under no_grad, one under inference_mode, and the NumPy forward (floor);
-an epoch of DataLoader + Adam training; and the memory 200 evaluation forwards keep alive when
-their outputs are kept, grad enabled versus no_grad (tracemalloc).
+with one thread for NumPy's BLAS and for PyTorch.  The backends take turns: every measure is
+timed once on each backend, then again, ``--repeat`` rounds, so a load change on a shared
+machine hits all of them alike; ratios are medians of the per-round ratios.  Measured: a chain
+of 1,000 elementwise ops on 10 elements, forward + backward; an MLP 64-256-256-10, batch 64: a
+training step (forward, backward), a forward under no_grad, one under inference_mode; an epoch
+of DataLoader + Adam training; and the memory 200 evaluation forwards keep alive when their
+outputs are kept, grad enabled versus no_grad (tracemalloc).  The NumPy floor does the same
+arithmetic by hand: the chain and the training step with their backward, and the forward.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -23,24 +28,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
-TIMER = r'''
-import statistics, time
+# A worker defines MEASURES (name -> (function, calls per round)), then serves requests: a
+# measure's name -> microseconds per call over one round; "memory" -> its retained MiB.
+SERVE = r'''
+import json, sys, time
 
-def best(function, inner):
-    """Median microseconds per call of `function`, over `repeat` rounds of `inner` calls."""
-    times = []
-    for _ in range(repeat):
+def serve(measures, memory=lambda: {}):
+    print(json.dumps(list(measures)), flush=True)
+    for request in sys.stdin:
+        name = request.strip()
+        if name == "memory":
+            print(json.dumps(memory()), flush=True)
+            continue
+        function, calls = measures[name]
         start = time.perf_counter()
-        for _ in range(inner):
+        for _ in range(calls):
             function()
-        times.append((time.perf_counter() - start) / inner)
-    return statistics.median(times) * 1e6
+        print((time.perf_counter() - start) / calls * 1e6, flush=True)
 '''
 
 WORKER = r'''
-import gc, json, statistics, sys, time, tracemalloc
-import numpy as np
-backend, repeat = sys.argv[1], int(sys.argv[2])
+import gc, sys, tracemalloc
+backend = sys.argv[1]
 if backend == "torch":
     import torch
     torch.set_num_threads(1)
@@ -48,14 +57,12 @@ else:
     import runtime as torch
 nn = torch.nn
 
-results = {}
 x0 = torch.ones(10, requires_grad=True)
 def chain():
     y = x0
     for _ in range(250):
         y = ((y * 1.0001) + 0.5).tanh() - 0.1
     y.sum().backward()
-results["chain_1000_ops_fwd_bwd"] = best(chain, 3)
 
 torch.manual_seed(0)
 model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
@@ -64,26 +71,22 @@ loss_fn = nn.CrossEntropyLoss()
 def train_step():
     model.zero_grad()
     loss_fn(model(batch), labels).backward()
-results["mlp_train_step"] = best(train_step, 20)
 def no_grad_forward():
     with torch.no_grad():
         model(batch)
-results["mlp_forward_no_grad"] = best(no_grad_forward, 50)
 def inference_forward():
     with torch.inference_mode():
         model(batch)
-results["mlp_forward_inference_mode"] = best(inference_forward, 50)
 
 DataLoader, TensorDataset = torch.utils.data.DataLoader, torch.utils.data.TensorDataset
-data = TensorDataset(torch.randn(2048, 64), torch.randint(0, 10, (2048,)))
-loader = DataLoader(data, batch_size=64, shuffle=True)
+loader = DataLoader(TensorDataset(torch.randn(2048, 64), torch.randint(0, 10, (2048,))),
+                    batch_size=64, shuffle=True)
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 def epoch():
     for inputs, targets in loader:
         optimizer.zero_grad()
         loss_fn(model(inputs), targets).backward()
         optimizer.step()
-results["epoch_dataloader_adam_us"] = best(epoch, 1)
 
 def retained(grad_enabled):
     gc.collect()
@@ -95,63 +98,139 @@ def retained(grad_enabled):
     size = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     return size / 2**20
-if backend != "torch":  # tracemalloc sees NumPy's buffers, not PyTorch's C++ allocator
-    results["retained_MiB_grad"] = retained(True)
-    results["retained_MiB_no_grad"] = retained(False)
-print(json.dumps(results))
+def memory():
+    if backend == "torch":  # tracemalloc sees NumPy's buffers, not PyTorch's C++ allocator
+        return {}
+    return {"retained_MiB_grad": retained(True), "retained_MiB_no_grad": retained(False)}
+
+serve({"chain_1000_ops_fwd_bwd": (chain, 3), "mlp_train_step": (train_step, 20),
+       "mlp_forward_no_grad": (no_grad_forward, 50),
+       "mlp_forward_inference_mode": (inference_forward, 50),
+       "epoch_dataloader_adam": (epoch, 1)}, memory)
 '''
 
 NUMPY_FLOOR = r'''
-import json, statistics, sys, time
 import numpy as np
-repeat = int(sys.argv[1])
 rng = np.random.default_rng(0)
 w = [rng.standard_normal(s).astype(np.float32) * 0.05 for s in ((64, 256), (256, 256), (256, 10))]
 b = [np.zeros(n, np.float32) for n in (256, 256, 10)]
 batch = rng.standard_normal((64, 64)).astype(np.float32)
+labels = rng.integers(0, 10, 64)
 def forward():
     h = np.maximum(batch @ w[0] + b[0], 0)
     h = np.maximum(h @ w[1] + b[1], 0)
     return h @ w[2] + b[2]
+def train_step():
+    # the same eight matrix products as the autograd backends (no gradient for the input)
+    h1 = np.maximum(batch @ w[0] + b[0], 0)
+    h2 = np.maximum(h1 @ w[1] + b[1], 0)
+    logits = h2 @ w[2] + b[2]
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    -log_probs[np.arange(64), labels].mean()
+    g = np.exp(log_probs)
+    g[np.arange(64), labels] -= 1
+    g /= 64
+    grads = [h2.T @ g, g.sum(axis=0)]
+    g = (g @ w[2].T) * (h2 > 0)
+    grads += [h1.T @ g, g.sum(axis=0)]
+    g = (g @ w[1].T) * (h1 > 0)
+    grads += [batch.T @ g, g.sum(axis=0)]
 x = np.ones(10, np.float32)
 def chain():
-    y = x
+    y, outputs = x, []
     for _ in range(250):
-        y = np.tanh(y * 1.0001 + 0.5) - 0.1
-print(json.dumps({"mlp_forward_numpy": best(forward, 50), "chain_forward_numpy": best(chain, 3)}))
+        t = np.tanh(y * 1.0001 + 0.5)
+        outputs.append(t)
+        y = t - 0.1
+    y.sum()
+    g = np.ones_like(y)
+    for t in reversed(outputs):
+        g = g * (1 - t * t) * 1.0001
+
+serve({"chain_1000_ops_fwd_bwd": (chain, 3), "mlp_train_step": (train_step, 20),
+       "mlp_forward_no_grad": (forward, 50)})
 '''
 
 
-def run(code: str, *args: str) -> dict:
-    env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", TIMER + code, *args], capture_output=True, text=True,
-                          env=env, check=True)
-    return json.loads(done.stdout)
+class Backend:
+    def __init__(self, code: str, *args: str) -> None:
+        env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(ROOT)}
+        self.process = subprocess.Popen([sys.executable, "-c", SERVE + code, *args], env=env,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.measures = self._ask(None)
+
+    def _ask(self, request: str | None):
+        if request is not None:
+            self.process.stdin.write(request + "\n")
+            self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"benchmark worker died (exit status {self.process.wait()})")
+        return json.loads(line)
+
+    def time(self, measure: str) -> float:
+        return self._ask(measure)
+
+    def memory(self) -> dict:
+        return self._ask("memory")
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=5)
-    repeat = str(parser.parse_args().repeat)
-    floor = run(NUMPY_FLOOR, repeat)
-    ours = run(WORKER, "runtime", repeat)
-    theirs = run(WORKER, "torch", repeat) if importlib.util.find_spec("torch") else {}
+    parser.add_argument("--repeat", type=int, default=11, help="rounds (default: 11)")
+    repeat = parser.parse_args().repeat
+    backends = {"runtime": Backend(WORKER, "runtime"), "numpy": Backend(NUMPY_FLOOR)}
+    if importlib.util.find_spec("torch"):
+        backends["torch"] = Backend(WORKER, "torch")
+    times = {name: {measure: [] for measure in backend.measures} for name, backend in backends.items()}
+    for round_ in range(repeat):
+        for measure in backends["runtime"].measures:
+            order = list(backends.items())
+            order = order[round_ % len(order):] + order[:round_ % len(order)]  # nobody always first
+            for name, backend in order:
+                if measure in backend.measures:
+                    times[name][measure].append(backend.time(measure))
+    memory = backends["runtime"].memory()
+    for backend in backends.values():
+        backend.close()
 
-    print(f"1 thread; medians of {repeat}; microseconds unless noted")
-    print(f"{'measure':<34}{'runtime':>12}{'torch':>12}{'runtime/torch':>15}")
-    for key, value in ours.items():
-        other = theirs.get(key)
-        ratio = f"{value / other:.2f}" if other else "-"
-        print(f"{key:<34}{value:>12.1f}{(other or float('nan')):>12.1f}{ratio:>15}")
-    print(f"{'mlp_forward_numpy (floor)':<34}{floor['mlp_forward_numpy']:>12.1f}")
-    print(f"{'chain_forward_numpy (floor)':<34}{floor['chain_forward_numpy']:>12.1f}")
-    print(f"no_grad forward / NumPy floor:        {ours['mlp_forward_no_grad'] / floor['mlp_forward_numpy']:.2f}  (target <= 1.1)")
-    print(f"inference_mode / no_grad forward:     {ours['mlp_forward_inference_mode'] / ours['mlp_forward_no_grad']:.2f}  (target <= 1.0)")
-    print(f"retained memory no_grad / grad:       {ours['retained_MiB_no_grad'] / ours['retained_MiB_grad']:.3f}  (target <= 0.05)")
-    if theirs:
-        print(f"chain / torch:                        {ours['chain_1000_ops_fwd_bwd'] / theirs['chain_1000_ops_fwd_bwd']:.2f}  (target <= 0.8)")
-        print(f"MLP training step / torch:            {ours['mlp_train_step'] / theirs['mlp_train_step']:.2f}  (target <= 1.0)")
-        print(f"DataLoader+Adam epoch / torch:        {ours['epoch_dataloader_adam_us'] / theirs['epoch_dataloader_adam_us']:.2f}  (target <= 1.5)")
+    def median(name: str, measure: str) -> float:
+        values = times.get(name, {}).get(measure)
+        return statistics.median(values) if values else float("nan")
+
+    def ratio(mine: str, theirs: str, measure: str, theirs_measure: str | None = None) -> float:
+        pairs = zip(times.get(mine, {}).get(measure, ()),
+                    times.get(theirs, {}).get(theirs_measure or measure, ()))
+        ratios = [a / b for a, b in pairs]
+        return statistics.median(ratios) if ratios else float("nan")
+
+    def cell(value: float, width: int, digits: int) -> str:
+        return f"{'-' if math.isnan(value) else f'{value:.{digits}f}':>{width}}"
+
+    print(f"{repeat} rounds, medians; 1 thread per backend; {os.cpu_count()} cores; microseconds")
+    print(f"{'measure':<30}{'runtime':>11}{'torch':>11}{'NumPy':>11}{'runtime/torch':>15}{'runtime/NumPy':>15}")
+    for measure in backends["runtime"].measures:
+        print(f"{measure:<30}" + "".join(cell(median(name, measure), 11, 1) for name in ("runtime", "torch", "numpy"))
+              + cell(ratio("runtime", "torch", measure), 15, 2) + cell(ratio("runtime", "numpy", measure), 15, 2))
+    for key, value in memory.items():
+        print(f"{key:<30}{value:>11.1f}")
+    targets = [
+        ("chain / torch", ratio("runtime", "torch", "chain_1000_ops_fwd_bwd"), "<= 0.8"),
+        ("MLP training step / torch", ratio("runtime", "torch", "mlp_train_step"), "<= 1.0"),
+        ("no_grad forward / NumPy floor", ratio("runtime", "numpy", "mlp_forward_no_grad"), "<= 1.2"),
+        ("inference_mode / no_grad forward",
+         ratio("runtime", "runtime", "mlp_forward_inference_mode", "mlp_forward_no_grad"), "<= 1.0"),
+        ("DataLoader+Adam epoch / torch", ratio("runtime", "torch", "epoch_dataloader_adam"), "<= 1.5"),
+        ("retained memory no_grad / grad",
+         memory["retained_MiB_no_grad"] / memory["retained_MiB_grad"], "<= 0.05"),
+    ]
+    for label, value, target in targets:
+        print(f"{label + ':':<36}{cell(value, 6, 3)}  (target {target})")
 
 
 if __name__ == "__main__":

@@ -25,20 +25,28 @@ import inspect
 import sys
 import threading
 
-_local = threading.local()
+
+class _Modes(threading.local):
+    # Class attributes are what a thread sees before it sets its own: a plain attribute read,
+    # cheap enough for every op to check (a getattr default would raise and catch internally).
+    grad = True
+    inference = False
+
+
+state = _Modes()  # read directly by the op machinery: a function call would double its cost
 
 
 def is_grad_enabled() -> bool:
-    return getattr(_local, "grad", True)
+    return state.grad
 
 
 def is_inference_mode_enabled() -> bool:
-    return getattr(_local, "inference", False)
+    return state.inference
 
 
 def _set_modes(grad: bool, inference: bool) -> None:
-    _local.grad = grad
-    _local.inference = inference
+    state.grad = grad
+    state.inference = inference
 
 
 class _ModeSwitch:

@@ -3,7 +3,8 @@
 A tensor either is a *leaf* (no ``grad_fn``: created by the user; gradients accumulate into its
 ``.grad`` when it requires grad) or the result of a recorded op (``grad_fn`` is the op's node).
 Views share their base's storage and version counter; every in-place change bumps the counter,
-and backward refuses to use a saved tensor whose version moved.
+and backward refuses to use a saved tensor whose version moved.  Inference tensors, as in
+PyTorch, have no version counter at all.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import weakref
 
 import numpy as np
 
-from runtime import dtypes, grad_mode
+from runtime import dtypes
 from runtime.autograd import functions as F
-from runtime.autograd.engine import AccumulateGrad, run_backward
+from runtime.autograd.engine import AccumulateGrad
 from runtime.autograd.function import Function, apply
+from runtime.grad_mode import state as modes
 
 LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
 VIEW_OF_LEAF_INPLACE = "a view of a leaf Variable that requires grad is being used in an in-place operation."
@@ -43,10 +45,7 @@ class Size(tuple):
 
 
 class _Counter:
-    __slots__ = ("value",)
-
-    def __init__(self) -> None:
-        self.value = 0
+    value = 0  # a class default rather than an __init__: one counter is made per tensor
 
 
 def _leaf_edge(value) -> tuple:
@@ -58,7 +57,6 @@ def _leaf_edge(value) -> tuple:
     node = value._accumulator() if value._accumulator is not None else None
     if node is None:
         node = AccumulateGrad(value)
-        node._shapes = ()
         value._accumulator = weakref.ref(node)
     return (node, 0)
 
@@ -87,48 +85,27 @@ def _nested(items):
 
 def _operand(value):
     """Another operand of an op: tensors and Python numbers pass, sequences become tensors."""
-    if isinstance(value, (Tensor, builtins.int, builtins.float, builtins.bool)):
+    if isinstance(value, _PASSED_OPERANDS):
         return value
     if isinstance(value, np.generic):
         return value.item()
     return Tensor(value)
 
 
+def _binary(op: type[Function]):
+    """``tensor <op> other``, the operand checked inline: these run once per arithmetic op."""
+    def arithmetic(self, other):
+        return apply(op, self, other if isinstance(other, _PASSED_OPERANDS) else _operand(other))
+    return arithmetic
+
+
 class Tensor:
+    # _counter: the version counter, shared by views; None for an inference tensor
     __slots__ = ("_data", "_counter", "_requires_grad", "grad_fn", "_grad", "_base",
-                 "_inference", "_accumulator", "__weakref__")
+                 "_accumulator", "__weakref__")
 
-    def __init__(self, data=(), dtype=None) -> None:
-        self._data = _array(data, dtype)
-        self._counter = _Counter()
-        self._requires_grad = False
-        self.grad_fn: Function | None = None
-        self._grad: Tensor | None = None
-        self._base: Tensor | None = None
-        self._inference = grad_mode.is_inference_mode_enabled()
-        self._accumulator = None
-
-    # ---------------------------------------------------------------- construction
-    @classmethod
-    def _wrap(cls, array: np.ndarray) -> Tensor:
-        tensor = object.__new__(Tensor)
-        tensor._data = array if isinstance(array, np.ndarray) else np.asarray(array)
-        tensor._counter = _Counter()
-        tensor._requires_grad = False
-        tensor.grad_fn = None
-        tensor._grad = None
-        tensor._base = None
-        tensor._inference = grad_mode.is_inference_mode_enabled()
-        tensor._accumulator = None
-        return tensor
-
-    @classmethod
-    def _view_of(cls, base: Tensor, array: np.ndarray) -> Tensor:
-        view = cls._wrap(array)
-        view._counter = base._counter
-        view._base = base._base if base._base is not None else base
-        view._inference = base._inference
-        return view
+    def __new__(cls, data=(), dtype=None) -> Tensor:
+        return _tensor(_array(data, dtype), kind=cls)
 
     def _set_history(self, node: Function) -> None:
         self._requires_grad = True
@@ -139,15 +116,19 @@ class Tensor:
         if not self._data.flags.writeable:
             self._data = self._data.copy()
         self._data[...] = array
-        if not self._inference:
+        if self._counter is not None:
             self._counter.value += 1
 
     def _accumulate(self, grad: np.ndarray) -> None:
-        grad = np.asarray(grad, dtype=self._data.dtype)
+        data = self._data
         if self._grad is None:
-            self._grad = Tensor._wrap(np.array(np.broadcast_to(grad, self._data.shape)))
+            if grad.shape != data.shape:
+                grad = np.broadcast_to(grad, data.shape)
+            # A copy: the engine may hand one array to several inputs, and .grad can be
+            # changed in place.
+            self._grad = _tensor(np.array(grad, dtype=data.dtype))
         else:
-            self._grad._data = self._grad._data + grad
+            self._grad._data = self._grad._data + grad.astype(data.dtype, copy=False)
 
     # ---------------------------------------------------------------- autograd state
     @property
@@ -163,6 +144,9 @@ class Tensor:
                 "var_no_grad = var.detach().")
         if value and not self.dtype.is_floating_point:
             raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
+        if value and self._counter is None and not modes.inference:
+            raise RuntimeError("Setting requires_grad=True on inference tensor outside InferenceMode "
+                               "is not allowed.")
         self._requires_grad = bool(value)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -185,7 +169,7 @@ class Tensor:
 
     @property
     def _version(self) -> int:
-        if self._inference:
+        if self._counter is None:
             raise RuntimeError("Inference tensors do not track version counter.")
         return self._counter.value
 
@@ -201,7 +185,7 @@ class Tensor:
         warnings.warn(VOLATILE_REMOVED, UserWarning, stacklevel=2)
 
     def is_inference(self) -> bool:
-        return self._inference
+        return self._counter is None
 
     def retain_grad(self) -> None:
         if self.grad_fn is not None:
@@ -229,10 +213,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         # Shares storage and version counter, but is no view of a leaf: in-place on it is fine.
-        detached = Tensor._wrap(self._data)
-        detached._counter = self._counter
-        detached._inference = self._inference
-        return detached
+        return _tensor(self._data, self._counter)
 
     def detach_(self) -> Tensor:
         self.grad_fn = None
@@ -305,7 +286,7 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self._data.size != 1:
-            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         return builtins.bool(self.item())
 
     __hash__ = object.__hash__
@@ -355,24 +336,11 @@ class Tensor:
         return apply(F.CloneBackward0, self)
 
     # ---------------------------------------------------------------- arithmetic
-    def __add__(self, other):
-        return apply(F.AddBackward0, self, _operand(other))
-
-    __radd__ = __add__
-
-    def __sub__(self, other):
-        return apply(F.SubBackward0, self, _operand(other))
-
-    def __rsub__(self, other):
-        return apply(F.RsubBackward1, self, _operand(other))
-
-    def __mul__(self, other):
-        return apply(F.MulBackward0, self, _operand(other))
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, other):
-        return apply(F.DivBackward0, self, _operand(other))
+    __add__ = __radd__ = _binary(F.AddBackward0)
+    __sub__ = _binary(F.SubBackward0)
+    __rsub__ = _binary(F.RsubBackward1)
+    __mul__ = __rmul__ = _binary(F.MulBackward0)
+    __truediv__ = _binary(F.DivBackward0)
 
     def __rtruediv__(self, other):
         if isinstance(other, Tensor):
@@ -609,9 +577,9 @@ class Tensor:
 
     # ---------------------------------------------------------------- in place
     def _check_inplace(self) -> None:
-        if self._inference and not grad_mode.is_inference_mode_enabled():
+        if self._counter is None and not modes.inference:
             raise RuntimeError(INFERENCE_INPLACE)
-        if not grad_mode.is_grad_enabled():
+        if not modes.grad:
             return
         if self._base is not None and self._base._requires_grad and self._base.grad_fn is None:
             raise RuntimeError(VIEW_OF_LEAF_INPLACE)
@@ -620,7 +588,7 @@ class Tensor:
 
     def _inplace(self, op: type[Function], *others, **options) -> Tensor:
         self._check_inplace()
-        recording = grad_mode.is_grad_enabled() and (
+        recording = modes.grad and (
             self._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in others))
         if recording and self._base is not None:
             raise NotImplementedError("runtime: in-place change of a view of a tensor with "
@@ -709,9 +677,43 @@ class Tensor:
 
     def __setitem__(self, index, value) -> None:
         index = _index(index)
-        if grad_mode.is_grad_enabled() and self._requires_grad and self.grad_fn is None:
+        if modes.grad and self._requires_grad and self.grad_fn is None:
             raise RuntimeError(VIEW_OF_LEAF_INPLACE)  # x[i] = v changes a view of x
         self._inplace(CopySlices, _operand(value), index=index)
+
+
+_PASSED_OPERANDS = (Tensor, builtins.int, builtins.float, builtins.bool)
+_IN_MODE = object()
+_new = object.__new__
+
+
+def _tensor(array, counter=_IN_MODE, kind=Tensor) -> Tensor:
+    """A new tensor without history over ``array``: the one place tensors are made, and the
+    result of every op, so it is kept to one call.  ``counter``: a version counter to share,
+    None for an inference tensor, by default a new one unless in inference mode."""
+    if type(array) is not np.ndarray:  # NumPy gives scalars for 0-d results
+        array = np.asarray(array)
+    if counter is _IN_MODE:
+        counter = None if modes.inference else _Counter()
+    tensor = _new(kind)
+    tensor._data = array
+    tensor._counter = counter
+    tensor._requires_grad = False
+    tensor.grad_fn = None
+    tensor._grad = None
+    tensor._base = None
+    tensor._accumulator = None
+    return tensor
+
+
+Tensor._wrap = staticmethod(_tensor)  # the name the rest of runtime knows it by
+
+
+def _view(base: Tensor, array: np.ndarray) -> Tensor:
+    """A view of ``base``: shares its version counter (or its lack of one)."""
+    view = _tensor(array, base._counter)
+    view._base = base._base if base._base is not None else base
+    return view
 
 
 class _MinMax(tuple):

@@ -19,6 +19,10 @@ class AccumulateGrad(Function):
     def __init__(self, variable) -> None:
         self.variable = variable
 
+    @property
+    def _shape(self) -> tuple:
+        return self.variable._data.shape  # which ``.data = ...`` may have changed
+
     def name(self) -> str:
         return "torch::autograd::AccumulateGrad"  # PyTorch's name(); its type is AccumulateGrad
 
@@ -38,16 +42,17 @@ def _dependencies(roots) -> dict:
     """For every node reachable from ``roots``: how many edges lead into it."""
     counts: dict = {}
     stack = list(roots)
-    seen = set(map(id, roots))
+    starts = set(roots)  # expanded already, whether or not an edge leads into them
     while stack:
-        node = stack.pop()
-        for child, _ in node.next_functions:
+        for child, _ in stack.pop().next_functions:
             if child is None:
                 continue
-            counts[child] = counts.get(child, 0) + 1
-            if id(child) not in seen:
-                seen.add(id(child))
-                stack.append(child)
+            if child in counts:
+                counts[child] += 1
+            else:
+                counts[child] = 1
+                if child not in starts:
+                    stack.append(child)
     return counts
 
 
@@ -59,8 +64,8 @@ def run_backward(roots: list[tuple[Function, np.ndarray]], retain_graph: bool,
     pending: dict = {}
     for node, grad in roots:
         pending[node] = pending[node] + grad if node in pending else grad
-    counts = _dependencies([node for node, _ in roots])
-    ready = [node for node in pending if counts.get(node, 0) == 0]
+    counts = _dependencies(list(pending))
+    ready = [node for node in pending if node not in counts]
     while ready:
         node = ready.pop()
         grad = pending.pop(node, None)
@@ -83,15 +88,16 @@ def run_backward(roots: list[tuple[Function, np.ndarray]], retain_graph: bool,
                 node.variable._accumulate(grad)
             continue
         grads = node.backward(grad)
-        for (child, _), child_grad, shape in zip(node.next_functions, grads, node._shapes):
+        for (child, _), child_grad in zip(node.next_functions, grads):
             if child is None:
                 continue
             if child_grad is not None:
-                child_grad = unbroadcast(np.asarray(child_grad), shape)
+                if child_grad.shape != child._shape:  # NumPy scalars have a shape too
+                    child_grad = unbroadcast(child_grad, child._shape)
                 pending[child] = pending[child] + child_grad if child in pending else child_grad
             counts[child] -= 1
             if counts[child] == 0:
                 ready.append(child)
         if not retain_graph:
-            node.release()
+            node._saved = None
     return capture or {}

@@ -11,10 +11,6 @@ import numpy as np
 from runtime.autograd.function import RESULT, Function
 
 
-def _need(node: Function, position: int) -> bool:
-    return len(node.needs_input_grad) > position and node.needs_input_grad[position]
-
-
 # ------------------------------------------------------------------------------ arithmetic
 
 
@@ -24,7 +20,8 @@ class AddBackward0(Function):
         return a + b * alpha if alpha != 1 else a + b
 
     def backward(self, grad):
-        return grad, grad * self.alpha if self.alpha != 1 else grad
+        scaled = self.alpha != 1 and self.needs_input_grad[1]
+        return grad, grad * self.alpha if scaled else grad
 
 
 class SubBackward0(Function):
@@ -33,7 +30,9 @@ class SubBackward0(Function):
         return a - b * alpha if alpha != 1 else a - b
 
     def backward(self, grad):
-        return grad, -grad * self.alpha
+        if not self.needs_input_grad[1]:
+            return grad, None
+        return grad, -grad * self.alpha if self.alpha != 1 else -grad
 
 
 class RsubBackward1(Function):
@@ -48,24 +47,26 @@ class RsubBackward1(Function):
 
 class MulBackward0(Function):
     def forward(self, a, b):
-        # Each input is needed only for the *other* input's gradient.
-        self.save(*[i for i, other in ((0, 1), (1, 0)) if _need(self, other)])
+        self.save_crosswise()
         return a * b
 
     def backward(self, grad):
-        return (grad * self.saved(1) if _need(self, 0) else None,
-                grad * self.saved(0) if _need(self, 1) else None)
+        need_a, need_b = self.needs_input_grad
+        return (grad * self.saved(1) if need_a else None,
+                grad * self.saved(0) if need_b else None)
 
 
 class DivBackward0(Function):
     def forward(self, a, b):
-        self.save(*([0] if _need(self, 1) else []), 1)
+        needs = self.needs_input_grad  # empty on the prototype, which records nothing
+        self.save(*((0,) if needs and needs[1] else ()), 1)
         return a / b
 
     def backward(self, grad):
         b = self.saved(1)
-        return (grad / b if _need(self, 0) else None,
-                -grad * self.saved(0) / (b * b) if _need(self, 1) else None)
+        need_a, need_b = self.needs_input_grad
+        return (grad / b if need_a else None,
+                -grad * self.saved(0) / (b * b) if need_b else None)
 
 
 class ReciprocalBackward0(Function):
@@ -112,8 +113,9 @@ class PowBackward1(Function):
         a, b, result = self.saved(0), self.saved(1), self.saved(RESULT)
         with np.errstate(divide="ignore", invalid="ignore"):
             grad_b = grad * result * np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0)
-        return (grad * b * a ** (b - 1) if _need(self, 0) else None,
-                grad_b if _need(self, 1) else None)
+        need_a, need_b = self.needs_input_grad
+        return (grad * b * a ** (b - 1) if need_a else None,
+                grad_b if need_b else None)
 
 
 class PowBackward2(Function):
@@ -130,25 +132,26 @@ class PowBackward2(Function):
 
 class _MatMul(Function):
     def forward(self, a, b):
-        self.save(*[i for i, other in ((0, 1), (1, 0)) if _need(self, other)])
+        self.save_crosswise()
         self.ndims = (a.ndim, b.ndim)
         return a @ b
 
     def backward(self, grad):
         a_ndim, b_ndim = self.ndims
+        need_a, need_b = self.needs_input_grad
         grad_a = grad_b = None
-        if _need(self, 0):
+        if need_a:
             b = self.saved(1)
             if b_ndim == 1:
                 grad_a = np.multiply.outer(grad, b)
-            elif a_ndim == 1:
-                grad_a = b @ grad
+            elif a_ndim == 1:  # (k,) @ (..., k, m): batches of b broadcast a
+                grad_a = (b @ grad[..., None])[..., 0]
             else:
                 grad_a = grad @ np.swapaxes(b, -1, -2)
-        if _need(self, 1):
+        if need_b:
             a = self.saved(0)
             if a_ndim == 1:
-                grad_b = np.multiply.outer(a, grad)
+                grad_b = a[:, None] * grad[..., None, :] if b_ndim > 1 else a * grad
             elif b_ndim == 1:
                 grad_b = (np.swapaxes(a, -1, -2) @ grad[..., None])[..., 0]
             else:
@@ -343,8 +346,9 @@ class SumBackward0(Function):
 
 class SumBackward1(Function):
     def forward(self, a, dim=None, keepdim=False):
-        self.shape, self.axes, self.keepdim = a.shape, _axes(dim, a.ndim), keepdim
-        return a.sum(axis=self.axes, keepdims=keepdim)
+        axes = _axes(dim, a.ndim)
+        self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
+        return a.sum(axis=axes, keepdims=keepdim)
 
     def backward(self, grad):
         return (_expand_back(grad, self.shape, self.axes, self.keepdim),)
@@ -361,9 +365,10 @@ class MeanBackward0(Function):
 
 class MeanBackward1(Function):
     def forward(self, a, dim=None, keepdim=False):
-        self.shape, self.axes, self.keepdim = a.shape, _axes(dim, a.ndim), keepdim
-        self.count = np.prod([a.shape[d] for d in self.axes])
-        return a.mean(axis=self.axes, keepdims=keepdim).astype(a.dtype, copy=False)
+        axes = _axes(dim, a.ndim)
+        self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
+        self.count = np.prod([a.shape[d] for d in axes])
+        return a.mean(axis=axes, keepdims=keepdim).astype(a.dtype, copy=False)
 
     def backward(self, grad):
         return (_expand_back(grad / self.count, self.shape, self.axes, self.keepdim),)
@@ -397,10 +402,11 @@ class _ExtremeAlong(Function):
     arg = staticmethod(np.argmax)
 
     def forward(self, a, dim=0, keepdim=False):
-        self.shape, self.axis, self.keepdim = a.shape, dim % a.ndim, keepdim
-        self.indices = np.expand_dims(self.arg(a, axis=self.axis), self.axis)
-        values = np.take_along_axis(a, self.indices, axis=self.axis)
-        return values if keepdim else values.squeeze(self.axis)
+        axis = dim % a.ndim
+        indices = np.expand_dims(self.arg(a, axis=axis), axis)
+        self.shape, self.axis, self.keepdim, self.indices = a.shape, axis, keepdim, indices
+        values = np.take_along_axis(a, indices, axis=axis)
+        return values if keepdim else values.squeeze(axis)
 
     def backward(self, grad):
         full = np.zeros(self.shape, dtype=grad.dtype)
@@ -420,8 +426,9 @@ class MinBackward0(_ExtremeAlong):
 class VarBackward0(Function):
     def forward(self, a, dim=None, correction=1, keepdim=False):
         self.save(0)
-        self.axes, self.correction, self.keepdim = _axes(dim, a.ndim), correction, keepdim
-        return np.asarray(a.var(axis=self.axes, ddof=correction, keepdims=keepdim), dtype=a.dtype)
+        axes = _axes(dim, a.ndim)
+        self.axes, self.correction, self.keepdim = axes, correction, keepdim
+        return np.asarray(a.var(axis=axes, ddof=correction, keepdims=keepdim), dtype=a.dtype)
 
     def backward(self, grad):
         a = self.saved(0)
@@ -445,8 +452,9 @@ class StdBackward0(VarBackward0):
 class LinalgVectorNormBackward0(Function):
     def forward(self, a, dim=None, keepdim=False):
         self.save(0, RESULT)
-        self.axes, self.keepdim = _axes(dim, a.ndim), keepdim
-        return np.asarray(np.sqrt((a * a).sum(axis=self.axes, keepdims=keepdim)), dtype=a.dtype)
+        axes = _axes(dim, a.ndim)
+        self.axes, self.keepdim = axes, keepdim
+        return np.asarray(np.sqrt((a * a).sum(axis=axes, keepdims=keepdim)), dtype=a.dtype)
 
     def backward(self, grad):
         a, norm = self.saved(0), self.saved(RESULT)
@@ -632,9 +640,9 @@ def indexing_op(index) -> type[Function]:
 
 class CatBackward0(Function):
     def forward(self, *arrays, dim=0):
-        self.axis = dim % arrays[0].ndim
-        self.sizes = [a.shape[self.axis] for a in arrays]
-        return np.concatenate(arrays, axis=self.axis)
+        axis = dim % arrays[0].ndim
+        self.axis, self.sizes = axis, [a.shape[axis] for a in arrays]
+        return np.concatenate(arrays, axis=axis)
 
     def backward(self, grad):
         return tuple(np.split(grad, np.cumsum(self.sizes)[:-1], axis=self.axis))
@@ -642,8 +650,8 @@ class CatBackward0(Function):
 
 class StackBackward0(Function):
     def forward(self, *arrays, dim=0):
-        self.axis = dim % (arrays[0].ndim + 1)
-        return np.stack(arrays, axis=self.axis)
+        self.axis = axis = dim % (arrays[0].ndim + 1)
+        return np.stack(arrays, axis=axis)
 
     def backward(self, grad):
         return tuple(np.moveaxis(grad, self.axis, 0))

@@ -48,12 +48,13 @@ class NllLossBackward0(Function):
         self.shape, self.reduction = log_probs.shape, reduction
         log_probs2 = log_probs.reshape(-1, log_probs.shape[-1])
         target = np.asarray(target).reshape(-1)
-        self.valid = target != ignore_index
-        self.target = np.where(self.valid, target, 0)
-        picked = -log_probs2[np.arange(len(self.target)), self.target] * self.valid
-        self.count = max(int(self.valid.sum()), 1)
+        valid = target != ignore_index
+        picked_class = np.where(valid, target, 0)
+        picked = -log_probs2[np.arange(len(picked_class)), picked_class] * valid
+        count = max(int(valid.sum()), 1)
+        self.valid, self.target, self.count = valid, picked_class, count
         if reduction == "mean":
-            return np.asarray(picked.sum() / self.count, dtype=log_probs.dtype)
+            return np.asarray(picked.sum() / count, dtype=log_probs.dtype)
         return _reduce(picked.reshape(target.shape if log_probs.ndim > 1 else ()), reduction)
 
     def backward(self, grad):
@@ -82,17 +83,15 @@ class NativeBatchNormBackward0(Function):
 
     def forward(self, x, weight=None, bias=None, eps=1e-5):
         axes = (0,) if x.ndim == 2 else (0, 2)
-        self.axes = axes
         mean = x.mean(axis=axes, keepdims=True)
         var = x.var(axis=axes, keepdims=True)
-        self.inv_std = 1 / np.sqrt(var + eps)
-        self.normalized = (x - mean) * self.inv_std
-        self.batch_mean, self.batch_var = mean, var
-        self.weight = weight
+        inv_std = 1 / np.sqrt(var + eps)
+        normalized = (x - mean) * inv_std
         shape = [1] * x.ndim
         shape[1] = -1
-        self.param_shape = shape
-        out = self.normalized
+        self.axes, self.inv_std, self.normalized = axes, inv_std, normalized
+        self.weight, self.param_shape = weight, shape
+        out = normalized
         if weight is not None:
             out = out * weight.reshape(shape)
         if bias is not None:
@@ -123,11 +122,12 @@ class _NativeBatchNormEval(Function):
     def forward(self, x, weight=None, bias=None, mean=None, var=None, eps=1e-5):
         shape = [1] * x.ndim
         shape[1] = -1
+        inv_std = (1 / np.sqrt(var + eps)).reshape(shape)
+        normalized = (x - mean.reshape(shape)) * inv_std
         self.param_shape, self.axes = shape, tuple(a for a in range(x.ndim) if a != 1)
-        self.inv_std = (1 / np.sqrt(var + eps)).reshape(shape)
-        self.normalized = (x - mean.reshape(shape)) * self.inv_std
+        self.inv_std, self.normalized = inv_std, normalized
         self.weight, self.has_bias = weight, bias is not None
-        out = self.normalized
+        out = normalized
         if weight is not None:
             out = out * weight.reshape(shape)
         if bias is not None:
@@ -156,18 +156,17 @@ class AddmmBackward0(Function):
     """``x @ weight.T + bias`` for a batch of vectors: one node, as in PyTorch."""
 
     def forward(self, x, weight, bias=None):
-        needs = self.needs_input_grad
-        self.save(*([1] if needs and needs[0] else []), *([0] if needs and needs[1] else []))
+        self.save_crosswise()
         out = x @ weight.T
         if bias is not None:
             out += bias
         return out
 
     def backward(self, grad):
-        needs = self.needs_input_grad
-        return (grad @ self.saved(1) if needs[0] else None,
-                grad.T @ self.saved(0) if needs[1] else None,
-                grad.sum(axis=0) if len(needs) > 2 and needs[2] else None)
+        need_x, need_weight, need_bias = self.needs_input_grad
+        return (grad @ self.saved(1) if need_x else None,
+                grad.T @ self.saved(0) if need_weight else None,
+                grad.sum(axis=0) if need_bias else None)
 
 
 # ------------------------------------------------------------------------------ functions

@@ -13,7 +13,7 @@ from runtime import dtypes
 from runtime.grad_mode import no_grad
 from runtime.nn import functional as F
 from runtime.nn import init
-from runtime.tensor import Tensor
+from runtime.tensor import Tensor, _tensor
 
 
 class Parameter(Tensor):
@@ -21,17 +21,10 @@ class Parameter(Tensor):
 
     __slots__ = ()
 
-    def __init__(self, data: Tensor | None = None, requires_grad: bool = True) -> None:
+    def __new__(cls, data: Tensor | None = None, requires_grad: bool = True) -> Parameter:
         source = data if data is not None else Tensor([])
-        self._data = source._data  # shares storage with ``data``, like PyTorch
-        self._counter = source._counter
-        self.grad_fn = None
-        self._grad = None
-        self._base = None
-        self._inference = source._inference
-        self._accumulator = None
-        self._requires_grad = False
-        self.requires_grad_(requires_grad)
+        # shares storage (and version counter) with ``data``, like PyTorch
+        return _tensor(source._data, source._counter, cls).requires_grad_(requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

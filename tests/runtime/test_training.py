@@ -134,11 +134,6 @@ def test_same_forward_with_grad_builds_graph(trained):
     model.train()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "runtime.autograd.function.apply instantiates the op class (op()) to run forward even when "
-    "nothing is recorded; such transient objects are never attached to a tensor, but a strict "
-    "'no Function instance is created under no_grad' check needs apply to skip the "
-    "instantiation (autograd/function.py, outside this test's scope)"))
 def test_no_function_instance_created_under_no_grad(trained, monkeypatch):
     model, dataset, _, _ = trained
     created = []
