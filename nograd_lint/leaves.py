@@ -534,10 +534,7 @@ class LeafAnalysis:
                 target = target.elements[1].value
             else:
                 kind = None
-        if kind is None:
-            self._unbind_targets(target, state)
-            return
-        key = dotted_name(target)
+        key = dotted_name(target) if kind is not None else None
         if key is None:
             self._unbind_targets(target, state)
             return
@@ -601,11 +598,8 @@ class LeafAnalysis:
                 elif flag is False and old is not None and old.kind is Kind.LEAF:
                     state.bind(key, Value(Kind.PLAIN))
             return
-        if isinstance(target, (cst.Tuple, cst.List)):
-            self._unbind_targets(target, state)
-            return
         key = dotted_name(target)
-        if key is None:
+        if key is None:  # a tuple, a starred name...: nothing is known of what they get
             self._unbind_targets(target, state)
             return
         old = state.values.get(key)
