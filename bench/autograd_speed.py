@@ -5,11 +5,11 @@
 Each backend runs in its own subprocess (so one's imports and garbage do not tax the other),
 with one thread for NumPy's BLAS and for PyTorch.  The backends take turns: every measure is
 timed once on each backend, then again, ``--repeat`` rounds, so a load change on a shared
-machine hits all of them alike; ratios are medians of the per-round ratios.  Measured: a chain
-of 1,000 elementwise ops on 10 elements, forward + backward; an MLP 64-256-256-10, batch 64: a
-training step (forward, backward), a forward under no_grad, one under inference_mode; an epoch
-of DataLoader + Adam training; and the memory 200 evaluation forwards keep alive when their
-outputs are kept, grad enabled versus no_grad (tracemalloc).  The NumPy floor does the same
+machine hits all of them alike; times are CPU time, ratios medians of the per-round ratios.
+Measured: a chain of 1,000 elementwise ops on 10 elements, forward + backward; an MLP
+64-256-256-10, batch 64: a training step (forward, backward), a forward under no_grad, one
+under inference_mode; an epoch of DataLoader + Adam training; and the memory 200 evaluation
+forwards keep alive when their outputs are kept, grad enabled versus no_grad (tracemalloc).  The NumPy floor does the same
 arithmetic by hand: the chain and the training step with their backward, and the forward.
 """
 
@@ -30,6 +30,8 @@ ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", 
 
 # A worker defines MEASURES (name -> (function, calls per round)), then serves requests: a
 # measure's name -> microseconds per call over one round; "memory" -> its retained MiB.
+# Times are the worker's CPU time (each worker runs one thread), so that other load on a
+# shared machine, which delays a worker without making it work more, counts less.
 SERVE = r'''
 import json, sys, time
 
@@ -41,10 +43,10 @@ def serve(measures, memory=lambda: {}):
             print(json.dumps(memory()), flush=True)
             continue
         function, calls = measures[name]
-        start = time.perf_counter()
+        start = time.process_time()
         for _ in range(calls):
             function()
-        print((time.perf_counter() - start) / calls * 1e6, flush=True)
+        print((time.process_time() - start) / calls * 1e6, flush=True)
 '''
 
 WORKER = r'''
@@ -156,7 +158,8 @@ serve({"chain_1000_ops_fwd_bwd": (chain, 3), "mlp_train_step": (train_step, 20),
 class Backend:
     def __init__(self, code: str, *args: str) -> None:
         env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(ROOT)}
-        self.process = subprocess.Popen([sys.executable, "-c", SERVE + code, *args], env=env,
+        # in ROOT, so that ``python -c`` imports this checkout's runtime, whatever the caller's cwd
+        self.process = subprocess.Popen([sys.executable, "-c", SERVE + code, *args], env=env, cwd=ROOT,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.measures = self._ask(None)
 
@@ -182,7 +185,7 @@ class Backend:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=11, help="rounds (default: 11)")
+    parser.add_argument("--repeat", type=int, default=15, help="rounds (default: 15)")
     repeat = parser.parse_args().repeat
     backends = {"runtime": Backend(WORKER, "runtime"), "numpy": Backend(NUMPY_FLOOR)}
     if importlib.util.find_spec("torch"):
@@ -212,7 +215,8 @@ def main() -> None:
     def cell(value: float, width: int, digits: int) -> str:
         return f"{'-' if math.isnan(value) else f'{value:.{digits}f}':>{width}}"
 
-    print(f"{repeat} rounds, medians; 1 thread per backend; {os.cpu_count()} cores; microseconds")
+    print(f"{repeat} rounds, medians; 1 thread per backend; {os.cpu_count()} cores; "
+          "microseconds of CPU time")
     print(f"{'measure':<30}{'runtime':>11}{'torch':>11}{'NumPy':>11}{'runtime/torch':>15}{'runtime/NumPy':>15}")
     for measure in backends["runtime"].measures:
         print(f"{measure:<30}" + "".join(cell(median(name, measure), 11, 1) for name in ("runtime", "torch", "numpy"))
