@@ -101,7 +101,7 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
     if _long_boolean_chain(source, tree):
         return Analysis(None, [_too_deep(path)] if report_parse_errors else [])
     if config.prefilter:
-        present = features(tree, config)
+        present = features(tree, source, path, config)
         rules = [rule for rule in rules if rule.features <= present]
         if not rules:
             return Analysis(None, [])

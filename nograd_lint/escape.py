@@ -54,9 +54,10 @@ from typing import Callable, Iterator
 
 import libcst as cst
 
-from nograd_lint.grad_regions import NO_GRAD, Grad, GradRegions, Where
+from nograd_lint.grad_regions import Grad, GradRegions, Where
 from nograd_lint.names import ImportResolver, dotted_name
 from nograd_lint.tree import children
+from nograd_lint.vocabulary import NO_GRAD
 
 # ----------------------------------------------------------------------------- vocabulary
 

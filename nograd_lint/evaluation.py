@@ -26,32 +26,9 @@ import libcst as cst
 from nograd_lint.config import Config
 from nograd_lint.grad_regions import Grad, GradRegions, Where, constant_bool
 from nograd_lint.names import ImportResolver, dotted_name
-
-_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
-EVAL_FUNCTION_WORDS = frozenset({
-    "evaluate", "evaluation", "eval", "validate", "validation", "val", "test", "predict",
-    "prediction", "infer", "inference", "score", "generate",
-})
-EVAL_DATA_WORDS = frozenset({"val", "valid", "validation", "test", "testing", "eval",
-                             "evaluation", "dev"})
-MODEL_WORDS = frozenset({
-    "model", "models", "net", "network", "encoder", "decoder", "backbone", "classifier",
-    "generator", "discriminator", "critic", "actor", "unet", "transformer", "mlp", "cnn",
-    "rnn", "lstm", "gru", "teacher", "student",
-})
-OPTIMIZER_WORDS = frozenset({"opt", "optim", "optimizer", "optimiser"})
-# ``create_model(...)``, ``build_transformer(...)`` make a model; they do not run one.
-FACTORY_WORDS = frozenset({"create", "build", "make", "get", "load", "init", "new", "construct",
-                           "instantiate"})
-AUTOGRAD_GRAD = frozenset({"torch.autograd.grad"})
-# Text one of which any evaluation region needs (the pre-filter of NG101/NG105).
-EVIDENCE_TEXT = ("val", "test", "dev", "predict", "infer", "score", "generate", "train(")
-
-
-def words(identifier: str) -> set[str]:
-    """``val_loader`` -> {val, loader}; ``testDataLoader`` -> {test, data, loader}."""
-    return {w.lower() for w in _WORD.findall(identifier)}
-
+from nograd_lint.vocabulary import (
+    AUTOGRAD_GRAD, EVAL_DATA_WORDS, EVAL_FUNCTION_WORDS, OPTIMIZER_WORDS, is_test_file, names_a_model, words,
+)
 
 def identifiers(expression: cst.CSTNode) -> list[str]:
     """Names and attribute names in an expression, e.g. ``enumerate(self.val_loader)``."""
@@ -77,11 +54,6 @@ def method_receiver(node: cst.Call, *methods: str) -> cst.BaseExpression | None:
     if isinstance(node.func, cst.Attribute) and node.func.attr.value in methods:
         return node.func.value
     return None
-
-
-def is_test_file(path: str) -> bool:
-    base = path.replace("\\", "/").rsplit("/", 1)[-1]
-    return base.startswith("test_") or base.endswith("_test.py") or "/tests/" in f"/{path}"
 
 
 @dataclass
@@ -205,11 +177,7 @@ class EvaluationRegions:
             return False  # torch.* and other imported callables are not the user's model
         if name in self._modules:
             return True
-        last = name.rsplit(".", 1)[-1]
-        if last[:1].isupper():
-            return False  # ``EncoderCNN(256)`` constructs a model
-        callee = [w.lower() for w in _WORD.findall(last)]
-        return bool(callee) and callee[-1] in MODEL_WORDS and callee[0] not in FACTORY_WORDS
+        return names_a_model(name.rsplit(".", 1)[-1])
 
     # ------------------------------------------------------------------ verdicts
     def verdicts(self) -> list[Verdict]:

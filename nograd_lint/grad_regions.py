@@ -29,6 +29,7 @@ from typing import Union
 import libcst as cst
 
 from nograd_lint.names import ImportResolver, dotted_name
+from nograd_lint.vocabulary import ENABLE_GRAD, GRAD_MODE_APIS, INFERENCE_MODE, NO_GRAD, SET_GRAD_ENABLED
 
 
 class Grad(enum.Enum):
@@ -37,14 +38,6 @@ class Grad(enum.Enum):
     MANAGED = "managed"
 
 
-NO_GRAD = frozenset({"torch.no_grad", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"})
-ENABLE_GRAD = frozenset({"torch.enable_grad", "torch.autograd.enable_grad",
-                         "torch.autograd.grad_mode.enable_grad"})
-INFERENCE_MODE = frozenset({"torch.inference_mode", "torch.autograd.inference_mode",
-                            "torch.autograd.grad_mode.inference_mode"})
-SET_GRAD_ENABLED = frozenset({"torch.set_grad_enabled", "torch.autograd.set_grad_enabled",
-                              "torch.autograd.grad_mode.set_grad_enabled"})
-GRAD_MODE_APIS = NO_GRAD | ENABLE_GRAD | INFERENCE_MODE | SET_GRAD_ENABLED
 # Context managers from elsewhere whose name says they switch grad mode (e.g. a project's
 # ``evaluating(model)`` helper): treated as managed rather than guessed at.
 _MANAGER_NAME = re.compile(r"no_?grad|grad_?mode|inference|evaluating|eval_?mode|frozen|freeze",

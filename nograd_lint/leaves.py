@@ -43,6 +43,7 @@ import libcst as cst
 from nograd_lint.grad_regions import Grad, GradRegions, Where, constant_bool
 from nograd_lint.names import ImportResolver, dotted_name
 from nograd_lint.tree import children
+from nograd_lint.vocabulary import BACKWARD_FUNCTIONS, COPIES, PARAMETER, is_inplace_method
 
 
 class Kind(enum.Enum):
@@ -82,7 +83,6 @@ _FACTORIES = frozenset(f"torch.{name}" for name in (
     "tensor", "as_tensor", "zeros", "ones", "empty", "full", "rand", "randn", "randint",
     "randperm", "arange", "linspace", "logspace", "eye", "normal", "zeros_like", "ones_like",
     "empty_like", "full_like", "rand_like", "randn_like", "randint_like"))
-_PARAMETER = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
 # Layers whose ``weight`` (and ``bias``, where they have one) are parameters by default.
 _LAYERS = frozenset(f"torch.nn.{name}" for name in (
     "Linear", "Bilinear", "LazyLinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d",
@@ -93,9 +93,6 @@ _OPTIMIZERS = frozenset({"torch.optim.Optimizer", "torch.optim.optimizer.Optimiz
 _MODULE_COLLECTIONS = {"parameters": Kind.PARAMS, "named_parameters": Kind.NAMED_PARAMS,
                        "modules": Kind.MODULES, "named_modules": Kind.NAMED_MODULES,
                        "children": Kind.MODULES, "named_children": Kind.NAMED_MODULES}
-# Methods named like in-place ops that do not write to the tensor's data.
-NOT_INPLACE = frozenset({"requires_grad_", "share_memory_", "retain_grad", "detach_",
-                         "record_stream_", "pin_memory_"})
 # Methods returning a view: an in-place op through one writes to the base tensor.
 _VIEWS = frozenset({"view", "view_as", "narrow", "select", "unsqueeze", "squeeze", "t",
                     "transpose", "permute", "expand", "expand_as", "diagonal", "unflatten",
@@ -103,10 +100,6 @@ _VIEWS = frozenset({"view", "view_as", "narrow", "select", "unsqueeze", "squeeze
 _TENSOR_EXITS = frozenset({"item", "tolist", "numpy", "size", "dim", "numel", "data_ptr",
                            "stride", "element_size", "nelement", "is_contiguous"})
 _PLAIN_RESULTS = frozenset({"detach", "data"})
-# Methods that copy or move a tensor on purpose: rebinding to their result is intended.
-_COPIES = frozenset({"detach", "clone", "to", "cpu", "cuda", "float", "double", "half",
-                     "bfloat16", "type", "contiguous", "numpy", "item", "tolist",
-                     "requires_grad_"})
 # Ops whose backward needs their own output (PyTorch's derivatives.yaml ``result``).
 _SAVE_RESULT = frozenset({"sigmoid", "tanh", "exp", "sqrt", "rsqrt", "relu", "softmax",
                           "log_softmax", "reciprocal", "tan"})
@@ -123,7 +116,6 @@ AUGMENTED = {cst.Add: cst.AddAssign, cst.Subtract: cst.SubtractAssign,
              cst.Multiply: cst.MultiplyAssign, cst.Divide: cst.DivideAssign,
              cst.MatrixMultiply: cst.MatrixMultiplyAssign, cst.Power: cst.PowerAssign,
              cst.FloorDivide: cst.FloorDivideAssign, cst.Modulo: cst.ModuloAssign}
-BACKWARD_FUNCTIONS = frozenset({"torch.autograd.backward", "torch.autograd.grad"})
 
 
 def inplace_method(call: cst.Call) -> str | None:
@@ -132,9 +124,7 @@ def inplace_method(call: cst.Call) -> str | None:
     if not isinstance(func, cst.Attribute):
         return None
     name = func.attr.value
-    if name.endswith("_") and not name.startswith("_") and name not in NOT_INPLACE:
-        return name
-    return None
+    return name if is_inplace_method(name) else None
 
 
 # ----------------------------------------------------------------------------- findings
@@ -751,7 +741,7 @@ class LeafAnalysis:
             flag = _keyword(node, "requires_grad")
             return Value(Kind.LEAF, f"{qualified.rsplit('.', 1)[-1]}(requires_grad=True)") \
                 if flag is not None and constant_bool(flag) is True else Value(Kind.PLAIN)
-        if qualified in _PARAMETER:
+        if qualified in PARAMETER:
             flag = _keyword(node, "requires_grad")
             if flag is None and len(node.args) > 1 and node.args[1].keyword is None:
                 flag = node.args[1].value
@@ -893,7 +883,7 @@ def _recomputes(expression: cst.BaseExpression, key: str) -> bool:
     if isinstance(expression, cst.Attribute) and expression.attr.value == "data":
         return False
     if (isinstance(expression, cst.Call) and isinstance(expression.func, cst.Attribute)
-            and expression.func.attr.value in _COPIES):
+            and expression.func.attr.value in COPIES):
         return False
     return _mentions(expression, key)
 

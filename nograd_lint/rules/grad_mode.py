@@ -5,12 +5,13 @@ from __future__ import annotations
 import libcst as cst
 
 from nograd_lint.edits import under_no_grad
-from nograd_lint.evaluation import AUTOGRAD_GRAD, EVIDENCE_TEXT, Verdict, method_receiver
-from nograd_lint.grad_regions import (
-    ENABLE_GRAD, INFERENCE_MODE, NO_GRAD, SET_GRAD_ENABLED, Grad, Where, constant_bool,
-)
+from nograd_lint.evaluation import Verdict, method_receiver
+from nograd_lint.grad_regions import Grad, Where, constant_bool
 from nograd_lint.names import dotted_name
 from nograd_lint.rule import Fix, FixSafety, Rule
+from nograd_lint.vocabulary import (
+    AUTOGRAD_GRAD, ENABLE_GRAD, EVIDENCE_TEXT, INFERENCE_MODE, NO_GRAD, SET_GRAD_ENABLED,
+)
 
 # --------------------------------------------------------------------------------- NG102
 
@@ -152,7 +153,7 @@ class BackwardWithoutGraph(Rule):
     triggers = ("backward", "grad")
     needs = frozenset({"grad"})
     severity = "error"
-    features = frozenset({"backward", "grad-mode"})
+    features = frozenset({"backward-without-grad", "grad-mode"})
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -236,7 +237,7 @@ class EvaluationWithGrad(Rule):
     triggers = EVIDENCE_TEXT
     fix_safety = FixSafety.UNSAFE
     needs = frozenset({"grad", "evaluation"})
-    features = frozenset({"evaluation", "forward"})
+    features = frozenset({"eval-forward"})
 
     @classmethod
     def trigger_strings(cls, config) -> tuple[str, ...]:
@@ -291,7 +292,7 @@ class EvalIsNotNoGrad(Rule):
                "run the forward pass under 'with torch.no_grad():' or 'torch.inference_mode()'")
     triggers = ("eval(", "train(")
     needs = frozenset({"grad", "evaluation"})
-    features = frozenset({"eval-call", "forward"})
+    features = frozenset({"forward-after-eval"})
 
     def finish(self) -> None:
         for verdict in self.context.evaluation.verdicts():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import libcst as cst
 
 from nograd_lint.escape import Candidate
-from nograd_lint.grad_regions import NO_GRAD
 from nograd_lint.names import dotted_name
 from nograd_lint.rule import Fix, FixSafety, Rule
+from nograd_lint.vocabulary import NO_GRAD
 
 INFERENCE_MODE = "inference_mode"
 

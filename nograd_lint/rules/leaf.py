@@ -101,7 +101,7 @@ class InPlaceThroughData(Rule):
     triggers = (".data",)
     severity = "info"
     needs = frozenset({"grad", "leaves"})
-    features = frozenset({"leaf-update"})
+    features = frozenset({"leaf-data-update"})
 
     def finish(self) -> None:
         for site in self.context.leaves.inplace:
@@ -142,7 +142,7 @@ class LeafRebinding(Rule):
     triggers = LEAF_EVIDENCE
     fix_safety = FixSafety.SAFE
     needs = frozenset({"grad", "leaves"})
-    features = frozenset({"leaf-rebinding"})
+    features = frozenset({"leaf-rebinding", "grad-mode"})
 
     def finish(self) -> None:
         for rebinding in self.context.leaves.rebindings:
@@ -200,7 +200,7 @@ class SavedTensorModified(Rule):
     triggers = ("backward", "autograd.grad")
     severity = "error"
     needs = frozenset({"grad", "leaves"})
-    features = frozenset({"inplace", "backward"})
+    features = frozenset({"saved-update"})
 
     def finish(self) -> None:
         for stale in self.context.leaves.stale_backwards:

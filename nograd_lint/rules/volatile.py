@@ -12,8 +12,8 @@ import libcst as cst
 
 from nograd_lint.rule import Fix, FixSafety, Rule
 from nograd_lint.syntax import argument, is_false, is_true, method_call, parenthesized, without_arg
+from nograd_lint.vocabulary import VARIABLE
 
-VARIABLE = frozenset({"torch.autograd.Variable", "torch.autograd.variable.Variable"})
 
 
 class _ScopeTracker:
@@ -125,6 +125,7 @@ class VolatileArgument(Rule, _ScopeTracker):
     # "Variable" too: volatile can be passed by position, ``Variable(x, False, True)``.
     triggers = ("volatile", "Variable")
     fix_safety = FixSafety.SAFE
+    features = frozenset({"variable-call"})
 
     def __init__(self, context) -> None:
         Rule.__init__(self, context)
@@ -252,6 +253,7 @@ class VolatileAttribute(Rule, _ScopeTracker):
                "use 'with torch.no_grad():' and 'torch.is_grad_enabled()'")
     triggers = ("volatile",)
     fix_safety = FixSafety.SAFE
+    features = frozenset({"volatile-attribute"})
 
     def __init__(self, context) -> None:
         Rule.__init__(self, context)
@@ -346,6 +348,7 @@ class VariableWrapper(Rule):
                "('x.detach().requires_grad_()' where requires_grad=True was passed)")
     triggers = ("Variable",)
     fix_safety = FixSafety.SAFE
+    features = frozenset({"variable-call"})
 
     def visit_Call(self, node: cst.Call) -> None:
         if self.context.names.qualified_name(node.func) in VARIABLE:

@@ -72,7 +72,8 @@ def test_rules_declare_only_features_the_screen_knows():
                            re.MULTILINE))
     for rule in RULES.values():
         assert rule.features <= known, rule.code
-    everything = features(ast.parse((FIXTURES / "ng201_custom_optimizer.py").read_text()), Config())
+    source = (FIXTURES / "ng201_custom_optimizer.py").read_text()
+    everything = features(ast.parse(source), source, "ng201_custom_optimizer.py", Config())
     assert everything <= known
 
 
@@ -92,7 +93,7 @@ def test_the_screen_skips_files_no_rule_can_fire_on(tmp_path):
                 value = self.proj(x) * self.scale
                 return value + self.proj.bias
         """))
-    tree = ast.parse((tmp_path / "model.py").read_text())
-    present = features(tree, Config())
+    source = (tmp_path / "model.py").read_text()
+    present = features(ast.parse(source), source, "model.py", Config())
     enabled = [rule for rule in RULES.values() if rule.default_enabled and rule.code != "NG001"]
     assert not [rule.code for rule in enabled if rule.features <= present and rule.features]

@@ -1,0 +1,76 @@
+"""The names the analyses go by: torch's grad-mode APIs, words that say "evaluation" or "model",
+in-place method names.
+
+Shared by the libcst analyses and by the syntax-tree screen (``screen.py``), which must agree
+on them to stay sound; nothing here imports libcst, so a run that screens out every file never
+loads it.
+"""
+
+from __future__ import annotations
+
+import re
+
+NO_GRAD = frozenset({"torch.no_grad", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"})
+ENABLE_GRAD = frozenset({"torch.enable_grad", "torch.autograd.enable_grad",
+                         "torch.autograd.grad_mode.enable_grad"})
+INFERENCE_MODE = frozenset({"torch.inference_mode", "torch.autograd.inference_mode",
+                            "torch.autograd.grad_mode.inference_mode"})
+SET_GRAD_ENABLED = frozenset({"torch.set_grad_enabled", "torch.autograd.set_grad_enabled",
+                              "torch.autograd.grad_mode.set_grad_enabled"})
+GRAD_MODE_APIS = NO_GRAD | ENABLE_GRAD | INFERENCE_MODE | SET_GRAD_ENABLED
+#: The last part of every name in GRAD_MODE_APIS.
+GRAD_MODE_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in GRAD_MODE_APIS)
+AUTOGRAD_GRAD = frozenset({"torch.autograd.grad"})
+BACKWARD_FUNCTIONS = frozenset({"torch.autograd.backward", "torch.autograd.grad"})
+PARAMETER = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
+VARIABLE = frozenset({"torch.autograd.Variable", "torch.autograd.variable.Variable"})
+
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+EVAL_FUNCTION_WORDS = frozenset({
+    "evaluate", "evaluation", "eval", "validate", "validation", "val", "test", "predict",
+    "prediction", "infer", "inference", "score", "generate",
+})
+EVAL_DATA_WORDS = frozenset({"val", "valid", "validation", "test", "testing", "eval",
+                             "evaluation", "dev"})
+MODEL_WORDS = frozenset({
+    "model", "models", "net", "network", "encoder", "decoder", "backbone", "classifier",
+    "generator", "discriminator", "critic", "actor", "unet", "transformer", "mlp", "cnn",
+    "rnn", "lstm", "gru", "teacher", "student",
+})
+OPTIMIZER_WORDS = frozenset({"opt", "optim", "optimizer", "optimiser"})
+# ``create_model(...)``, ``build_transformer(...)`` make a model; they do not run one.
+FACTORY_WORDS = frozenset({"create", "build", "make", "get", "load", "init", "new", "construct",
+                           "instantiate"})
+# Text one of which any evaluation region needs (the pre-filter of NG101/NG105).
+EVIDENCE_TEXT = ("val", "test", "dev", "predict", "infer", "score", "generate", "train(")
+
+# Methods that copy or move a tensor on purpose: rebinding a name to their result is intended.
+COPIES = frozenset({"detach", "clone", "to", "cpu", "cuda", "float", "double", "half",
+                    "bfloat16", "type", "contiguous", "numpy", "item", "tolist", "requires_grad_"})
+# Methods named like in-place ops that do not write to the tensor's data.
+NOT_INPLACE = frozenset({"requires_grad_", "share_memory_", "retain_grad", "detach_",
+                         "record_stream_", "pin_memory_"})
+
+
+def words(identifier: str) -> set[str]:
+    """``val_loader`` -> {val, loader}; ``testDataLoader`` -> {test, data, loader}."""
+    return {w.lower() for w in _WORD.findall(identifier)}
+
+
+def names_a_model(callee: str) -> bool:
+    """Does the last part of a callee's name say it runs a model (``model``, ``self.encoder``,
+    ``run_net``), rather than build one (``EncoderCNN``, ``create_model``)?"""
+    if callee[:1].isupper():
+        return False
+    parts = _WORD.findall(callee)
+    return bool(parts) and parts[-1].lower() in MODEL_WORDS and parts[0].lower() not in FACTORY_WORDS
+
+
+def is_inplace_method(name: str) -> bool:
+    """``add_``, ``normal_``: a tensor method that updates its receiver in place."""
+    return name.endswith("_") and not name.startswith("_") and name not in NOT_INPLACE
+
+
+def is_test_file(path: str) -> bool:
+    base = path.replace("\\", "/").rsplit("/", 1)[-1]
+    return base.startswith("test_") or base.endswith("_test.py") or "/tests/" in f"/{path}"

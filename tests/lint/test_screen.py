@@ -1,0 +1,219 @@
+"""The syntax-tree screen (``screen.py``): it must let through every program a rule fires on —
+including the ones built to fool it (aliases, late imports, rebound names, grad mode switched
+back on, callers that disable gradients) — and it should keep out common code no rule fires on.
+
+Each source marks the lines the linter must flag with a trailing ``# NGxxx`` comment; they are
+linted with the pre-filters on and off.  Their text also joins the corpus of
+``test_prefilter.py``.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import textwrap
+from dataclasses import replace
+
+import pytest
+
+from nograd_lint.config import Config
+from nograd_lint.engine import lint_source
+from nograd_lint.rules import RULES
+from nograd_lint.screen import features
+
+EVERY_RULE = Config()
+
+
+def check(source: str, path: str = "train.py") -> None:
+    source = textwrap.dedent(source)
+    expected = {(number, code) for number, line in enumerate(source.splitlines(), start=1)
+                for marks in re.findall(r"#\s*((?:NG\d\d\d\s*)+)$", line)
+                for code in marks.split()}
+    assert expected, "a case must expect a finding"
+    for config in (EVERY_RULE, replace(EVERY_RULE, prefilter=False)):
+        found = {(f.line, f.code) for f in lint_source(source, path, config)}
+        assert found == expected, f"prefilter={config.prefilter}"
+
+
+def rules_let_through(source: str, path: str = "model.py") -> set[str]:
+    source = textwrap.dedent(source)
+    present = features(ast.parse(source), source, path, Config())
+    return {rule.code for rule in RULES.values() if rule.default_enabled and rule.features
+            and rule.features <= present}
+
+
+# --------------------------------------------------------------- what must get through
+
+@pytest.mark.parametrize("source", [
+    # An alias that reads like no_grad but enables gradients.
+    """
+    import torch
+    from torch import enable_grad as no_grad
+    w = torch.zeros(3, requires_grad=True)
+    with torch.no_grad():
+        with no_grad():
+            w.add_(1)  # NG201
+    """,
+    # Gradients switched back on inside the block.
+    """
+    import torch
+    w = torch.zeros(3, requires_grad=True)
+    with torch.no_grad():
+        torch.set_grad_enabled(True)
+        w.add_(1)  # NG201
+    """,
+    """
+    import torch
+    w = torch.zeros(3, requires_grad=True)
+    with torch.no_grad():
+        with torch.inference_mode(False):
+            w.add_(1)  # NG201
+    """,
+    # A function defined under no_grad runs when it is called, not where it is defined.
+    """
+    import torch
+    w = torch.zeros(3, requires_grad=True)
+    with torch.no_grad():
+        def init():
+            w.add_(1)  # NG201
+    init()
+    """,
+    # Parameter under another name.
+    """
+    import torch
+    from torch.nn import Parameter as P
+    w = P(torch.zeros(3))
+    w.add_(1)  # NG201
+    """,
+    # Gradients off through the callers only (grad_regions.py follows calls).
+    """
+    import torch
+    def sgd(model):
+        for p in model.parameters():
+            p = p - 0.1 * p.grad  # NG203
+    with torch.no_grad():
+        sgd(torch.nn.Linear(2, 2))
+    """,
+    """
+    import torch
+    class Trainer:
+        def __init__(self):
+            self.w = torch.nn.Parameter(torch.zeros(3))
+        def update(self):
+            self.w = self.w - 0.1 * self.w.grad  # NG203
+        def step(self):
+            with torch.no_grad():
+                self.update()
+    """,
+    """
+    import torch
+    w = torch.zeros(3, requires_grad=True)
+    def step(x):
+        loss = (w * x).sum()
+        loss.backward()  # NG104
+    def run(x):
+        step(x)
+    with torch.no_grad():
+        run(torch.ones(3))
+    """,
+    # A model known only by the .eval() it received elsewhere.
+    """
+    import torch
+    def prepare(G):
+        G.eval()
+    def sample(G, z):
+        G.eval()
+        return G(z)  # NG105
+    """,
+    """
+    import torch
+    def setup(G):
+        G.eval()
+    def check(G, val_loader):
+        for z in val_loader:
+            G(z)  # NG101
+    """,
+    # A tensor name that other code binds to a number.
+    """
+    import torch
+    def count():
+        y = 0
+        y += 1
+    def step():
+        y = torch.zeros(3, requires_grad=True).sigmoid()
+        y += 1  # NG204
+        y.sum().backward()
+    """,
+    # Variable under another name.
+    """
+    import torch
+    from torch.autograd import Variable as V
+    x = V(torch.zeros(3), volatile=True)  # NG301 NG303
+    """,
+])
+def test_the_screen_lets_through(source):
+    check(source)
+
+
+# --------------------------------------------------------------- what it keeps out
+
+def test_an_optimizer_step_under_no_grad_with_a_closure_under_enable_grad():
+    assert "NG201" not in rules_let_through("""
+        import torch
+
+        class SGD(torch.optim.Optimizer):
+            @torch.no_grad()
+            def step(self, closure=None):
+                loss = None
+                if closure is not None:
+                    with torch.enable_grad():
+                        loss = closure()
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        p.add_(p.grad, alpha=-group["lr"])
+                return loss
+        """)
+
+
+def test_a_training_loop_that_sums_numbers_in_place():
+    assert rules_let_through("""
+        import torch
+
+        def train(model, loader, optimizer):
+            model.train()
+            total, correct = 0.0, 0
+            for x, y in loader:
+                loss = torch.nn.functional.cross_entropy(model(x), y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += loss.item()
+                correct += (model(x).argmax(1) == y).sum().item()
+            return total, correct
+        """) == set()
+
+
+def test_evaluation_under_no_grad_and_model_registrations():
+    assert rules_let_through("""
+        import torch
+        from torch import nn
+
+        @torch.no_grad()
+        def validate(model, val_loader):
+            model.eval()
+            return [model(x).argmax(1) for x, _ in val_loader]
+
+        def evaluate(model, test_loader):
+            model.eval()
+            with torch.inference_mode():
+                for x, _ in test_loader:
+                    model(x)
+
+        def test_vit(pretrained=False, **kwargs):
+            return _create_vision_transformer("test_vit", pretrained=pretrained, **kwargs)
+
+        class Block(nn.Module):
+            def set_input_size(self, size):
+                with torch.no_grad():
+                    self.pos_embed = nn.Parameter(resample(self.pos_embed, size))
+        """) == set()
