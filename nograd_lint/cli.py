@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -18,7 +19,6 @@ from nograd_lint.engine import (
     FileResult, default_jobs, internal_error, lint_paths, lint_source, unreadable,
 )
 from nograd_lint.files import discover
-from nograd_lint.fix import fix_source, write_atomic
 from nograd_lint.formats import FORMATS, statistics
 from nograd_lint.rule import Finding
 from nograd_lint.rules import RULES
@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A run builds and drops a syntax tree per file: millions of short-lived objects, none in
+    # reference cycles that matter.  Leaving the imported modules out of collections (freeze)
+    # and collecting young objects less often saves about a tenth of the time; worker
+    # processes inherit both settings.
+    gc.freeze()
+    gc.set_threshold(10_000, 50, 100)
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -158,6 +164,8 @@ def _lint_stdin(args: argparse.Namespace, config: Config) -> int:
     name = args.stdin_filename or "<stdin>"
     source = sys.stdin.buffer.read()
     if args.fix or args.diff:
+        from nograd_lint.fix import fix_source  # its transformer class loads libcst
+
         result = fix_source(source, name, config, unsafe=args.unsafe_fixes)
         if args.diff:
             sys.stdout.write(_unified_diff(source, result.source, name))
@@ -179,6 +187,8 @@ def _report_to_stderr(findings: list[Finding]) -> None:
 
 def _fix_file(path: str, config: Config, args: argparse.Namespace) -> tuple[FileResult, bool]:
     """Fix one file (or print its diff); returns its result and whether fixes changed it."""
+    from nograd_lint.fix import fix_source, write_atomic  # its transformer class loads libcst
+
     try:
         with open(path, "rb") as handle:
             source = handle.read()

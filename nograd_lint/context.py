@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import libcst as cst
+from nograd_lint import libcst as cst
 
 from nograd_lint.config import Config
 from nograd_lint.escape import EscapeAnalysis

@@ -13,11 +13,9 @@ import functools
 import os
 import re
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
-import libcst as cst
+from nograd_lint import libcst as cst
 
 from nograd_lint.config import Config
 from nograd_lint.context import ModuleContext
@@ -297,6 +295,10 @@ def _lint_in_pool(paths: list[str], config: Config, jobs: int, chunk: int, *,
     ``in_flight`` tasks handed out at a time.  Returns the results and the files of the tasks
     that were out when a worker died (a dead worker breaks the whole pool); the tasks not yet
     handed out then go to a fresh pool."""
+    # Imported here: one file or --jobs 1 needs no processes, and start-up counts.
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
     pending = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
     pending.reverse()  # popped from the end: biggest files first
     results: list[FileResult] = []

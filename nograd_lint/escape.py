@@ -52,7 +52,7 @@ import builtins
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-import libcst as cst
+from nograd_lint import libcst as cst
 
 from nograd_lint.grad_regions import Grad, GradRegions, Where
 from nograd_lint.names import ImportResolver, dotted_name
@@ -157,10 +157,12 @@ HOOK_METHODS = frozenset({"register_forward_hook", "register_forward_pre_hook",
                           "register_full_backward_hook", "register_backward_hook"})
 _BUILTINS = frozenset(dir(builtins))
 
-_LITERALS = (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.ConcatenatedString,
-             cst.FormattedString)
-_CONTAINER_LITERALS = (cst.List, cst.Dict, cst.Set, cst.ListComp, cst.DictComp, cst.SetComp)
-_SCOPE_NODES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
+# By class name: libcst is loaded only once a file needs it (see nograd_lint/__init__.py).
+_LITERALS = frozenset({"Integer", "Float", "Imaginary", "SimpleString", "ConcatenatedString",
+                       "FormattedString"})
+_CONTAINER_LITERALS = frozenset({"List", "Dict", "Set", "ListComp", "DictComp", "SetComp"})
+_NEW_VALUES = _LITERALS | _CONTAINER_LITERALS | {"BinaryOperation", "UnaryOperation", "Tuple",
+                                                 "GeneratorExp"}
 
 
 def _in_place(method: str) -> bool:
@@ -623,7 +625,7 @@ class EscapeAnalysis:
         """Is ``expression`` certainly not a tensor (a number, string, NumPy value...)?"""
         if expression is None:
             return False
-        if isinstance(expression, _LITERALS):
+        if type(expression).__name__ in _LITERALS:
             return True
         if isinstance(expression, cst.Name):
             if expression.value in ("True", "False", "None"):
@@ -684,8 +686,7 @@ class EscapeAnalysis:
         other outside object, nor a view of one), which does not require grad?"""
         if expression is None:
             return False
-        if isinstance(expression, (cst.BinaryOperation, cst.UnaryOperation, *_CONTAINER_LITERALS,
-                                   cst.Tuple, cst.GeneratorExp, *_LITERALS)):
+        if type(expression).__name__ in _NEW_VALUES:
             return True
         if isinstance(expression, cst.Subscript):
             return self.fresh(expression.value, scope, region, seen)
@@ -734,7 +735,7 @@ class EscapeAnalysis:
         return None
 
     def _container_value(self, value: cst.BaseExpression | None, scope: _Scope) -> bool:
-        if isinstance(value, _CONTAINER_LITERALS):
+        if type(value).__name__ in _CONTAINER_LITERALS:
             return True
         if isinstance(value, cst.Call):
             func = value.func

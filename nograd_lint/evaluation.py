@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import libcst as cst
+from nograd_lint import libcst as cst
 
 from nograd_lint.config import Config
 from nograd_lint.grad_regions import Grad, GradRegions, Where, constant_bool

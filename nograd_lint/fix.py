@@ -15,7 +15,7 @@ import stat
 import tempfile
 from dataclasses import dataclass
 
-import libcst as cst
+from nograd_lint import libcst as cst
 
 from nograd_lint.config import Config
 from nograd_lint.engine import analyze

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Union
 
-import libcst as cst
+from nograd_lint import libcst as cst
 
 from nograd_lint.names import ImportResolver, dotted_name
 from nograd_lint.vocabulary import ENABLE_GRAD, GRAD_MODE_APIS, INFERENCE_MODE, NO_GRAD, SET_GRAD_ENABLED

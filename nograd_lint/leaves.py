@@ -38,7 +38,7 @@ import enum
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-import libcst as cst
+from nograd_lint import libcst as cst
 
 from nograd_lint.grad_regions import Grad, GradRegions, Where, constant_bool
 from nograd_lint.names import ImportResolver, dotted_name
@@ -111,11 +111,9 @@ _SAVE_INPUT = frozenset({"log", "log2", "log10", "log1p", "sin", "cos", "abs", "
 _SAVE_OTHER = frozenset({"mul", "multiply", "matmul", "mm", "bmm", "mv", "dot"})
 _TORCH_FUNCTIONS = frozenset(f"{module}.{name}" for module in ("torch", "torch.nn.functional")
                              for name in _SAVE_RESULT | _SAVE_INPUT | _SAVE_OTHER | {"div"})
-_BINARY_SAVES_OTHER = (cst.Multiply, cst.MatrixMultiply)
-AUGMENTED = {cst.Add: cst.AddAssign, cst.Subtract: cst.SubtractAssign,
-             cst.Multiply: cst.MultiplyAssign, cst.Divide: cst.DivideAssign,
-             cst.MatrixMultiply: cst.MatrixMultiplyAssign, cst.Power: cst.PowerAssign,
-             cst.FloorDivide: cst.FloorDivideAssign, cst.Modulo: cst.ModuloAssign}
+# Binary operators by libcst class name, and their augmented forms (``w = w - x`` -> ``w -= x``).
+AUGMENTED = {name: f"{name}Assign" for name in (
+    "Add", "Subtract", "Multiply", "Divide", "MatrixMultiply", "Power", "FloorDivide", "Modulo")}
 
 
 def inplace_method(call: cst.Call) -> str | None:
@@ -710,7 +708,7 @@ class LeafAnalysis:
         history = frozenset().union(*(v.history for v in tracked))
         operator = node.operator
         saves_left = saves_right = False
-        if isinstance(operator, _BINARY_SAVES_OTHER):
+        if isinstance(operator, (cst.Multiply, cst.MatrixMultiply)):
             saves_left, saves_right = _requires(right), _requires(left)
         elif isinstance(operator, cst.Divide):
             saves_left, saves_right = _requires(right), True

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import libcst as cst
+from nograd_lint import libcst as cst
 
 
 def dotted_name(node: cst.BaseExpression | None) -> str | None:

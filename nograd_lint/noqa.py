@@ -33,6 +33,8 @@ def _codes(comment: str) -> frozenset[str] | None:
 def suppressions(source: str) -> dict[int, frozenset[str]]:
     """Map each physical line to the codes a noqa comment suppresses on it."""
     by_line: dict[int, frozenset[str]] = {}
+    if NOQA_INLINE.search(source) is None:
+        return by_line  # no noqa comment anywhere: nothing to tokenize
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     except (tokenize.TokenError, SyntaxError):

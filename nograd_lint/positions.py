@@ -14,13 +14,13 @@ from __future__ import annotations
 import ast
 import re
 
-import libcst as cst
+from nograd_lint import libcst as cst
 
 from nograd_lint.tree import children
 
 Position = tuple[int, int]  # line (1-based), column (0-based, in characters)
-_PASS_BLOCK = cst.IndentedBlock([cst.SimpleStatementLine([cst.Pass()])])
 _INDENT = re.compile(r"[ \t\f]*")
+_STATEMENT_TYPES: dict[type, bool] = {}  # issubclass of an abstract base, decided once a type
 
 
 class _Unmatched(Exception):
@@ -48,19 +48,29 @@ def _by_whole_module(module: cst.Module, nodes: list[cst.CSTNode]) -> dict[cst.C
     return {node: (ranges[node].start.line, ranges[node].start.column) for node in nodes}
 
 
-def _statements(module: cst.Module, wanted: set[cst.CSTNode]):
-    """libcst's statements in pre-order, and the innermost statement holding each wanted node."""
+def _statements(module: cst.Module, wanted: set[int]):
+    """libcst's statements in pre-order, and the innermost statement holding each wanted node
+    (given by ``id``: hashing libcst nodes calls Python code)."""
     statements: list[cst.CSTNode] = []
     owner: dict[cst.CSTNode, int] = {}
-    stack: list[tuple[cst.CSTNode, int]] = [(module, -1)]
-    while stack:
-        node, current = stack.pop()
-        if isinstance(node, (cst.BaseSmallStatement, cst.BaseCompoundStatement)):
+    nodes: list[cst.CSTNode] = [module]
+    owners: list[int] = [-1]  # in step with ``nodes``: the statement around each
+    while nodes:
+        node, current = nodes.pop(), owners.pop()
+        kind = type(node)
+        is_statement = _STATEMENT_TYPES.get(kind)
+        if is_statement is None:
+            is_statement = _STATEMENT_TYPES[kind] = issubclass(
+                kind, (cst.BaseSmallStatement, cst.BaseCompoundStatement))
+        if is_statement:
             current = len(statements)
             statements.append(node)
-        if node in wanted:
+        if id(node) in wanted:
             owner[node] = current
-        stack.extend((child, current) for child in reversed(children(node)))
+        below = children(node)
+        below.reverse()
+        nodes += below
+        owners += [current] * len(below)
     return statements, owner
 
 
@@ -87,7 +97,7 @@ def _by_statement(module: cst.Module, text: str, tree: ast.Module,
     # A line of simple statements starts where its first statement does.
     targets = {node: node.body[0] if isinstance(node, cst.SimpleStatementLine) else node
                for node in nodes}
-    statements, owner = _statements(module, set(targets.values()))
+    statements, owner = _statements(module, {id(node) for node in targets.values()})
     ast_statements = _ast_statements(tree)
     if len(ast_statements) != len(statements):
         raise _Unmatched
@@ -129,7 +139,8 @@ def _generate(statement: cst.CSTNode, indent: str, module: cst.Module) -> dict:
     elif isinstance(statement, (cst.Try, cst.TryStar, cst.Match)):
         piece = statement.with_changes(leading_lines=())
     else:
-        header = {"body": _PASS_BLOCK, "leading_lines": ()}
+        header = {"body": cst.IndentedBlock([cst.SimpleStatementLine([cst.Pass()])]),
+                  "leading_lines": ()}
         if hasattr(statement, "orelse"):
             header["orelse"] = None
         piece = statement.with_changes(**header)

@@ -14,7 +14,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Union
 
-import libcst as cst
+from nograd_lint import libcst as cst
 
 if TYPE_CHECKING:
     from nograd_lint.context import ModuleContext
@@ -28,7 +28,7 @@ class FixSafety(enum.Enum):
     UNSAFE = "unsafe"
 
 
-Replacement = Union[cst.CSTNode, cst.RemovalSentinel]
+Replacement = Union["cst.CSTNode", "cst.RemovalSentinel"]
 
 
 @dataclass(frozen=True)

@@ -76,8 +76,12 @@ _TENSOR_SOURCES = frozenset({ast.Name, ast.Attribute, ast.Call, ast.BinOp, ast.U
                              ast.Subscript})
 _BACKWARD = frozenset({"backward", "grad"})
 _VARIABLE = frozenset({"Variable"})
-_ALIAS = {bytes: re.compile(rb"([A-Za-z_]\w*)\s+as\s+([A-Za-z_]\w*)"),
-          str: re.compile(r"([A-Za-z_]\w*)\s+as\s+([A-Za-z_]\w*)")}
+# ``name as alias``, with the blanks, line continuations and comments a parenthesised import
+# may hold between the words: the ``as`` and alias first (a fast literal scan), then the name
+# before it.
+_GAP = r"(?:[\s\\]|#[^\n]*)"
+_ALIAS = {str: (re.compile(rf"[\s\\]as{_GAP}+(\w+)"), re.compile(rf"(\w+){_GAP}*\Z"))}
+_ALIAS[bytes] = tuple(re.compile(pattern.pattern.encode()) for pattern in _ALIAS[str])
 
 
 def features(tree: ast.Module, source: str | bytes, path: str, config: Config) -> frozenset[str]:
@@ -106,23 +110,34 @@ def _callee(func: ast.AST) -> str | None:
     return None
 
 
-_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+# Fields that never hold a node the screen looks into: identifiers, numbers, ``Load``/``Store``,
+# import aliases (read from the Import node itself).
+_LEAF_FIELDS = frozenset({"ctx", "id", "attr", "name", "arg", "module", "level", "names",
+                          "asname", "kind", "type_comment", "conversion", "is_async", "simple",
+                          "tag", "kwd_attrs", "rest"})
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {ast.Constant: (), ast.MatchSingleton: ()}
+
+
+def _child_fields(kind: type) -> tuple[str, ...]:
+    fields = _CHILD_FIELDS.get(kind)
+    if fields is None:  # anything without ``_fields`` (None in ``Dict.keys``) has no children
+        fields = _CHILD_FIELDS[kind] = tuple(
+            f for f in getattr(kind, "_fields", ()) if f not in _LEAF_FIELDS)
+    return fields
+
+
+def _push_children(node: ast.AST, stack: list) -> None:
+    for name in _child_fields(type(node)):
+        value = getattr(node, name)
+        if type(value) is list:
+            stack.extend(value)
+        elif value is not None:
+            stack.append(value)
 
 
 def _children(node: ast.AST) -> list[ast.AST]:
-    """The node's children, with field names looked up once per node type and the
-    ``Load``/``Store`` markers left out."""
-    kind = type(node)
-    fields = _CHILD_FIELDS.get(kind)
-    if fields is None:
-        fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f != "ctx")
-    found = []
-    for name in fields:
-        value = getattr(node, name, None)
-        if type(value) is list:
-            found.extend(item for item in value if isinstance(item, ast.AST))
-        elif isinstance(value, ast.AST):
-            found.append(value)
+    found: list = []
+    _push_children(node, found)
     return found
 
 
@@ -223,15 +238,25 @@ class _Restore:
         self.context = context
 
 
+# Node types the walk does more with than descend into them.
+_SPECIAL = frozenset({_Restore, ast.Call, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                      ast.ClassDef, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.AugAssign,
+                      ast.Assign, ast.AnnAssign, ast.Import, ast.ImportFrom})
+
+
 class _Screen:
     def __init__(self, source: str | bytes, path: str, config: Config) -> None:
         self.config, self.path = config, path
         self.patterns = [re.compile(p) for p in config.eval_function_patterns]
         self.aliases: dict[str, set[str]] = {}  # local name -> the names it may import
-        for name, alias in _ALIAS[type(source)].findall(source):
-            if isinstance(name, bytes):
-                name, alias = name.decode(), alias.decode()
-            self.aliases.setdefault(alias, set()).add(name)
+        after_as, before = _ALIAS[type(source)]
+        for match in after_as.finditer(source):
+            name = before.search(source, max(0, match.start() - 200), match.start() + 1)
+            if name is not None:
+                alias, name = match.group(1), name.group(1)
+                if isinstance(name, bytes):
+                    name, alias = name.decode(), alias.decode()
+                self.aliases.setdefault(alias, set()).add(name)
         self.found: set[str] = set()
         self.mentioned: set[str] = set()  # every name and attribute name
         self.stored: set[str] = set()  # names assigned, defined or bound by a loop/with/import
@@ -254,16 +279,23 @@ class _Screen:
         # (name, the value assigned to it, grad frame, disabler)
         self.rebound: list[tuple[str, ast.AST, _Frame, Disabler]] = []
 
-    def known_as(self, name: str, names: frozenset[str]) -> bool:
-        """Is ``name`` one of ``names``, or imported as one of them?"""
-        return name in names or not names.isdisjoint(self.aliases.get(name, ()))
+        self.grad_mode_names = self.known_as(GRAD_MODE_NAMES)
+        self.backward_names = self.known_as(_BACKWARD)
+        self.variable_names = self.known_as(_VARIABLE)
+        self.set_grad_names = self.known_as(_SET_GRAD_ENABLED)
+        self.leaf_calls = self.known_as(_LEAF_CALLS)
+
+    def known_as(self, names: frozenset[str]) -> frozenset[str]:
+        """``names`` and the names they are imported as (``from torch import no_grad as ng``)."""
+        return names | {alias for alias, imported in self.aliases.items()
+                        if not names.isdisjoint(imported)}
 
     # ------------------------------------------------------------------ the walk
     def run(self, tree: ast.Module) -> frozenset[str]:
         module = _Frame()
         self.frames.append(module)
         context = _Context(module, module, None, False, False, False, None)
-        mentioned, stored = self.mentioned, self.stored
+        mentioned, stored, child_fields = self.mentioned, self.stored, _CHILD_FIELDS
         stack: list = [tree]
         while stack:
             node = stack.pop()
@@ -279,6 +311,15 @@ class _Screen:
                 if node.attr == "volatile":
                     self.found.add("volatile-attribute")
                 stack.append(node.value)
+                continue
+            if kind not in _SPECIAL:
+                fields = child_fields.get(kind)
+                for name in fields if fields is not None else _child_fields(kind):
+                    value = getattr(node, name)
+                    if type(value) is list:
+                        stack.extend(value)
+                    elif value is not None:
+                        stack.append(value)
                 continue
             if kind is _Restore:
                 context = node.context
@@ -328,7 +369,8 @@ class _Screen:
                 self.assign(node, context)
             elif kind is ast.Import or kind is ast.ImportFrom:
                 self.imported(node)
-            stack.extend(_children(node))
+                continue
+            _push_children(node, stack)
         return self.settle()
 
     def grad_mode_item(self, expression: ast.AST) -> Disabler:
@@ -337,7 +379,7 @@ class _Screen:
         no_grad as ng``...  What it does is settled once the module is known."""
         call = expression if type(expression) is ast.Call else None
         name = _dotted(expression.func if call is not None else expression)
-        if name is None or not self.known_as(name.rsplit(".", 1)[-1], GRAD_MODE_NAMES):
+        if name is None or not name.rsplit(".", 1)[-1] in self.grad_mode_names:
             return None
         return GradItem(name, expression.lineno,
                         call is not None and bool(call.args or call.keywords))
@@ -375,20 +417,20 @@ class _Screen:
             frame.callees.append((func, disabler))
             if in_eval_region:
                 self.eval_callees.append((context.grad_frame, func, disabler))
-        if self.known_as(last, _BACKWARD):
+        if last in self.backward_names:
             frame.backward = True
             self.backwards.append((context.grad_frame, disabler))
         if method and last == "requires_grad_":
             self.marked.append(_dotted(func.value))
         elif method and is_inplace_method(last):
             self.inplace(func.value, context)
-        if self.known_as(last, GRAD_MODE_NAMES):
+        if last in self.grad_mode_names:
             arguments = [*node.args, *(k.value for k in node.keywords)]
             if any(isinstance(a, ast.Constant) and a.value is False for a in arguments):
                 self.found.add("grad-mode-statement")
-            if self.known_as(last, _SET_GRAD_ENABLED):
+            if last in self.set_grad_names:
                 context.grad_frame.sets_grad = True
-        if self.known_as(last, _VARIABLE):
+        if last in self.variable_names:
             self.found.add("variable-call")
 
     def note_call(self, expression: ast.AST, context: _Context) -> None:
@@ -405,7 +447,7 @@ class _Screen:
     def with_item(self, item: ast.AST) -> None:
         called = isinstance(item, ast.Call)
         name = _dotted(item.func if called else item)
-        if name is not None and self.known_as(name.rsplit(".", 1)[-1], GRAD_MODE_NAMES) and (
+        if name is not None and name.rsplit(".", 1)[-1] in self.grad_mode_names and (
                 not called or item.args or item.keywords):
             self.found.add("grad-mode-with")
 
@@ -467,8 +509,7 @@ class _Screen:
     # ------------------------------------------------------------------ after the walk
     def settle(self) -> frozenset[str]:
         found = self.found
-        grad_names = {n for n in self.mentioned if self.known_as(n, GRAD_MODE_NAMES)}
-        if grad_names:
+        if not self.mentioned.isdisjoint(self.grad_mode_names):
             found.add("grad-mode")
         self.disabled_functions = self.functions_maybe_called_without_grad()
         if any(self.may_disable(frame, d) for frame, d in self.backwards):
@@ -581,7 +622,7 @@ class _Screen:
             value = value.value
         if isinstance(value, ast.Call):
             last = _callee(value.func)
-            if last is not None and self.known_as(last, _LEAF_CALLS) or any(
+            if last in self.leaf_calls or any(
                     k.arg == "requires_grad" for k in value.keywords):
                 return True
             return last in _WRAPPERS and bool(value.args) and self.may_be_leaf(value.args[0], leaves)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import libcst as cst
+import functools
 
-# Expressions that bind tighter than any operator: safe to use anywhere without parentheses.
-_ATOMS = (
-    cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.BaseNumber, cst.BaseString,
-    cst.List, cst.Dict, cst.Set, cst.ListComp, cst.SetComp, cst.DictComp, cst.Ellipsis,
-)
+from nograd_lint import libcst as cst
+
+
+@functools.cache
+def _atoms() -> tuple[type, ...]:
+    """Expressions that bind tighter than any operator: safe anywhere without parentheses.
+    (A function: libcst loads only once a file needs it.)"""
+    return (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.BaseNumber, cst.BaseString,
+            cst.List, cst.Dict, cst.Set, cst.ListComp, cst.SetComp, cst.DictComp, cst.Ellipsis)
 
 
 def keyword(call: cst.Call, name: str) -> cst.Arg | None:
@@ -47,7 +51,7 @@ def without_arg(call: cst.Call, dropped: cst.Arg) -> cst.Call:
 
 def parenthesized(expression: cst.BaseExpression) -> cst.BaseExpression:
     """``expression`` wrapped in parentheses unless it is an atom or already wrapped."""
-    if isinstance(expression, _ATOMS) or expression.lpar:
+    if isinstance(expression, _atoms()) or expression.lpar:
         return expression
     return expression.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 

@@ -9,9 +9,11 @@ expressions, ``except`` clauses).
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
+import typing
 
-import libcst as cst
+from nograd_lint import libcst as cst
 
 _LAYOUT_FIELDS = frozenset({
     "lpar", "rpar", "comma", "colon", "first_colon", "second_colon", "dot", "equal",
@@ -19,12 +21,12 @@ _LAYOUT_FIELDS = frozenset({
     "trailing_whitespace", "leading_whitespace", "newline", "lbrace", "lbracket", "rbrace",
     "rbracket", "empty_lines", "relative", "asynchronous", "posonly_ind", "star",
 })
-_SOURCE_ORDER = {
-    cst.FunctionDef: ("decorators", "name", "type_parameters", "params", "returns", "body"),
-    cst.ClassDef: ("decorators", "name", "type_parameters", "bases", "keywords", "body"),
-    cst.IfExp: ("body", "test", "orelse"),
-    cst.Parameters: ("posonly_params", "params", "star_arg", "kwonly_params", "star_kwarg"),
-    cst.ExceptHandler: ("type", "name", "body"),
+_SOURCE_ORDER = {  # by class name: libcst loads only once a file needs it
+    "FunctionDef": ("decorators", "name", "type_parameters", "params", "returns", "body"),
+    "ClassDef": ("decorators", "name", "type_parameters", "bases", "keywords", "body"),
+    "IfExp": ("body", "test", "orelse"),
+    "Parameters": ("posonly_params", "params", "star_arg", "kwonly_params", "star_kwarg"),
+    "ExceptHandler": ("type", "name", "body"),
 }
 _fields: dict[type, tuple[str, ...]] = {}
 
@@ -32,11 +34,37 @@ _fields: dict[type, tuple[str, ...]] = {}
 def _child_fields(node_type: type) -> tuple[str, ...]:
     names = _fields.get(node_type)
     if names is None:
-        names = _SOURCE_ORDER.get(node_type) or tuple(
+        names = _SOURCE_ORDER.get(node_type.__name__) or tuple(
             f.name for f in dataclasses.fields(node_type)
             if f.name not in _LAYOUT_FIELDS and not f.name.startswith("whitespace"))
         _fields[node_type] = names
     return names
+
+
+# How to read each field, from its type annotation: always a node, always a sequence of
+# nodes, or to be checked (optional, a sentinel...).  Text and flags are left out.
+_NODE, _SEQUENCE, _CHECK = range(3)
+_plans: dict[type, tuple[tuple[str, int], ...]] = {}
+
+
+def _plan(node_type: type) -> tuple[tuple[str, int], ...]:
+    try:
+        hints = typing.get_type_hints(node_type)
+    except Exception:  # an annotation that does not resolve: check every value
+        hints = {}
+    plan = []
+    for name in _child_fields(node_type):
+        hint = hints.get(name)
+        if hint in (str, bool) or typing.get_origin(hint) is typing.Literal:
+            continue
+        if isinstance(hint, type) and issubclass(hint, cst.CSTNode):
+            plan.append((name, _NODE))
+        elif typing.get_origin(hint) is collections.abc.Sequence:
+            plan.append((name, _SEQUENCE))
+        else:
+            plan.append((name, _CHECK))
+    _plans[node_type] = plan = tuple(plan)
+    return plan
 
 
 # CSTNode is an abstract base class, and isinstance checks against one are slow enough to
@@ -55,10 +83,15 @@ def _is_node(value: object) -> bool:
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """The node's children that carry code, in source order."""
     found: list[cst.CSTNode] = []
-    for name in _child_fields(type(node)):
+    kind = type(node)
+    plan = _plans.get(kind)
+    for name, how in plan if plan is not None else _plan(kind):
         value = getattr(node, name)
-        kind = type(value)
-        if kind is tuple or kind is list:
+        if how is _NODE:
+            found.append(value)
+        elif how is _SEQUENCE:
+            found.extend(value)
+        elif type(value) is tuple or type(value) is list:
             found.extend(item for item in value if _is_node(item))
         elif _is_node(value):
             found.append(value)

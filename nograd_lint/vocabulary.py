@@ -8,6 +8,7 @@ loads it.
 
 from __future__ import annotations
 
+import functools
 import re
 
 NO_GRAD = frozenset({"torch.no_grad", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"})
@@ -52,11 +53,13 @@ NOT_INPLACE = frozenset({"requires_grad_", "share_memory_", "retain_grad", "deta
                          "record_stream_", "pin_memory_"})
 
 
-def words(identifier: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)  # identifiers repeat: the regex is the cost
+def words(identifier: str) -> frozenset[str]:
     """``val_loader`` -> {val, loader}; ``testDataLoader`` -> {test, data, loader}."""
-    return {w.lower() for w in _WORD.findall(identifier)}
+    return frozenset(w.lower() for w in _WORD.findall(identifier))
 
 
+@functools.lru_cache(maxsize=4096)
 def names_a_model(callee: str) -> bool:
     """Does the last part of a callee's name say it runs a model (``model``, ``self.encoder``,
     ``run_net``), rather than build one (``EncoderCNN``, ``create_model``)?"""

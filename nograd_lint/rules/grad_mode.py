@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import libcst as cst
+from nograd_lint import libcst as cst
 
 from nograd_lint.edits import under_no_grad
 from nograd_lint.evaluation import Verdict, method_receiver

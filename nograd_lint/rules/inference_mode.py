@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import libcst as cst
+from nograd_lint import libcst as cst
 
 from nograd_lint.escape import Candidate
 from nograd_lint.names import dotted_name

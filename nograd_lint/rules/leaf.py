@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import libcst as cst
+from nograd_lint import libcst as cst
 
 from nograd_lint.edits import under_no_grad
 from nograd_lint.grad_regions import Grad
@@ -160,11 +160,12 @@ class LeafRebinding(Rule):
     def _fix(node: cst.Assign, key: str) -> Fix | None:
         value = node.value
         if (len(node.targets) != 1 or not isinstance(value, cst.BinaryOperation)
-                or dotted_name(value.left) != key or type(value.operator) not in AUGMENTED
+                or dotted_name(value.left) != key or type(value.operator).__name__ not in AUGMENTED
                 or value.lpar):
             return None
         augmented = cst.AugAssign(target=node.targets[0].target,
-                                  operator=AUGMENTED[type(value.operator)](), value=value.right)
+                                  operator=getattr(cst, AUGMENTED[type(value.operator).__name__])(),
+                                  value=value.right)
         return Fix(node, augmented, FixSafety.SAFE)
 
 

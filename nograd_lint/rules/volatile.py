@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import libcst as cst
+from nograd_lint import libcst as cst
 
 from nograd_lint.rule import Fix, FixSafety, Rule
 from nograd_lint.syntax import argument, is_false, is_true, method_call, parenthesized, without_arg
+from nograd_lint.tree import children
 from nograd_lint.vocabulary import VARIABLE
 
 
@@ -80,20 +81,18 @@ class _Signature:
         return {*self.positional, *(p.name.value for p in self.node.params.kwonly_params)}
 
 
-class _NameUses(cst.CSTVisitor):
-    """Counts loads of one name in a function body (not keywords, not attribute names)."""
-
-    def __init__(self, name: str) -> None:
-        self.name, self.count = name, 0
-
-    def visit_Arg_keyword(self, node: cst.Arg) -> bool:
-        return False
-
-    def visit_Attribute_attr(self, node: cst.Attribute) -> bool:
-        return False
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.count += node.value == self.name
+def _name_uses(body: cst.CSTNode, name: str) -> int:
+    """How often ``name`` is used in ``body`` (not as a keyword, not as an attribute name)."""
+    count, stack = 0, [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name):
+            count += node.value == name
+        elif isinstance(node, (cst.Attribute, cst.Arg)):
+            stack.append(node.value)
+        else:
+            stack.extend(children(node))
+    return count
 
 
 class VolatileArgument(Rule, _ScopeTracker):
@@ -209,9 +208,8 @@ class VolatileArgument(Rule, _ScopeTracker):
         # for nothing but forwarding (``if volatile: ...`` would change behaviour).
         if arg.keyword is None or param not in signature.defaults:
             return None
-        counter = _NameUses(param)
-        signature.node.body.visit(counter)
-        if counter.count != self._forwarded.get(signature.node, {}).get(param, -1):
+        forwarded = self._forwarded.get(signature.node, {}).get(param, -1)
+        if _name_uses(signature.node.body, param) != forwarded:
             return None
         return Fix(call, without_arg(call, arg))
 
