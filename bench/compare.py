@@ -4,7 +4,8 @@
 
 Times, in one run, alternating the tools round-robin and taking medians:
 
-  (a) nograd-lint, every rule, --jobs 1       (b) nograd-lint, default jobs (all cores)
+  (a) nograd-lint, --jobs 1                   (b) nograd-lint, default jobs (all cores), both
+      with the rules a plain run enables; (b+) the same with every rule, opt-in NG106 too
   (c) libcst.parse_module of every file: the floor nograd-lint's analysis sits on
   (d) TorchFix --select ALL (when installed; it pins an old libcst, so give its venv's
       executable with --torchfix)
@@ -62,14 +63,14 @@ def parse_script(kind: str) -> str:
 def commands(directory: Path, files: list[Path], torchfix: str | None):
     """(label, argv or None when unavailable) for every tool, in the order printed."""
     paths = [str(f) for f in files]
-    lint = [sys.executable, "-m", "nograd_lint", "--select", "NG", "--exit-zero", "--format",
-            "json"]
+    lint = [sys.executable, "-m", "nograd_lint", "--exit-zero", "--format", "json"]
     flake8 = shutil.which("flake8")
     ruff = shutil.which("ruff")
     torchfix = torchfix or shutil.which("torchfix")
     return [
         ("(a) nograd-lint --jobs 1", [*lint, "--jobs", "1", str(directory)]),
         ("(b) nograd-lint (all cores)", [*lint, str(directory)]),
+        ("(b+) ... every rule (+NG106)", [*lint, "--select", "NG", str(directory)]),
         ("(c) libcst parse (floor)", [sys.executable, "-c", parse_script("libcst"), *paths]),
         ("(d) TorchFix --select ALL", [torchfix, "--select", "ALL", str(directory)] if torchfix else None),
         ("(e) flake8 --select NG", [flake8, "--select", "NG", "--exit-zero", str(directory)] if flake8 else None),
