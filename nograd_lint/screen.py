@@ -259,7 +259,7 @@ class _Screen:
                 self.aliases.setdefault(alias, set()).add(name)
         self.found: set[str] = set()
         self.mentioned: set[str] = set()  # every name and attribute name
-        self.stored: set[str] = set()  # names assigned, defined or bound by a loop/with/import
+        self.stored: set[str] = set()  # names assigned, deleted, defined, or bound by a loop or with
         self.imports: dict[str, list[tuple[str, int]]] = {}  # local -> (module path, line)
         self.modules: set[str] = set()  # names that receive .eval()/.train()
         self.frames: list[_Frame] = []
