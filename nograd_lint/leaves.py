@@ -43,7 +43,7 @@ from nograd_lint import libcst as cst
 from nograd_lint.grad_regions import Grad, GradRegions, Where, constant_bool
 from nograd_lint.names import ImportResolver, dotted_name
 from nograd_lint.tree import children
-from nograd_lint.vocabulary import BACKWARD_FUNCTIONS, COPIES, PARAMETER, is_inplace_method
+from nograd_lint.vocabulary import BACKWARD_FUNCTIONS, COPIES, LAYERS, PARAMETER, WEIGHTS, is_inplace_method
 
 
 class Kind(enum.Enum):
@@ -84,11 +84,6 @@ _FACTORIES = frozenset(f"torch.{name}" for name in (
     "randperm", "arange", "linspace", "logspace", "eye", "normal", "zeros_like", "ones_like",
     "empty_like", "full_like", "rand_like", "randn_like", "randint_like"))
 # Layers whose ``weight`` (and ``bias``, where they have one) are parameters by default.
-_LAYERS = frozenset(f"torch.nn.{name}" for name in (
-    "Linear", "Bilinear", "LazyLinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d",
-    "ConvTranspose2d", "ConvTranspose3d", "Embedding", "EmbeddingBag", "BatchNorm1d",
-    "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "LayerNorm", "GroupNorm", "PReLU", "RMSNorm"))
-_WEIGHTS = frozenset({"weight", "bias"})
 _OPTIMIZERS = frozenset({"torch.optim.Optimizer", "torch.optim.optimizer.Optimizer"})
 _MODULE_COLLECTIONS = {"parameters": Kind.PARAMS, "named_parameters": Kind.NAMED_PARAMS,
                        "modules": Kind.MODULES, "named_modules": Kind.NAMED_MODULES,
@@ -676,7 +671,7 @@ class LeafAnalysis:
         if isinstance(node, cst.Attribute):
             base = self._expression(node.value, state, grad)
             attribute = node.attr.value
-            if base is not None and base.kind is Kind.MODULE and attribute in _WEIGHTS:
+            if base is not None and base.kind is Kind.MODULE and attribute in WEIGHTS:
                 return Value(Kind.LEAF, f"a layer's .{attribute}")
             if attribute in _PLAIN_RESULTS and base is not None and base.kind in TENSORS:
                 return Value(Kind.PLAIN)
@@ -745,7 +740,7 @@ class LeafAnalysis:
                 flag = node.args[1].value
             return None if flag is not None and constant_bool(flag) is not True \
                 else Value(Kind.LEAF, "nn.Parameter")
-        if qualified in _LAYERS:
+        if qualified in LAYERS:
             return Value(Kind.MODULE)
         if qualified in BACKWARD_FUNCTIONS and arguments:
             self._backward(node, arguments[0], state)

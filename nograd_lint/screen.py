@@ -17,8 +17,10 @@ Features:
 ``forward-after-eval``  a ``.eval()``/``.train(False)`` call and a call that may run a model
                   with gradients that may be on, in the same function (NG105).
 ``grad-mode``     a grad-mode API (``no_grad``, ``inference_mode``...) mentioned anywhere.
-``grad-mode-with``  a ``with`` item that is such an API not called, or called with arguments.
-``grad-mode-statement``  such an API called with ``False``.
+``grad-mode-with``  a ``with`` item that is such an API not called, or ``no_grad`` or
+                  ``enable_grad`` called with arguments (NG102).
+``grad-mode-statement``  ``set_grad_enabled`` called with ``False`` in a function, and no
+                  later call in it that surely is torch's ``set_grad_enabled`` (NG103).
 ``backward-without-grad``  a ``.backward(...)`` or ``grad(...)`` call where gradients may be
                   off (below) (NG104).
 ``leaf-update``   an in-place update, not through ``.data``, of something that may be a leaf
@@ -40,10 +42,11 @@ evaluate to a leaf or a collection of leaves (``Parameter(...)``, a call with
 ``requires_grad=``, ``.requires_grad_()``, ``.parameters()``, ``param_groups``,
 ``group["params"]``, ``list(...)`` of one, another such name...), or given ``requires_grad``.
 
-Grad mode follows grad_regions.py.  Gradients *may be on* unless the innermost grad-mode
-``with`` item or decorator of the function is torch's ``no_grad`` or ``inference_mode()``
-(resolved from the imports the way names.py does) and the function has no
-``set_grad_enabled`` call.  They *may be off* under any grad-mode ``with`` or decorator, in a
+Grad mode follows grad_regions.py.  Gradients *may be on* unless the function has no
+``set_grad_enabled`` call and either the innermost grad-mode ``with`` item or decorator is
+torch's ``no_grad`` or ``inference_mode()`` (resolved from the imports the way names.py does),
+or there is none and the function is surely called only where gradients are off (its name
+occurs nowhere but in its ``def`` and in such calls).  They *may be off* under any grad-mode ``with`` or decorator, in a
 function with a ``set_grad_enabled`` call, in a lambda, and in a function all of whose calls
 in the module (``f(...)``, ``self.f(...)``, passing ``f`` along) are where they may be off.
 
@@ -60,18 +63,25 @@ from typing import NamedTuple, Optional
 
 from nograd_lint.config import Config
 from nograd_lint.vocabulary import (
-    COPIES, EVAL_DATA_WORDS, EVAL_FUNCTION_WORDS, GRAD_MODE_NAMES, INFERENCE_MODE, NO_GRAD,
-    PARAMETER,
+    COPIES, EVAL_DATA_WORDS, EVAL_FUNCTION_WORDS, GRAD_MODE_NAMES, INFERENCE_MODE, LAYERS,
+    MODULE_COLLECTIONS, NO_GRAD, PARAMETER, SET_GRAD_ENABLED, WEIGHTS,
     is_inplace_method, is_test_file, names_a_model, words,
 )
 
-# Identifiers through which a value can come to hold a leaf (see leaves.py).
-_LEAF_CALLS = frozenset({"Parameter", "requires_grad_", "parameters", "named_parameters"})
-_LEAF_ATTRIBUTES = frozenset({"weight", "bias", "param_groups"})
+# Identifiers through which a value can come to hold a leaf, or a collection whose elements
+# (in a ``for`` loop) may be leaves or such collections again (see leaves.py).
+_LEAF_CALLS = frozenset({"Parameter", "requires_grad_"})
+_COLLECTION_CALLS = frozenset({"parameters", "named_parameters"})
 _WRAPPERS = frozenset({"list", "tuple", "enumerate"})
-_WEIGHTS = frozenset({"weight", "bias"})
+# What a value may hold, as leaves.py's kinds: a leaf, an iterable of leaves (or an optimizer's
+# param group), ``param_groups``, a torch layer, an iterable of layers.
+_LEAF, _PARAMS, _GROUPS = frozenset({"leaf"}), frozenset({"params"}), frozenset({"groups"})
+_MODULE, _MODULES = frozenset({"module"}), frozenset({"modules"})
+_ELEMENT = {"params": "leaf", "groups": "params", "modules": "module"}  # what a loop binds
+_LAYER_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in LAYERS)
 _VIEW_OR_DATA = frozenset({"data", "T", "mT"})
 _SET_GRAD_ENABLED = frozenset({"set_grad_enabled"})
+_TAKES_NO_ARGUMENTS = frozenset({"no_grad", "enable_grad"})  # ``with no_grad(False):`` fails
 _TENSOR_SOURCES = frozenset({ast.Name, ast.Attribute, ast.Call, ast.BinOp, ast.UnaryOp,
                              ast.Subscript})
 _BACKWARD = frozenset({"backward", "grad"})
@@ -79,7 +89,7 @@ _VARIABLE = frozenset({"Variable"})
 # ``name as alias``, with the blanks, line continuations and comments a parenthesised import
 # may hold between the words: the ``as`` and alias first (a fast literal scan), then the name
 # before it.
-_GAP = r"(?:[\s\\]|#[^\n]*)"
+_GAP = r"(?:[\s\\]|#[^\n]*\n)"
 _ALIAS = {str: (re.compile(rf"[\s\\]as{_GAP}+(\w+)"), re.compile(rf"(\w+){_GAP}*\Z"))}
 _ALIAS[bytes] = tuple(re.compile(pattern.pattern.encode()) for pattern in _ALIAS[str])
 
@@ -199,21 +209,26 @@ class _Frame:
     """What one function (or the module) contains, for the features that need two things in
     the same function, and what decides its grad mode."""
 
-    __slots__ = ("key", "evals", "forwards", "callees", "inplace", "backward", "sets_grad")
+    __slots__ = ("key", "pytest", "evals", "calls", "inplace", "backward", "trains", "sets_grad",
+                 "set_grad_calls")
 
-    def __init__(self, key: tuple[ast.ClassDef | None, str] | None = None) -> None:
+    def __init__(self, key: tuple[ast.ClassDef | None, str] | None = None,
+                 pytest: bool = False) -> None:
         # How grad_regions.py finds the function's callers: (its class if it is a method,
         # its name); None for the module and for lambdas.
         self.key = key
+        self.pytest = pytest  # a pytest test: evaluation.py takes no region from it
         self.evals = self.backward = False
+        self.trains = False  # a ``.backward()`` call: surely training to evaluation.py
         self.inplace: list[str] = []  # names written in place, not through ``.data``
         # A ``set_grad_enabled(...)`` call: as a statement it switches grad mode for the rest
         # of its block, whatever ``with`` surrounds it.
         self.sets_grad = False
-        # Calls that may run a model, and calls of names that might receive .eval() (known
-        # only at the end), each with the grad-mode disabler around it.
-        self.forwards: list[Disabler] = []
-        self.callees: list[tuple[ast.AST, Disabler]] = []
+        # Each ``set_grad_enabled(...)`` call in the function, and whether it may switch off.
+        self.set_grad_calls: list[tuple[ast.Call, bool]] = []
+        # Calls but ``.eval()``/``.train()``, each with the grad-mode disabler around it:
+        # whether one may run a model is known only at the end (see _Screen.may_run_model).
+        self.calls: list[tuple[ast.AST, Disabler]] = []
 
 
 class _Context(NamedTuple):
@@ -241,12 +256,13 @@ class _Restore:
 # Node types the walk does more with than descend into them.
 _SPECIAL = frozenset({_Restore, ast.Call, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
                       ast.ClassDef, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.AugAssign,
-                      ast.Assign, ast.AnnAssign, ast.Import, ast.ImportFrom})
+                      ast.Assign, ast.AnnAssign, ast.Import, ast.ImportFrom, ast.If})
 
 
 class _Screen:
     def __init__(self, source: str | bytes, path: str, config: Config) -> None:
-        self.config, self.path = config, path
+        self.config = config
+        self.test_file = is_test_file(path)  # pytest test functions are no evaluation regions
         self.patterns = [re.compile(p) for p in config.eval_function_patterns]
         self.aliases: dict[str, set[str]] = {}  # local name -> the names it may import
         after_as, before = _ALIAS[type(source)]
@@ -268,14 +284,23 @@ class _Screen:
         # function key -> [(grad frame, disabler) of each call or passing as an argument].
         self.calls: dict[tuple[ast.ClassDef | None, str], list[tuple[_Frame, Disabler]]] = {}
         self.disabled_functions: set[tuple[ast.ClassDef | None, str]] = set()  # see settle()
-        # As in _Frame, for evaluation regions: (frame, disabler), (frame, callee, disabler).
-        self.eval_forwards: list[tuple[_Frame, Disabler]] = []
-        self.eval_callees: list[tuple[_Frame, ast.AST, Disabler]] = []
-        # In-place writes: (name written, through .data, grad frame, disabler).
-        self.sites: list[tuple[str, bool, _Frame, Disabler]] = []
+        self.source = source
+        self.without_grad: set[tuple[ast.ClassDef | None, str]] | None = None  # see settle()
+        # As _Frame.calls, for calls in evaluation regions: (frame, grad frame, callee,
+        # disabler, in an evaluation loop).
+        self.eval_calls: list[tuple[_Frame, _Frame, ast.AST, Disabler, bool]] = []
+        # In-place writes: (name written, line, through .data, grad frame, disabler).
+        self.sites: list[tuple[str, int, bool, _Frame, Disabler]] = []
         self.backwards: list[tuple[_Frame, Disabler]] = []  # backward calls
         self.marked: list[str | None] = []  # names given ``requires_grad``
-        self.bindings: list[tuple[list[str], ast.AST]] = []  # (names bound, what they get)
+        # Names an ``if isinstance(name, ...)`` may prove to be layers, with the lines where
+        # leaves.py may know it: the ``if`` body, or on to the end when an ``else`` can exit.
+        self.narrowed: dict[str, list[tuple[int, float]]] = {}
+        self.tests_types = ("isinstance" if isinstance(source, str) else b"isinstance") in source
+        self.applied: set[str] = set()  # functions passed to ``X.apply``
+        self.leading_parameters: dict[str, list[str]] = {}  # function name -> first two
+        # (names bound, what they get, whether a loop binds them to its elements)
+        self.bindings: list[tuple[list[str], ast.AST, bool]] = []
         # (name, the value assigned to it, grad frame, disabler)
         self.rebound: list[tuple[str, ast.AST, _Frame, Disabler]] = []
 
@@ -283,7 +308,9 @@ class _Screen:
         self.backward_names = self.known_as(_BACKWARD)
         self.variable_names = self.known_as(_VARIABLE)
         self.set_grad_names = self.known_as(_SET_GRAD_ENABLED)
+        self.takes_no_arguments = self.known_as(_TAKES_NO_ARGUMENTS)
         self.leaf_calls = self.known_as(_LEAF_CALLS)
+        self.collection_calls = self.known_as(_COLLECTION_CALLS)
 
     def known_as(self, names: frozenset[str]) -> frozenset[str]:
         """``names`` and the names they are imported as (``from torch import no_grad as ng``)."""
@@ -329,14 +356,21 @@ class _Screen:
             elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
                 stack.append(_Restore(context))
                 stored.add(node.name)
-                frame = _Frame((context.klass if context.in_class_body else None, node.name))
+                arguments = node.args
+                self.leading_parameters.setdefault(node.name, []).extend(
+                    a.arg for a in [*arguments.posonlyargs, *arguments.args,
+                                    *arguments.kwonlyargs][:2])
+                pytest = self.test_file and node.name.startswith("test")
+                frame = _Frame((context.klass if context.in_class_body else None, node.name),
+                               pytest)
                 self.frames.append(frame)
                 disabler = None
                 for decorator in node.decorator_list:
                     disabler = self.grad_mode_item(decorator) or disabler
                 context = context._replace(
                     frame=frame, grad_frame=frame, in_class_body=False, in_eval_loop=False,
-                    in_eval_function=context.in_eval_function or self.is_eval_function(node.name),
+                    in_eval_function=not pytest and (
+                        context.in_eval_function or self.is_eval_function(node.name)),
                     disabler=disabler)
             elif kind is ast.Lambda:
                 stack.append(_Restore(context))
@@ -347,8 +381,9 @@ class _Screen:
                 stored.add(node.name)
                 context = context._replace(klass=node, in_class_body=True)
             elif kind is ast.For or kind is ast.AsyncFor:
-                self.bindings.append((list(_bound_names(node.target)), node.iter))
-                if not context.in_eval_loop and any(words(name) & EVAL_DATA_WORDS
+                self.bindings.append((list(_bound_names(node.target)), node.iter, True))
+                if not context.in_eval_loop and not context.frame.pytest and any(
+                        words(name) & EVAL_DATA_WORDS
                                                     for name in _identifiers(node.iter)):
                     stack.append(_Restore(context))
                     context = context._replace(in_eval_loop=True)
@@ -370,6 +405,8 @@ class _Screen:
             elif kind is ast.Import or kind is ast.ImportFrom:
                 self.imported(node)
                 continue
+            elif kind is ast.If and self.tests_types:
+                self.narrow(node)
             _push_children(node, stack)
         return self.settle()
 
@@ -385,8 +422,6 @@ class _Screen:
                         call is not None and bool(call.args or call.keywords))
 
     def is_eval_function(self, name: str) -> bool:
-        if name.startswith("test") and is_test_file(self.path):
-            return False  # a pytest test runs models however it needs to
         return bool(words(name) & EVAL_FUNCTION_WORDS) or any(p.search(name) for p in self.patterns)
 
     def call(self, node: ast.Call, context: _Context) -> None:
@@ -409,27 +444,27 @@ class _Screen:
             receiver = _dotted(func.value)
             if receiver is not None:
                 self.modules.add(receiver)
-        elif (method and last == "forward") or last == "self" or names_a_model(last):
-            frame.forwards.append(disabler)
-            if in_eval_region:
-                self.eval_forwards.append((context.grad_frame, disabler))
         else:
-            frame.callees.append((func, disabler))
+            frame.calls.append((func, disabler))
             if in_eval_region:
-                self.eval_callees.append((context.grad_frame, func, disabler))
+                self.eval_calls.append((frame, context.grad_frame, func, disabler,
+                                        context.in_eval_loop))
+        if method and last == "backward":
+            frame.trains = True
         if last in self.backward_names:
             frame.backward = True
             self.backwards.append((context.grad_frame, disabler))
+        if method and last == "apply":
+            self.applied.update(_callee(a) for a in node.args)
         if method and last == "requires_grad_":
             self.marked.append(_dotted(func.value))
         elif method and is_inplace_method(last):
             self.inplace(func.value, context)
-        if last in self.grad_mode_names:
+        if last in self.set_grad_names:
+            context.grad_frame.sets_grad = True
             arguments = [*node.args, *(k.value for k in node.keywords)]
-            if any(isinstance(a, ast.Constant) and a.value is False for a in arguments):
-                self.found.add("grad-mode-statement")
-            if last in self.set_grad_names:
-                context.grad_frame.sets_grad = True
+            frame.set_grad_calls.append((node, any(
+                type(a) is ast.Constant and a.value is False for a in arguments)))
         if last in self.variable_names:
             self.found.add("variable-call")
 
@@ -447,8 +482,11 @@ class _Screen:
     def with_item(self, item: ast.AST) -> None:
         called = isinstance(item, ast.Call)
         name = _dotted(item.func if called else item)
-        if name is not None and name.rsplit(".", 1)[-1] in self.grad_mode_names and (
-                not called or item.args or item.keywords):
+        if name is None:
+            return
+        last = name.rsplit(".", 1)[-1]
+        if not called and last in self.grad_mode_names or called and (
+                item.args or item.keywords) and last in self.takes_no_arguments:
             self.found.add("grad-mode-with")
 
     def inplace(self, target: ast.AST, context: _Context) -> None:
@@ -457,7 +495,8 @@ class _Screen:
             return
         if not through_data:
             context.frame.inplace.append(name)
-        self.sites.append((name, through_data, context.grad_frame, context.disabler))
+        self.sites.append((name, target.lineno, through_data, context.grad_frame,
+                           context.disabler))
 
     def assign(self, node: ast.Assign | ast.AnnAssign, context: _Context) -> None:
         if node.value is None:
@@ -475,7 +514,7 @@ class _Screen:
                 self.marked.append(_dotted(target.value))
             else:
                 names = list(_bound_names(target))
-                self.bindings.append((names, value))
+                self.bindings.append((names, value, False))
                 self.rebound.extend((name, value, context.grad_frame, context.disabler)
                                     for name in names)
 
@@ -512,30 +551,34 @@ class _Screen:
         if not self.mentioned.isdisjoint(self.grad_mode_names):
             found.add("grad-mode")
         self.disabled_functions = self.functions_maybe_called_without_grad()
+        self.without_grad = self.functions_surely_called_without_grad()
         if any(self.may_disable(frame, d) for frame, d in self.backwards):
             found.add("backward-without-grad")
-        if any(self.may_have_grad(frame, d) for frame, d in self.eval_forwards) or any(
-                self.may_have_grad(frame, d) and _dotted(f) in self.modules
-                for frame, f, d in self.eval_callees):
+        # A function named like evaluation code that calls ``.backward()`` is training, but
+        # a loop in it still counts on its own.
+        if any((in_loop or not frame.trains) and self.may_have_grad(grad_frame, d)
+               and self.may_run_model(f)
+               for frame, grad_frame, f, d, in_loop in self.eval_calls):
             found.add("eval-forward")
-        leaves = self.may_hold_leaves()
-        tensors = self.may_hold_tensors(leaves)
+        held = self.may_hold()
+        tensors = self.may_hold_tensors(held)
         for frame in self.frames:
-            if frame.evals and (any(self.may_have_grad(frame, d) for d in frame.forwards) or any(
-                    self.may_have_grad(frame, d) and _dotted(f) in self.modules
-                    for f, d in frame.callees)):
+            if frame.evals and not frame.pytest and any(
+                    self.may_have_grad(frame, d) and self.may_run_model(f) for f, d in frame.calls):
                 found.add("forward-after-eval")
-            if frame.backward and any(name in tensors or _is_leaf_like(name, leaves)
+            if frame.key is not None and self.may_leak_grad_mode(frame):
+                found.add("grad-mode-statement")
+            if frame.backward and any(name in tensors or self.is_leaf(name, held)
                                       for name in frame.inplace):
                 found.add("saved-update")
-        for name, through_data, frame, disabler in self.sites:
-            if not _is_leaf_like(name, leaves):
+        for name, line, through_data, frame, disabler in self.sites:
+            if not self.is_leaf(name, held, line):
                 continue
             if through_data:
                 found.add("leaf-data-update")
             elif self.may_have_grad(frame, disabler):
                 found.add("leaf-update")
-        if any(_is_leaf_like(name, leaves) and self.may_disable(frame, disabler)
+        if any(self.is_leaf(name, held, value.lineno) and self.may_disable(frame, disabler)
                and _recomputes(value, name) and not self.new_parameter(value)
                for name, value, frame, disabler in self.rebound):
             found.add("leaf-rebinding")
@@ -555,6 +598,31 @@ class _Screen:
                     changed = True
         return disabled
 
+    def functions_surely_called_without_grad(self) -> set[tuple[ast.ClassDef | None, str]]:
+        """The functions grad_regions.py surely takes to run with gradients off: its greatest
+        fixed point again, under-approximated.  A function counts only when every textual
+        occurrence of its name is its ``def`` or a call site (or argument) seen here, so it
+        cannot escape, and every call site surely has gradients off."""
+        defined: dict[str, int] = {}
+        for frame in self.frames:
+            if frame.key is not None:
+                defined[frame.key[1]] = defined.get(frame.key[1], 0) + 1
+        seen: dict[str, int] = {}
+        for (_, name), sites in self.calls.items():
+            seen[name] = seen.get(name, 0) + len(sites)
+        encode = str.encode if isinstance(self.source, bytes) else str
+        without = self.without_grad = {
+            key for key in self.calls if key[1] in defined
+            and self.source.count(encode(key[1])) <= defined[key[1]] + seen[key[1]]}
+        changed = True
+        while changed:  # may_have_grad reads ``without``
+            changed = False
+            for key in list(without):
+                if any(self.may_have_grad(frame, d) for frame, d in self.calls[key]):
+                    without.discard(key)
+                    changed = True
+        return without
+
     def may_disable(self, frame: _Frame, disabler: Disabler) -> bool:
         """Can gradients be off in ``frame`` where ``disabler`` is in force?  Only through a
         grad-mode API around it, a ``set_grad_enabled`` statement, inside a lambda, or through
@@ -565,24 +633,53 @@ class _Screen:
     def may_have_grad(self, frame: _Frame, disabler: Disabler) -> bool:
         """Can gradients be enabled in ``frame`` where ``disabler`` is the innermost grad-mode
         ``with`` or decorator?  Not when it is torch's ``no_grad``/``inference_mode()``, as
-        names.py resolves names, and no ``set_grad_enabled`` statement in the frame can
-        switch gradients back on."""
-        if disabler is None or frame.sets_grad:
+        names.py resolves names, or there is none and all of the function's callers have them
+        off, and no ``set_grad_enabled`` statement in the frame can switch them back on."""
+        if frame.sets_grad:
             return True
+        if disabler is None:
+            return frame.key not in self.without_grad
         if self.resolves(disabler.name, disabler.line, NO_GRAD):
             return False
         return disabler.called_with_arguments or not self.resolves(
             disabler.name, disabler.line, INFERENCE_MODE)
 
+    def may_leak_grad_mode(self, frame: _Frame) -> bool:
+        """Can a ``set_grad_enabled(False)`` be the last such call in the function, as
+        NG103 reads them: no later call surely resolves to ``set_grad_enabled``?"""
+        restored = max(((call.lineno, call.col_offset) for call, _ in frame.set_grad_calls
+                        if self.resolves(_dotted(call.func) or "", call.lineno, SET_GRAD_ENABLED)),
+                       default=(0, 0))
+        return any(off and (call.lineno, call.col_offset) >= restored
+                   for call, off in frame.set_grad_calls)
+
+    def may_run_model(self, func: ast.AST) -> bool:
+        """Can evaluation.py take a call of ``func`` for a forward pass?  ``x.forward`` and
+        ``self`` always; otherwise a dotted name that does not come from an import, named like
+        a model or receiving ``.eval()``/``.train()``."""
+        kind = type(func)
+        if kind is ast.Attribute and func.attr == "forward" or kind is ast.Name and func.id == "self":
+            return True
+        name = _dotted(func)
+        if name is None or self.imported_before(name, func.lineno):
+            return False
+        return name in self.modules or names_a_model(name.rsplit(".", 1)[-1])
+
+    def imported_before(self, name: str, line: int) -> bool:
+        """Does names.py surely resolve ``name``, used on ``line``, through an import?  Only
+        when its head is imported before that line and never rebound."""
+        head = name.partition(".")[0]
+        bindings = self.imports.get(head)
+        return bool(bindings) and head not in self.stored and min(
+            bound for _, bound in bindings) < line
+
     def resolves(self, name: str, line: int, qualified_names: frozenset[str]) -> bool:
         """Does names.py surely resolve ``name``, used on ``line``, to one of
-        ``qualified_names``?  Only when its head is imported before that line, always from
-        the same place, and never rebound."""
-        head, _, rest = name.partition(".")
-        bindings = self.imports.get(head)
-        if not bindings or head in self.stored or min(bound for _, bound in bindings) >= line:
+        ``qualified_names``?  Only when it is surely imported, always from the same place."""
+        if not self.imported_before(name, line):
             return False
-        targets = {target for target, _ in bindings}
+        head, _, rest = name.partition(".")
+        targets = {target for target, _ in self.imports[head]}
         if len(targets) != 1:
             return False
         target = targets.pop()
@@ -596,43 +693,104 @@ class _Screen:
         name = _dotted(value.func)
         return name is not None and self.resolves(name, value.lineno, PARAMETER)
 
-    def may_hold_tensors(self, leaves: set[str]) -> set[str]:
+    def may_hold_tensors(self, held: dict[str, frozenset[str]]) -> set[str]:
         """Names something may bind to a tensor.  leaves.py follows values only through names,
         attributes, calls, operators and subscripts: ``total = 0`` and ``losses = []`` never
         make ``total += loss`` or ``losses[i] = x`` a tensor update."""
-        return leaves | {name for names, value in self.bindings if type(value) in _TENSOR_SOURCES
-                         for name in names}
+        return {name for name, kinds in held.items() if "leaf" in kinds} | {
+            name for names, value, _ in self.bindings if type(value) in _TENSOR_SOURCES
+            for name in names}
 
-    def may_hold_leaves(self) -> set[str]:
-        """Names that some assignment or loop may make hold a leaf or a collection of leaves: a
-        fixed point over the module's bindings, flow-insensitive."""
-        leaves = {name for name in self.marked if name is not None}
+    def may_hold(self) -> dict[str, frozenset[str]]:
+        """What each name may hold (see ``_LEAF`` and the kinds after it): a fixed point over
+        the module's bindings, flow-insensitive.  Collections and layers are followed apart
+        from leaves, as leaves.py does: a loop over ``param_groups`` binds groups, over a
+        group's ``["params"]`` or ``.parameters()`` leaves, ``group["lr"] = lr`` updates no
+        tensor, and ``m.weight`` is a leaf only when ``m`` may be a layer (made by one of
+        ``LAYERS``, a loop over ``.modules()``, the first parameter of a function passed to
+        ``X.apply``, or where ``if isinstance(m, ...)`` narrows it)."""
+        held: dict[str, frozenset[str]] = {}
+        seeds = [(self.marked, _LEAF), (
+            [p for f in self.applied if f in self.leading_parameters
+             for p in self.leading_parameters[f]], _MODULE)]
+        for names, kinds in seeds:
+            for name in names:
+                if name is not None:
+                    held[name] = held.get(name, frozenset()) | kinds
         changed = True
         while changed:
             changed = False
-            for names, value in self.bindings:
-                if not set(names) <= leaves and self.may_be_leaf(value, leaves):
-                    leaves.update(names)
-                    changed = True
-        return leaves
+            for names, value, loop in self.bindings:
+                kinds = self.kinds(value, held)
+                if loop:
+                    kinds = frozenset(_ELEMENT[kind] for kind in kinds if kind in _ELEMENT)
+                for name in names:
+                    old = held.get(name, frozenset())
+                    if not kinds <= old:
+                        held[name] = old | kinds
+                        changed = True
+        return held
 
-    def may_be_leaf(self, value: ast.AST, leaves: set[str]) -> bool:
-        """Can ``value`` evaluate to a leaf, or to a collection the analysis takes for leaves?"""
-        while isinstance(value, ast.Subscript):
+    def is_leaf(self, name: str, held: dict[str, frozenset[str]], line: int | None = None) -> bool:
+        """May ``name`` hold a leaf (on ``line``, or anywhere): bound to one, or
+        ``X.weight``/``X.bias`` of a layer ``X``?"""
+        if "leaf" in held.get(name, ()):
+            return True
+        base, _, attribute = name.rpartition(".")
+        return attribute in WEIGHTS and ("module" in held.get(base, ()) or any(
+            line is None or start <= line <= end for start, end in self.narrowed.get(base, ())))
+
+    def narrow(self, node: ast.If) -> None:
+        """Note the names ``if isinstance(name, ...):`` may prove to be layers, and where.
+        leaves.py keeps the fact after the ``if`` only when the branches that do not prove it
+        end (return, raise...); an ``else`` is taken to."""
+        end: float = node.body[-1].end_lineno
+        chain = node
+        while len(chain.orelse) == 1 and type(chain.orelse[0]) is ast.If:
+            chain = chain.orelse[0]
+        if chain.orelse:
+            end = float("inf")
+        for child in ast.walk(node.test):
+            if type(child) is ast.Call and _callee(child.func) == "isinstance" and child.args:
+                name = _dotted(child.args[0])
+                if name is not None:
+                    self.narrowed.setdefault(name, []).append((node.lineno, end))
+
+    def kinds(self, value: ast.AST, held: dict[str, frozenset[str]]) -> frozenset[str]:
+        """What ``value`` may evaluate to.  (A subscript of a leaf is no leaf, but is kept as
+        one.)"""
+        subscripted = type(value) is ast.Subscript
+        while type(value) is ast.Subscript:
             value = value.value
-        if isinstance(value, ast.Call):
+        if type(value) is ast.Call:
             last = _callee(value.func)
-            if last in self.leaf_calls or any(
-                    k.arg == "requires_grad" for k in value.keywords):
-                return True
-            return last in _WRAPPERS and bool(value.args) and self.may_be_leaf(value.args[0], leaves)
-        name = _dotted(value)
-        return name is not None and (name in leaves or name.rsplit(".", 1)[-1] in _LEAF_ATTRIBUTES)
+            if last in self.leaf_calls or any(k.arg == "requires_grad" for k in value.keywords):
+                kinds = _LEAF
+            elif last in self.collection_calls:
+                kinds = _PARAMS
+            elif last in MODULE_COLLECTIONS:
+                kinds = _MODULES
+            elif last in _LAYER_NAMES:
+                kinds = _MODULE
+            elif last in _WRAPPERS and value.args:
+                kinds = self.kinds(value.args[0], held) & (_PARAMS | _GROUPS | _MODULES)
+            else:
+                kinds = frozenset()
+        else:
+            name = _dotted(value)
+            if name is None:
+                return frozenset()
+            kinds = held.get(name, frozenset())
+            if self.is_leaf(name, held, value.lineno):
+                kinds |= _LEAF
+            if name.endswith("param_groups"):
+                kinds |= _GROUPS
+        if subscripted and kinds:  # ``groups[0]`` is a group, ``group["params"]`` leaves
+            kinds = (kinds & _LEAF) | (_PARAMS if kinds & (_PARAMS | _GROUPS) else frozenset())
+        return kinds
 
 
-def _is_leaf_like(name: str, leaves: set[str]) -> bool:
-    """A name bound to a possible leaf, or ``X.weight``/``X.bias`` of any ``X``."""
-    return name in leaves or "." in name and name.rsplit(".", 1)[-1] in _WEIGHTS
+
 
 
 def _recomputes(value: ast.AST, name: str) -> bool:

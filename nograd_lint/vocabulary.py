@@ -25,6 +25,14 @@ AUTOGRAD_GRAD = frozenset({"torch.autograd.grad"})
 BACKWARD_FUNCTIONS = frozenset({"torch.autograd.backward", "torch.autograd.grad"})
 PARAMETER = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
 VARIABLE = frozenset({"torch.autograd.Variable", "torch.autograd.variable.Variable"})
+#: torch layers with a ``weight`` (and ``bias``) leaf.
+LAYERS = frozenset(f"torch.nn.{name}" for name in (
+    "Linear", "Bilinear", "LazyLinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d",
+    "ConvTranspose2d", "ConvTranspose3d", "Embedding", "EmbeddingBag", "BatchNorm1d",
+    "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "LayerNorm", "GroupNorm", "PReLU", "RMSNorm"))
+WEIGHTS = frozenset({"weight", "bias"})
+#: Module methods that return an iterable of submodules (``named_*``: of (name, module) pairs).
+MODULE_COLLECTIONS = frozenset({"modules", "named_modules", "children", "named_children"})
 
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 EVAL_FUNCTION_WORDS = frozenset({

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 import textwrap
 from dataclasses import replace
 
@@ -150,9 +152,98 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
     from torch.autograd import Variable as V
     x = V(torch.zeros(3), volatile=True)  # NG301 NG303
     """,
+    # A model name imported only after the call that uses it.
+    """
+    import torch
+    def check(net, x):
+        net.eval()
+        return encoder(x)  # NG105
+    from models import encoder
+    """,
+    # Evaluation code that trains after its loop: the loop is still evaluation.
+    """
+    import torch
+    def validate(model, val_loader):
+        for x in val_loader:
+            out = model(x)  # NG101
+        loss = out.sum()
+        loss.backward()
+    """,
+    # Called under no_grad, but also stored: it may run anywhere.
+    """
+    import torch
+    w = torch.zeros(3, requires_grad=True)
+    def step():
+        w.add_(1)  # NG201
+    with torch.no_grad():
+        step()
+    callbacks = [step]
+    """,
+    # A later set_grad_enabled that is not torch's restores nothing.
+    """
+    import torch
+    def predict(model, x):
+        torch.set_grad_enabled(False)  # NG103
+        model.set_grad_enabled(True)
+        return x
+    """,
+    """
+    import torch
+    from torch import no_grad as inference_mode
+    def predict(x):
+        with inference_mode(False):  # NG102
+            return x
+    """,
+    # A param group is no leaf, its params are.
+    """
+    import torch
+    class SGD(torch.optim.Optimizer):
+        def step(self):
+            for group in self.param_groups:
+                group["lr"] = 0.1
+                for p in group["params"]:
+                    p.add_(p.grad, alpha=-group["lr"])  # NG201
+    """,
+    # Layers known from isinstance, from apply, from .modules().
+    """
+    import torch
+    from torch import nn
+    def init(m):
+        if isinstance(m, nn.Linear):
+            m.weight.data.fill_(0)  # NG202
+    nn.Sequential(nn.Linear(2, 2)).apply(init)
+    """,
+    """
+    import torch
+    from torch import nn
+    def reset(m):
+        if isinstance(m, nn.Linear):
+            pass
+        else:
+            return
+        m.weight.data.zero_()  # NG202
+    """,
+    """
+    import torch
+    def reset(model):
+        for m in model.modules():
+            m.bias.data.zero_()  # NG202
+    """,
 ])
 def test_the_screen_lets_through(source):
     check(source)
+
+
+def test_pytest_tests_are_no_evaluation_regions_but_their_helpers_are():
+    check("""
+        import torch
+        def helper(model, x):
+            model.eval()
+            return model(x)  # NG105
+        def test_forward(model, x):
+            model.eval()
+            assert helper(model, x) is not None and model(x) is not None
+        """, path="tests/test_models.py")
 
 
 # --------------------------------------------------------------- what it keeps out
@@ -217,3 +308,74 @@ def test_evaluation_under_no_grad_and_model_registrations():
                 with torch.no_grad():
                     self.pos_embed = nn.Parameter(resample(self.pos_embed, size))
         """) == set()
+
+
+def test_timm_style_code_no_rule_fires_on():
+    """Shapes from pytorch-image-models that the screen used to let through."""
+    assert rules_let_through("""
+        import torch
+        from torch import nn
+        from timm.utils import unwrap_model
+
+        def _single_tensor_step(p, grad, lr):
+            p.add_(grad, alpha=-lr)
+
+        class Muon(torch.optim.Optimizer):
+            def __setstate__(self, state):
+                for group in self.param_groups:
+                    group.setdefault("nesterov", False)
+                    group["lr"] = group.get("lr", 0.1)
+
+            @torch.no_grad()
+            def step(self):
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        _single_tensor_step(p, p.grad, group["lr"])
+
+        class Teacher(nn.Module):
+            def __init__(self, model):
+                model.eval()
+                self.config = unwrap_model(model).pretrained_cfg
+
+        def resample(x, cache):
+            with torch.inference_mode(False), torch.autocast("cpu", enabled=False):
+                return cache(x)
+
+        def focal(x, disable):
+            if disable:
+                torch.set_grad_enabled(False)
+            y = x * x
+            if disable:
+                torch.set_grad_enabled(True)
+            return y
+
+        def merge_pre_bn(module, scale):
+            weight = module.weight.data
+            if isinstance(module, nn.Linear):
+                weight.mul_(scale)
+            elif isinstance(module, nn.Conv2d):
+                weight.mul_(scale)
+            module.weight.data = weight
+        """) == set()
+
+
+def test_pytest_tests_that_switch_models_to_eval():
+    assert rules_let_through("""
+        import torch
+
+        def test_drop_block_is_identity_in_eval(module):
+            x = torch.ones(2, 3)
+            module.eval()
+            assert torch.equal(module(x), x)
+        """, path="tests/test_layers.py") == set()
+
+
+def test_a_banner_comment_before_an_alias_is_read_in_linear_time(tmp_path):
+    """The alias scan once backtracked exponentially on a row of '#' before an ``as``."""
+    source = tmp_path / "banner.py"
+    source.write_text("import torch\n" + "#" * 40 + "\nfrom torch import (enable_grad  # on\n"
+                      "    as no_grad)\nw = torch.zeros(3, requires_grad=True)\n"
+                      "with no_grad():\n    w.add_(1)\n")
+    done = subprocess.run([sys.executable, "-m", "nograd_lint", str(source)],
+                          capture_output=True, text=True, timeout=60)
+    assert "banner.py:7:5: NG201" in done.stdout, done.stdout + done.stderr
