@@ -20,12 +20,12 @@ from nograd_lint import libcst as cst
 from nograd_lint.config import Config
 from nograd_lint.context import ModuleContext
 from nograd_lint.names import ImportResolver
-from nograd_lint.positions import locate
+from nograd_lint.positions import Statements, is_statement, locate
 from nograd_lint.noqa import is_suppressed, suppressions
 from nograd_lint.rule import Finding, Rule
 from nograd_lint.rules import PARSE_ERROR, RULES
 from nograd_lint.screen import features
-from nograd_lint.tree import children
+from nograd_lint.tree import children, parse_module
 
 
 @dataclass
@@ -104,7 +104,7 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
         if not rules:
             return Analysis(None, [])
     try:
-        module = cst.parse_module(source)
+        module = parse_module(source)
     except cst.ParserSyntaxError as error:
         found = [_parse_error(path, error.raw_line, error.raw_column + 1, error.message)]
         return Analysis(None, found if report_parse_errors else [])
@@ -118,14 +118,14 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
     context = ModuleContext(path, config, module, ImportResolver(config.torch_modules))
     analyses = context.analyses(set().union(*(rule.needs for rule in rules)))
     instances = [rule(context) for rule in rules]
-    _Walker([*analyses, *instances]).walk(module)
+    statements = _Walker([*analyses, *instances]).walk(module)
     for instance in instances:
         instance.finish()
     if not context.reports:
         return Analysis(module, [])
 
     text = source if isinstance(source, str) else source.decode(module.encoding, "replace")
-    places = locate(module, text, tree, [report.node for report in context.reports])
+    places = locate(module, text, tree, [report.node for report in context.reports], statements)
     findings = []
     for report in context.reports:
         line, column = places[report.node]
@@ -198,38 +198,51 @@ class _Walker:
             cls._tables[visitor_type] = table
         return table
 
-    def walk(self, root: cst.CSTNode) -> None:
-        methods_for: dict[type, tuple[list[Callable], list[Callable]]] = {}
+    def walk(self, root: cst.CSTNode) -> Statements:
+        """Visit every node; return the statements met, for positions.py (whose own walk
+        would cost a second traversal of every file with a finding)."""
+        methods_for: dict[type, tuple[list[Callable], list[Callable], bool]] = {}
+        statements: list[cst.CSTNode] = []
+        owner: dict[int, int] = {}
+        current = -1  # the index of the innermost statement around, in ``statements``
         stack: list = [root]
         while stack:
             node = stack.pop()
-            if type(node) is _Leave:
+            node_type = type(node)
+            if node_type is _Leave:
                 for method in node.methods:
                     method(node.node)
+                current = node.owner
                 continue
-            node_type = type(node)
             methods = methods_for.get(node_type)
             if methods is None:
                 methods = methods_for[node_type] = (
                     self._by_name_visit.get(node_type.__name__, []),
-                    self._by_name_leave.get(node_type.__name__, []))
-            visits, leaves = methods
+                    self._by_name_leave.get(node_type.__name__, []), is_statement(node_type))
+            visits, leaves, statement = methods
+            if statement:
+                stack.append(_Leave(node, leaves, current))
+                current = len(statements)
+                statements.append(node)
+            elif leaves:  # most node types have none: no leave entry to push and pop
+                stack.append(_Leave(node, leaves, current))
+            owner[id(node)] = current
             for method in visits:
                 method(node)
-            if leaves:  # most node types have none: no leave entry to push and pop
-                stack.append(_Leave(node, leaves))
             kids = children(node)
             kids.reverse()
             stack.extend(kids)
+        return Statements(statements, owner)
 
 
 class _Leave:
-    """A stack entry of :meth:`_Walker.walk`: call ``methods`` on ``node``, its subtree done."""
+    """A stack entry of :meth:`_Walker.walk`: call ``methods`` on ``node``, its subtree done,
+    and go back to the statement ``owner``."""
 
-    __slots__ = ("node", "methods")
+    __slots__ = ("node", "methods", "owner")
 
-    def __init__(self, node: cst.CSTNode, methods: list[Callable]) -> None:
-        self.node, self.methods = node, methods
+    def __init__(self, node: cst.CSTNode, methods: list[Callable], owner: int) -> None:
+        self.node, self.methods, self.owner = node, methods, owner
 
 
 # ----------------------------------------------------------------------------- many files

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import re
+from typing import NamedTuple
 
 from nograd_lint import libcst as cst
 
@@ -27,13 +28,30 @@ class _Unmatched(Exception):
     """The fast path cannot place a node; use the full position provider."""
 
 
-def locate(module: cst.Module, text: str, tree: ast.Module | None,
-           nodes: list[cst.CSTNode]) -> dict[cst.CSTNode, Position]:
-    """Positions of ``nodes``; ``tree`` is the stdlib ``ast`` of the same text, if it parsed."""
+class Statements(NamedTuple):
+    """libcst's statements in pre-order, and the index of the innermost statement holding
+    each node, by the node's ``id`` (hashing libcst nodes calls Python code)."""
+
+    statements: list[cst.CSTNode]
+    owner: dict[int, int]
+
+
+def is_statement(kind: type) -> bool:
+    statement = _STATEMENT_TYPES.get(kind)
+    if statement is None:
+        statement = _STATEMENT_TYPES[kind] = issubclass(
+            kind, (cst.BaseSmallStatement, cst.BaseCompoundStatement))
+    return statement
+
+
+def locate(module: cst.Module, text: str, tree: ast.Module | None, nodes: list[cst.CSTNode],
+           statements: Statements | None = None) -> dict[cst.CSTNode, Position]:
+    """Positions of ``nodes``; ``tree`` is the stdlib ``ast`` of the same text, if it parsed;
+    ``statements`` those of ``module``, if a traversal has collected them already."""
     try:
         if tree is None:
             raise _Unmatched
-        return _by_statement(module, text, tree, nodes)
+        return _by_statement(module, text, tree, nodes, statements or _statements(module))
     except (_Unmatched, RecursionError, MemoryError, cst.CSTValidationError):
         return _by_whole_module(module, nodes)
 
@@ -48,30 +66,22 @@ def _by_whole_module(module: cst.Module, nodes: list[cst.CSTNode]) -> dict[cst.C
     return {node: (ranges[node].start.line, ranges[node].start.column) for node in nodes}
 
 
-def _statements(module: cst.Module, wanted: set[int]):
-    """libcst's statements in pre-order, and the innermost statement holding each wanted node
-    (given by ``id``: hashing libcst nodes calls Python code)."""
+def _statements(module: cst.Module) -> Statements:
     statements: list[cst.CSTNode] = []
-    owner: dict[cst.CSTNode, int] = {}
+    owner: dict[int, int] = {}
     nodes: list[cst.CSTNode] = [module]
     owners: list[int] = [-1]  # in step with ``nodes``: the statement around each
     while nodes:
         node, current = nodes.pop(), owners.pop()
-        kind = type(node)
-        is_statement = _STATEMENT_TYPES.get(kind)
-        if is_statement is None:
-            is_statement = _STATEMENT_TYPES[kind] = issubclass(
-                kind, (cst.BaseSmallStatement, cst.BaseCompoundStatement))
-        if is_statement:
+        if is_statement(type(node)):
             current = len(statements)
             statements.append(node)
-        if id(node) in wanted:
-            owner[node] = current
+        owner[id(node)] = current
         below = children(node)
         below.reverse()
         nodes += below
         owners += [current] * len(below)
-    return statements, owner
+    return Statements(statements, owner)
 
 
 def _ast_statements(tree: ast.Module) -> list[ast.stmt]:
@@ -92,12 +102,12 @@ def _same_kind(node: cst.CSTNode, statement: ast.stmt) -> bool:
     return type(statement).__name__.removeprefix("Async") == type(node).__name__
 
 
-def _by_statement(module: cst.Module, text: str, tree: ast.Module,
-                  nodes: list[cst.CSTNode]) -> dict[cst.CSTNode, Position]:
+def _by_statement(module: cst.Module, text: str, tree: ast.Module, nodes: list[cst.CSTNode],
+                  known: Statements) -> dict[cst.CSTNode, Position]:
     # A line of simple statements starts where its first statement does.
     targets = {node: node.body[0] if isinstance(node, cst.SimpleStatementLine) else node
                for node in nodes}
-    statements, owner = _statements(module, {id(node) for node in targets.values()})
+    statements, owner = known
     ast_statements = _ast_statements(tree)
     if len(ast_statements) != len(statements):
         raise _Unmatched
@@ -105,7 +115,7 @@ def _by_statement(module: cst.Module, text: str, tree: ast.Module,
     found: dict[cst.CSTNode, Position] = {}
     generated: dict[int, dict] = {}  # per statement, once however many findings it holds
     for reported, node in targets.items():
-        index = owner.get(node, -1)
+        index = owner.get(id(node), -1)
         if index < 0:
             found[reported] = (1, 0)
             continue
