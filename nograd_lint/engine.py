@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from nograd_lint import libcst as cst
 
@@ -51,13 +52,41 @@ def lint_source(source: str | bytes, path: str = "<stdin>", config: Config = Con
                    report_parse_errors=report_parse_errors).findings
 
 
+# Python allows blanks, line continuations and (inside brackets) comments after a '.' and
+# before a '(': ``x. data``, ``eval (``.
+_GAP = r"(?:[\s\\]|#[^\n]*\n)*"
+
+
+class _Trigger(NamedTuple):
+    """A trigger string such as ``.data`` or ``eval(``, found however it is spaced."""
+
+    literal: str | bytes  # as written: the common case, and a fast substring test
+    word: str | bytes  # the identifier in it: without it, no spacing can match
+    spaced: re.Pattern | None  # with the blanks Python allows around the punctuation
+
+    @classmethod
+    def of(cls, text: str, as_bytes: bool) -> _Trigger:
+        word = text.strip(".(")
+        spaced = None
+        if word != text:
+            spaced = (r"\." + _GAP if text.startswith(".") else "") + re.escape(word) + (
+                _GAP + r"\(" if text.endswith("(") else "")
+        encode = str.encode if as_bytes else str
+        return cls(encode(text), encode(word),
+                   re.compile(encode(spaced)) if spaced is not None else None)
+
+    def found_in(self, source: str | bytes) -> bool:
+        return self.literal in source or self.spaced is not None and self.word in source \
+            and self.spaced.search(source) is not None
+
+
 @functools.lru_cache(maxsize=64)
 def _triggers(codes: frozenset[str], config: Config, as_bytes: bool):
-    """Per rule its trigger strings, and the text every rule needs: torch, or a module
-    configured to stand for it (a file that never mentions torch cannot misuse it)."""
-    encode = (lambda text: text.encode()) if as_bytes else (lambda text: text)
+    """Per rule its triggers, and the text every rule needs: torch, or a module configured to
+    stand for it (a file that never mentions torch cannot misuse it)."""
+    encode = str.encode if as_bytes else str
     markers = tuple(encode(m) for m in ("torch", *config.torch_modules))
-    rules = [(RULES[code], tuple(encode(t) for t in RULES[code].trigger_strings(config)))
+    rules = [(RULES[code], tuple(_Trigger.of(t, as_bytes) for t in RULES[code].trigger_strings(config)))
              for code in sorted(codes)]
     return markers, rules
 
@@ -69,7 +98,7 @@ def triggered_rules(source: str | bytes, codes: frozenset[str], config: Config) 
     markers, rules = _triggers(codes, config, isinstance(source, bytes))
     if not any(marker in source for marker in markers):
         return []
-    return [rule for rule, triggers in rules if any(t in source for t in triggers)]
+    return [rule for rule, triggers in rules if any(t.found_in(source) for t in triggers)]
 
 
 def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool = True,

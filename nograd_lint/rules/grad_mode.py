@@ -150,7 +150,7 @@ class BackwardWithoutGraph(Rule):
     name = "backward-without-graph"
     message = ("backward() on a value computed with gradients disabled raises 'element 0 of "
                "tensors does not require grad': compute it outside 'no_grad'/'inference_mode'")
-    triggers = ("backward", "grad")
+    triggers = ("backward", "autograd")  # torch.autograd.grad comes through an import
     needs = frozenset({"grad"})
     severity = "error"
     features = frozenset({"backward-without-grad", "grad-mode"})

@@ -198,7 +198,7 @@ class SavedTensorModified(Rule):
     name = "saved-tensor-modified"
     message = ("in-place update of a tensor saved for backward makes the later backward() "
                "raise RuntimeError: use the out-of-place op ('y = y.mul(2)')")
-    triggers = ("backward", "autograd.grad")
+    triggers = ("backward", "autograd")  # torch.autograd.grad comes through an import
     severity = "error"
     needs = frozenset({"grad", "leaves"})
     features = frozenset({"saved-update"})

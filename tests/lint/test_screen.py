@@ -146,6 +146,32 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
         y += 1  # NG204
         y.sum().backward()
     """,
+    # autograd.grad imported by name: the backward the update breaks.
+    """
+    import torch
+    from torch.autograd import grad
+    def step():
+        w = torch.zeros(3, requires_grad=True)
+        y = w.sigmoid()
+        y.add_(1)  # NG204
+        return grad(y.sum(), w)
+    """,
+    # Blanks, continuations and comments around '.' and before '(' (the text triggers).
+    """
+    import torch
+    def check(model, x):
+        model . eval ()
+        return model (x)  # NG105
+    """,
+    """
+    import torch
+    w = torch.nn.Parameter(torch.zeros(3))
+    (w.  # NG202
+        data.add_(1))
+    for p in torch.nn.Linear(2, 2).parameters \\
+            ():
+        p.add_(1)  # NG201
+    """,
     # Variable under another name.
     """
     import torch
