@@ -429,8 +429,9 @@ class _Screen:
         frame, disabler = context.frame, context.disabler
         for expression in (func, *node.args, *(k.value for k in node.keywords)):
             # Called, or passed along (``model.apply(init)``): grad_regions.py takes a function
-            # to run right here.
-            self.note_call(expression, context)
+            # to run right here.  (Most arguments are neither names nor attributes.)
+            if type(expression) is ast.Name or type(expression) is ast.Attribute:
+                self.note_call(expression, context)
         last = _callee(func)
         if last is None:
             return
@@ -743,14 +744,17 @@ class _Screen:
     def narrow(self, node: ast.If) -> None:
         """Note the names ``if isinstance(name, ...):`` may prove to be layers, and where.
         leaves.py keeps the fact after the ``if`` only when the branches that do not prove it
-        end (return, raise...); an ``else`` is taken to."""
+        end (return, raise...): a chain that ends in ``else`` is taken to do so."""
         end: float = node.body[-1].end_lineno
         chain = node
         while len(chain.orelse) == 1 and type(chain.orelse[0]) is ast.If:
             chain = chain.orelse[0]
         if chain.orelse:
             end = float("inf")
-        for child in ast.walk(node.test):
+        stack = [node.test]
+        while stack:
+            child = stack.pop()
+            _push_children(child, stack)
             if type(child) is ast.Call and _callee(child.func) == "isinstance" and child.args:
                 name = _dotted(child.args[0])
                 if name is not None:
