@@ -98,8 +98,9 @@ class GradRegions:
         self._escaped_names: set[str] = set()  # used other than by calling or passing along
         self._escaped_methods: set[tuple[cst.ClassDef | None, str]] = set()
         self._lambda_sites: dict[cst.Lambda, list[Where]] = {}
-        self._called: set[cst.CSTNode] = set()  # expressions in callee or argument position
-        self._definitions: set[cst.CSTNode] = set()  # Name nodes that are not references
+        # By ``id`` (hashing libcst nodes calls Python code, and every Name is looked up):
+        self._called: set[int] = set()  # expressions in callee or argument position
+        self._definitions: set[int] = set()  # Name nodes that are not references
         self._managing: set[str] = set()  # own functions/classes whose body switches grad mode
         self._resolved: dict[cst.CSTNode, Grad] | None = None
 
@@ -162,7 +163,7 @@ class GradRegions:
         return None
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self._definitions.add(node.name)
+        self._definitions.add(id(node.name))
         self._scopes.append(node)
 
     def leave_ClassDef(self, node: cst.ClassDef) -> None:
@@ -174,7 +175,7 @@ class GradRegions:
             self._methods.setdefault((parent, node.name.value), []).append(node)
         else:
             self._functions.setdefault(node.name.value, []).append(node)
-        self._definitions.add(node.name)
+        self._definitions.add(id(node.name))
         explicit: Explicit = None
         for decorator in node.decorators:
             effect = self.effect(decorator.decorator)
@@ -233,7 +234,7 @@ class GradRegions:
         if isinstance(expression, cst.Name) or (
                 isinstance(expression, cst.Attribute) and isinstance(expression.value, cst.Name)
                 and expression.value.value in ("self", "cls")):
-            self._called.add(expression)
+            self._called.add(id(expression))
             self._calls.append((expression, where, klass))
 
     def visit_Expr(self, node: cst.Expr) -> None:
@@ -246,17 +247,17 @@ class GradRegions:
                                            else Grad.ENABLED if value else Grad.DISABLED)
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
-        self._definitions.add(node.attr)
+        self._definitions.add(id(node.attr))
         if isinstance(node.value, cst.Name) and node.value.value in ("self", "cls") \
-                and node not in self._called:
+                and id(node) not in self._called:
             self._escaped_methods.add((self._enclosing_class(), node.attr.value))
 
     def visit_Name(self, node: cst.Name) -> None:
-        if node not in self._called and node not in self._definitions:
+        if id(node) not in self._called and id(node) not in self._definitions:
             self._escaped_names.add(node.value)
 
     def visit_Param(self, node: cst.Param) -> None:
-        self._definitions.add(node.name)
+        self._definitions.add(id(node.name))
 
     # ------------------------------------------------------------------ callers
     def _targets(self, expression: cst.BaseExpression, klass: cst.ClassDef | None) -> list[cst.CSTNode]:

@@ -42,7 +42,7 @@ from nograd_lint import libcst as cst
 
 from nograd_lint.grad_regions import Grad, GradRegions, Where, constant_bool
 from nograd_lint.names import ImportResolver, dotted_name
-from nograd_lint.tree import children
+from nograd_lint.tree import children, is_expression
 from nograd_lint.vocabulary import BACKWARD_FUNCTIONS, COPIES, LAYERS, PARAMETER, WEIGHTS, is_inplace_method
 
 
@@ -633,17 +633,18 @@ class LeafAnalysis:
     # ------------------------------------------------------------------ expressions
     def _expression(self, node: cst.BaseExpression, state: _State, grad: Grad) -> Value | None:
         """The value of ``node``, noting the in-place updates and backward calls inside it."""
-        if isinstance(node, (cst.Name, cst.Attribute)):
+        kind = type(node)  # exact types: these classes have no subclasses, and are ABCs
+        if kind is cst.Name or kind is cst.Attribute:
             return self._reference(node, state, grad)
-        if isinstance(node, cst.Call):
+        if kind is cst.Call:
             return self._call(node, state, grad)
-        if isinstance(node, cst.BinaryOperation):
+        if kind is cst.BinaryOperation:
             left = self._expression(node.left, state, grad)
             right = self._expression(node.right, state, grad)
             return self._binary(node, left, right, state, grad)
-        if isinstance(node, cst.UnaryOperation):
+        if kind is cst.UnaryOperation:
             return self._derived(self._expression(node.expression, state, grad), grad)
-        if isinstance(node, cst.Subscript):
+        if kind is cst.Subscript:
             base = self._expression(node.value, state, grad)
             for element in node.slice:
                 self._scan(element, state, grad)
@@ -659,7 +660,7 @@ class LeafAnalysis:
 
     def _scan(self, node: cst.CSTNode, state: _State, grad: Grad) -> None:
         for child in children(node):
-            if isinstance(child, cst.BaseExpression):
+            if is_expression(child):
                 self._expression(child, state, grad)
             else:
                 self._scan(child, state, grad)
@@ -886,11 +887,12 @@ def _assignments_to_self(klass: cst.ClassDef):
     stack = list(children(klass.body))
     while stack:
         node = stack.pop()
-        if isinstance(node, cst.ClassDef):
+        kind = type(node)
+        if kind is cst.ClassDef:
             continue
-        if isinstance(node, cst.Assign) and any(
+        if kind is cst.Assign and any(
                 isinstance(t.target, cst.Attribute) and isinstance(t.target.value, cst.Name)
                 and t.target.value.value == "self" for t in node.targets):
             yield node
-        elif not isinstance(node, cst.BaseExpression):
+        elif not is_expression(node):
             stack.extend(children(node))

@@ -20,10 +20,11 @@ from nograd_lint import libcst as cst
 def dotted_name(node: cst.BaseExpression | None) -> str | None:
     """``a.b.c`` for a Name/Attribute chain, None for anything else."""
     parts: list[str] = []
-    while isinstance(node, cst.Attribute):
+    # ``type(...) is``: libcst's classes are ABCs, and isinstance on them is slow here.
+    while type(node) is cst.Attribute:
         parts.append(node.attr.value)
         node = node.value
-    if not isinstance(node, cst.Name):
+    if type(node) is not cst.Name:
         return None
     parts.append(node.value)
     return ".".join(reversed(parts))

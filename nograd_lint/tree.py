@@ -80,6 +80,18 @@ def _is_node(value: object) -> bool:
     return known
 
 
+_is_expression_type: dict[type, bool] = {}
+
+
+def is_expression(node: cst.CSTNode) -> bool:
+    """``isinstance(node, cst.BaseExpression)``, decided once per type (an ABC check)."""
+    kind = type(node)
+    known = _is_expression_type.get(kind)
+    if known is None:
+        known = _is_expression_type[kind] = issubclass(kind, cst.BaseExpression)
+    return known
+
+
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """The node's children that carry code, in source order."""
     found: list[cst.CSTNode] = []
