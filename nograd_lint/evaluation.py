@@ -30,6 +30,7 @@ from nograd_lint.vocabulary import (
     AUTOGRAD_GRAD, EVAL_DATA_WORDS, EVAL_FUNCTION_WORDS, OPTIMIZER_WORDS, is_test_file, names_a_model, words,
 )
 
+
 def identifiers(expression: cst.CSTNode) -> list[str]:
     """Names and attribute names in an expression, e.g. ``enumerate(self.val_loader)``."""
     found, stack = [], [expression]

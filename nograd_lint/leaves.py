@@ -827,7 +827,6 @@ class LeafAnalysis:
                 self._note(self._stale, site.node, StaleBackward(node, op, site))
 
 
-
 def _requires(value: Value | None) -> bool:
     return value is not None and value.kind in REQUIRES_GRAD
 

@@ -46,9 +46,10 @@ Grad mode follows grad_regions.py.  Gradients *may be on* unless the function ha
 ``set_grad_enabled`` call and either the innermost grad-mode ``with`` item or decorator is
 torch's ``no_grad`` or ``inference_mode()`` (resolved from the imports the way names.py does),
 or there is none and the function is surely called only where gradients are off (its name
-occurs nowhere but in its ``def`` and in such calls).  They *may be off* under any grad-mode ``with`` or decorator, in a
-function with a ``set_grad_enabled`` call, in a lambda, and in a function all of whose calls
-in the module (``f(...)``, ``self.f(...)``, passing ``f`` along) are where they may be off.
+occurs nowhere but in its ``def`` and in such calls).  They *may be off* under any grad-mode
+``with`` or decorator, in a function with a ``set_grad_enabled`` call, in a lambda, and in a
+function all of whose calls in the module (``f(...)``, ``self.f(...)``, passing ``f`` along)
+are where they may be off.
 
 Names imported under another name (``from torch import no_grad as ng``) are found with a
 textual scan for ``<name> as <alias>``, so that the walk's order does not matter.
@@ -383,8 +384,7 @@ class _Screen:
             elif kind is ast.For or kind is ast.AsyncFor:
                 self.bindings.append((list(_bound_names(node.target)), node.iter, True))
                 if not context.in_eval_loop and not context.frame.pytest and any(
-                        words(name) & EVAL_DATA_WORDS
-                                                    for name in _identifiers(node.iter)):
+                        words(name) & EVAL_DATA_WORDS for name in _identifiers(node.iter)):
                     stack.append(_Restore(context))
                     context = context._replace(in_eval_loop=True)
             elif kind is ast.With or kind is ast.AsyncWith:
@@ -792,9 +792,6 @@ class _Screen:
         if subscripted and kinds:  # ``groups[0]`` is a group, ``group["params"]`` leaves
             kinds = (kinds & _LEAF) | (_PARAMS if kinds & (_PARAMS | _GROUPS) else frozenset())
         return kinds
-
-
-
 
 
 def _recomputes(value: ast.AST, name: str) -> bool:

@@ -201,8 +201,6 @@ class BackwardWithoutGraph(Rule):
                 self.report(node)
 
 
-
-
 # --------------------------------------------------------------------------- NG101, NG105
 
 

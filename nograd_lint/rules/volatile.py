@@ -16,7 +16,6 @@ from nograd_lint.tree import children
 from nograd_lint.vocabulary import VARIABLE
 
 
-
 class _ScopeTracker:
     """Which classes and functions enclose the node being visited."""
 
