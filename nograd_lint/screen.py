@@ -286,7 +286,7 @@ class _Screen:
         self.calls: dict[tuple[ast.ClassDef | None, str], list[tuple[_Frame, Disabler]]] = {}
         self.disabled_functions: set[tuple[ast.ClassDef | None, str]] = set()  # see settle()
         self.source = source
-        self.without_grad: set[tuple[ast.ClassDef | None, str]] | None = None  # see settle()
+        self.without_grad: set[tuple[ast.ClassDef | None, str]] = set()  # see settle()
         # As _Frame.calls, for calls in evaluation regions: (frame, grad frame, callee,
         # disabler, in an evaluation loop).
         self.eval_calls: list[tuple[_Frame, _Frame, ast.AST, Disabler, bool]] = []
@@ -456,7 +456,7 @@ class _Screen:
             frame.backward = True
             self.backwards.append((context.grad_frame, disabler))
         if method and last == "apply":
-            self.applied.update(_callee(a) for a in node.args)
+            self.applied.update(name for name in map(_callee, node.args) if name is not None)
         if method and last == "requires_grad_":
             self.marked.append(_dotted(func.value))
         elif method and is_inplace_method(last):
