@@ -1,16 +1,25 @@
 """What a rule is: a small libcst visitor with a code, a message, trigger strings and docs.
 
-A rule subclasses :class:`Rule`, defines ``visit_<Node>`` / ``leave_<Node>`` methods like a
-libcst visitor, and calls :meth:`Rule.report` on the node to flag.  The engine feeds every
-enabled rule from one traversal per file (see ``engine.py``).  The class docstring is the
-rule's documentation: ``nograd-lint --explain CODE`` prints it, so it carries *Bad* and *Good*
-examples.
+A rule is one file in ``rules/`` and one class there.  It subclasses :class:`Rule`, defines
+``visit_<Node>`` / ``leave_<Node>`` methods like a libcst visitor, and calls
+:meth:`Rule.report` on the node to flag.  The engine feeds every enabled rule from one traversal
+per file (see ``engine.py``).
+
+The class is its own documentation, as in Fixit: the docstring has ruff's sections (*What it
+does*, *Why is this bad?*, *Known problems*, *Fix safety*), and ``INVALID``/``VALID`` hold
+complete example programs whose flagged lines end in ``# expect: CODE``.  One generated test
+(``tests/lint/test_rule_examples.py``) runs every example, and ``nograd-lint --explain CODE``
+prints the docstring with the first ``INVALID`` and ``VALID`` as its example, so the documented
+examples are exactly what the tests run.  ``fixtures`` names the runnable programs in
+``fixtures/`` that prove the rule on both backends.
 """
 
 from __future__ import annotations
 
 import enum
 import inspect
+import re
+import textwrap
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Union
 
@@ -64,6 +73,41 @@ class Report:
     fix: Fix | None = None
 
 
+def _program(source: str) -> str:
+    """An example as written in a rule's class body: indented, starting on the next line."""
+    return textwrap.dedent(source).lstrip("\n")
+
+
+@dataclass(frozen=True)
+class Valid:
+    """A program the rule must not flag."""
+
+    source: str
+    path: str = "train.py"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", _program(self.source))
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A program the rule flags exactly on the lines marked ``# expect: CODE``; ``fixed`` is
+    what the rule's fix makes of it (``--fix``, with ``--unsafe-fixes`` for an unsafe fix)."""
+
+    source: str
+    path: str = "train.py"
+    fixed: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", _program(self.source))
+        if self.fixed is not None:
+            object.__setattr__(self, "fixed", _program(self.fixed))
+
+
+_SECTION = re.compile(r"^(?=## )", re.MULTILINE)
+_REASON_SECTIONS = ("## What it does", "## Why is this bad?")
+
+
 class Rule:
     """Base class of every rule.  Subclasses set the class attributes below."""
 
@@ -84,6 +128,12 @@ class Rule:
     #: Syntax-tree features (see ``screen.py``) the rule cannot fire without; the engine
     #: skips the libcst parse of a file that lacks them for every enabled rule.
     features: ClassVar[frozenset[str]] = frozenset()
+    #: Example programs: the rule's documentation and its generated tests.
+    INVALID: ClassVar[tuple[Invalid, ...]] = ()
+    VALID: ClassVar[tuple[Valid, ...]] = ()
+    #: Programs in ``fixtures/`` that run the rule's claim on runtime and torch: flagged ones
+    #: (named after the code) carry its ``# expect:`` marker, ``ok_*`` ones do not.
+    fixtures: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def trigger_strings(cls, config) -> tuple[str, ...]:
@@ -102,13 +152,28 @@ class Rule:
 
     @classmethod
     def explain(cls) -> str:
-        doc = inspect.cleandoc(cls.__doc__ or "")
+        """The docstring's sections with the first INVALID and VALID example after *Why is this
+        bad?*, as ruff's rule pages read: what ``--explain`` prints and SARIF carries as help."""
         fix = {None: "no automatic fix", FixSafety.SAFE: "safe fix (--fix)",
                FixSafety.UNSAFE: "unsafe fix (--fix --unsafe-fixes)"}[cls.fix_safety]
         enabled = "enabled by default" if cls.default_enabled else "opt-in (--extend-select)"
-        return f"{cls.code} ({cls.name}): {cls.message}\n[{enabled}; {fix}]\n\n{doc}\n"
+        sections = [part.strip() for part in _SECTION.split(inspect.cleandoc(cls.__doc__ or ""))]
+        sections = [part for part in sections if part]
+        reasons = sum(1 for part in sections if part.startswith(_REASON_SECTIONS))
+        if cls.INVALID:
+            example = f"## Example\n\n```python\n{cls.INVALID[0].source}```"
+            instead = cls.VALID[0].source if cls.VALID else cls.INVALID[0].fixed
+            if instead is not None:
+                example += f"\n\nUse instead:\n\n```python\n{instead}```"
+            sections.insert(reasons, example)
+        if cls.fixtures:
+            sections.append("## Runnable proof\n\n" + "\n".join(
+                f"- fixtures/{name}" for name in cls.fixtures))
+        body = "\n\n".join(sections)
+        return f"{cls.code} ({cls.name}): {cls.message}\n[{enabled}; {fix}]\n\n{body}\n"
 
     @classmethod
     def summary(cls) -> str:
-        """The first paragraph of the docstring: one line for tables and SARIF."""
-        return " ".join(inspect.cleandoc(cls.__doc__ or cls.message).split("\n\n")[0].split())
+        """The first paragraph under *What it does*: one line for tables and SARIF."""
+        doc = inspect.cleandoc(cls.__doc__ or cls.message).removeprefix("## What it does")
+        return " ".join(doc.strip().split("\n\n")[0].split())

@@ -25,6 +25,9 @@ AUTOGRAD_GRAD = frozenset({"torch.autograd.grad"})
 BACKWARD_FUNCTIONS = frozenset({"torch.autograd.backward", "torch.autograd.grad"})
 PARAMETER = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
 VARIABLE = frozenset({"torch.autograd.Variable", "torch.autograd.variable.Variable"})
+# Text without which no grad leaf can exist in a file (NG201/NG203's trigger strings).
+LEAF_EVIDENCE = ("requires_grad", "Parameter", "parameters(", "param_groups", ".weight",
+                 ".bias", "modules(", "children(")
 #: torch layers with a ``weight`` (and ``bias``) leaf.
 LAYERS = frozenset(f"torch.nn.{name}" for name in (
     "Linear", "Bilinear", "LazyLinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d",

@@ -36,9 +36,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from nograd_lint.testing import expected_findings as markers_in
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
-_EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>NG\d{3}(?:[,\s]+NG\d{3})*)")
 _OUTCOME = re.compile(r"^#\s*outcome:\s*(?P<kind>ok|raises|warns|prints)\b\s*(?P<detail>.*)$")
 _MIGRATED = re.compile(r"^#\s*migrated:\s*(?P<kind>ok|raises|warns|prints)\b\s*(?P<detail>.*)$")
 _FORCE_MIGRATE = re.compile(r"#\s*force-migrate\b")
@@ -56,12 +57,7 @@ def fixture_paths() -> list[Path]:
 
 
 def expected_findings(path: Path) -> set[tuple[int, str]]:
-    expected = set()
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        match = _EXPECT.search(line)
-        if match:
-            expected |= {(number, code) for code in re.findall(r"NG\d{3}", match["codes"])}
-    return expected
+    return markers_in(path.read_text())
 
 
 def outcomes(path: Path) -> list[Outcome]:

@@ -80,7 +80,7 @@ def test_sarif_format_carries_rule_metadata(project):
     driver = log["runs"][0]["tool"]["driver"]
     rules = {rule["id"]: rule for rule in driver["rules"]}
     assert {"NG001", "NG301", "NG302", "NG303"} <= set(rules)
-    assert "Bad::" in rules["NG301"]["help"]["text"]
+    assert "## Example" in rules["NG301"]["help"]["text"]
     result = log["runs"][0]["results"][0]
     assert driver["rules"][result["ruleIndex"]]["id"] == result["ruleId"] == "NG301"
     assert result["locations"][0]["physicalLocation"]["region"] == {"startLine": 3, "startColumn": 5}
@@ -93,7 +93,7 @@ def test_statistics(project):
 
 def test_explain_and_list_rules(project):
     explained = run("--explain", "ng301", cwd=project)
-    assert explained.returncode == 0 and "Bad::" in explained.stdout and "Good::" in explained.stdout
+    assert explained.returncode == 0 and "## Example" in explained.stdout and "Use instead:" in explained.stdout
     listed = run("--list-rules", cwd=project).stdout
     from nograd_lint.rules import RULES
     assert [line.split()[0] for line in listed.splitlines()] == sorted(RULES)

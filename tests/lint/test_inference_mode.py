@@ -477,7 +477,7 @@ def test_cli_migrates_a_directory_in_one_command(tmp_path):
     assert "with torch.no_grad():" in (tmp_path / "train.py").read_text()
     explained = subprocess.run([sys.executable, "-m", "nograd_lint", "--explain", "NG106"],
                                capture_output=True, text=True, timeout=60)
-    assert "opt-in" in explained.stdout and "Bad::" in explained.stdout
+    assert "opt-in" in explained.stdout and "## Example" in explained.stdout
 
 
 def test_a_list_filled_in_the_block_and_returned_is_not_flagged():

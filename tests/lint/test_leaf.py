@@ -1,11 +1,10 @@
 """NG201-NG204 and the leaf analysis behind them, through the engine's public API.
 
-Each source marks the lines the linter must flag with a trailing ``# NGxxx`` comment.
+Each source marks the lines the linter must flag with a trailing ``# expect: NGxxx`` comment.
 """
 
 from __future__ import annotations
 
-import re
 import textwrap
 
 import pytest
@@ -13,16 +12,13 @@ import pytest
 from nograd_lint.config import Config
 from nograd_lint.engine import lint_source
 from nograd_lint.fix import fix_source
+from nograd_lint.testing import check as flags_exactly_marked_lines
 
 LEAF_RULES = Config(select=("NG2",))
 
 
 def check(source: str, config: Config = LEAF_RULES) -> None:
-    source = textwrap.dedent(source)
-    expected = {(number, code) for number, line in enumerate(source.splitlines(), start=1)
-                for code in re.findall(r"#\s*(NG2\d\d)\s*$", line)}
-    found = {(f.line, f.code) for f in lint_source(source, "train.py", config)}
-    assert found == expected
+    flags_exactly_marked_lines(source, config=config)
 
 
 def fixed(source: str, *, unsafe: bool = False) -> str:
@@ -49,11 +45,11 @@ def test_leaf_creations(creation):
     from torch import nn
     x = torch.ones(3)
     w = {creation}
-    w += 1  # NG201
-    w.mul_(2)  # NG201
-    w[0] = 1  # NG201
-    w[1:].zero_()  # NG201
-    w.view(3, 1).fill_(0)  # NG201
+    w += 1  # expect: NG201
+    w.mul_(2)  # expect: NG201
+    w[0] = 1  # expect: NG201
+    w[1:].zero_()  # expect: NG201
+    w.view(3, 1).fill_(0)  # expect: NG201
     """)
 
 
@@ -81,10 +77,10 @@ def test_requires_grad_flag_and_method_statements():
     a = torch.zeros(2)
     a.add_(1)
     a.requires_grad = True
-    a.add_(1)  # NG201
+    a.add_(1)  # expect: NG201
     b = torch.zeros(2)
     b.requires_grad_()
-    b.sub_(1)  # NG201
+    b.sub_(1)  # expect: NG201
     b.requires_grad_(False)
     b.sub_(1)
     """)
@@ -96,14 +92,14 @@ def test_parameters_loops_and_optimizer_groups():
 
     def step(model, lr):
         for p in model.parameters():
-            p.add_(p.grad, alpha=-lr)  # NG201
+            p.add_(p.grad, alpha=-lr)  # expect: NG201
         for name, p in model.named_parameters():
-            p -= lr * p.grad  # NG201
+            p -= lr * p.grad  # expect: NG201
         for i, p in enumerate(model.parameters()):
-            p.zero_()  # NG201
+            p.zero_()  # expect: NG201
         params = list(model.parameters())
         for p in params:
-            p.clamp_(-1, 1)  # NG201
+            p.clamp_(-1, 1)  # expect: NG201
         for name, p in model.named_buffers():
             p.zero_()
 
@@ -111,7 +107,7 @@ def test_parameters_loops_and_optimizer_groups():
         def step(self):
             for group in self.param_groups:
                 for p in group["params"]:
-                    p.mul_(1 - group["lr"])  # NG201
+                    p.mul_(1 - group["lr"])  # expect: NG201
                     p.grad.zero_()
 
     class NotAnOptimizer:
@@ -128,21 +124,21 @@ def test_layer_weights_modules_apply_and_isinstance():
     from torch import nn
 
     layer = nn.Linear(2, 2)
-    layer.weight.normal_()  # NG201
-    layer.bias.data.zero_()  # NG202
+    layer.weight.normal_()  # expect: NG201
+    layer.bias.data.zero_()  # expect: NG202
 
     def init(m):
-        m.weight.fill_(1)  # NG201
+        m.weight.fill_(1)  # expect: NG201
 
     def guarded(m):
         if isinstance(m, (nn.Conv2d, nn.Linear)):
-            m.bias.zero_()  # NG201
+            m.bias.zero_()  # expect: NG201
         m.weight.zero_()
 
     def walk(model):
         for m in model.modules():
             if m.bias is not None:
-                m.bias.fill_(0)  # NG201
+                m.bias.fill_(0)  # expect: NG201
         for name, child in model.named_children():
             nn.init.zeros_(child.weight)
 
@@ -155,11 +151,11 @@ def test_layer_weights_modules_apply_and_isinstance():
             self.reset_parameters()
 
         def _init(self, module):
-            module.weight.uniform_(-1, 1)  # NG201
+            module.weight.uniform_(-1, 1)  # expect: NG201
 
         def reset_parameters(self):
-            self.fc.weight.uniform_(-1, 1)  # NG201
-            self.scale.data.fill_(1)  # NG202
+            self.fc.weight.uniform_(-1, 1)  # expect: NG201
+            self.scale.data.fill_(1)  # expect: NG202
             with torch.no_grad():
                 self.scale.fill_(1)
 
@@ -178,7 +174,7 @@ def test_statement_order_rebinding_detach_and_data_end_leaf_status():
     w = w * 2
     w += 1
     v = torch.zeros(3, requires_grad=True)
-    v.add_(1)  # NG201
+    v.add_(1)  # expect: NG201
     v = v.detach()
     v.add_(1)
     u = torch.zeros(3, requires_grad=True)
@@ -186,7 +182,7 @@ def test_statement_order_rebinding_detach_and_data_end_leaf_status():
     d.add_(1)
     u.detach().add_(1)
     alias = u
-    alias.add_(1)  # NG201
+    alias.add_(1)  # expect: NG201
     """)
 
 
@@ -201,15 +197,15 @@ def test_branches_merge_conservatively():
         w += 1
         v = torch.zeros(3, requires_grad=True)
         if flag:
-            v.add_(1)  # NG201
+            v.add_(1)  # expect: NG201
         else:
             v = torch.ones(3, requires_grad=True)
-        v.sub_(1)  # NG201
+        v.sub_(1)  # expect: NG201
         u = torch.zeros(3, requires_grad=True)
         if flag:
             u = None
             return
-        u.add_(1)  # NG201
+        u.add_(1)  # expect: NG201
     """)
 
 
@@ -220,7 +216,7 @@ def test_loops_reach_a_fixed_point():
     def f(steps):
         w = torch.zeros(3, requires_grad=True)
         for _ in range(steps):
-            w.add_(1)  # NG201
+            w.add_(1)  # expect: NG201
             w = w * 2
         v = torch.zeros(3, requires_grad=True)
         while steps:
@@ -268,7 +264,7 @@ def test_helpers_called_only_under_no_grad_and_decorated_functions():
     @torch.enable_grad()
     def clip(model):
         for p in model.parameters():
-            p.clamp_(-1, 1)  # NG201
+            p.clamp_(-1, 1)  # expect: NG201
     """)
 
 
@@ -301,8 +297,8 @@ def test_rebinding_a_leaf_under_no_grad():
     w = torch.zeros(3, requires_grad=True)
     b = torch.zeros(3, requires_grad=True)
     with torch.no_grad():
-        w = w - 0.1 * w.grad  # NG203
-        b = b.clamp(0, 1)  # NG203
+        w = w - 0.1 * w.grad  # expect: NG203
+        b = b.clamp(0, 1)  # expect: NG203
     with torch.no_grad():
         b = b.detach()
         w = nn.Parameter(resize(w))
@@ -383,21 +379,21 @@ def test_saved_tensors_modified_before_backward():
     def saved_output():
         x = torch.randn(3, requires_grad=True)
         y = torch.tanh(x)
-        y += 1  # NG204
+        y += 1  # expect: NG204
         y.sum().backward()
 
     def saved_input_of_a_product():
         w = torch.randn(3, requires_grad=True)
         features = torch.randn(3)
         out = w * features
-        features.mul_(2)  # NG204
+        features.mul_(2)  # expect: NG204
         loss = out.sum()
         torch.autograd.backward(loss)
 
     def through_a_view_and_a_loss_function(criterion, target):
         x = torch.randn(3, requires_grad=True)
         probs = F.softmax(x, dim=0)
-        probs[0] = 0  # NG204
+        probs[0] = 0  # expect: NG204
         criterion(probs, target).backward()
     """)
 
@@ -441,7 +437,7 @@ def test_saved_tensor_cases_that_do_not_raise():
     def rebound_before_backward():
         x = torch.randn(3, requires_grad=True)
         y = x.sigmoid()
-        y.mul_(2)  # NG204
+        y.mul_(2)  # expect: NG204
         y.sum().backward()
         y = x.sigmoid()
         y.sum().backward()
@@ -453,14 +449,14 @@ def test_leaf_update_is_reported_once_as_ng201():
     import torch
     w = torch.randn(3, requires_grad=True)
     y = (w * w).sum()
-    w.add_(1)  # NG201
+    w.add_(1)  # expect: NG201
     y.backward()
     with torch.no_grad():
         z = (w * w).sum()
     v = torch.randn(3, requires_grad=True)
     loss = (v * v).sum()
     with torch.no_grad():
-        v.add_(1)  # NG204
+        v.add_(1)  # expect: NG204
     loss.backward()
     """)
 
@@ -470,7 +466,7 @@ def test_noqa_and_selection():
     import torch
     w = torch.zeros(3, requires_grad=True)
     w += 1  # noqa: NG201
-    w.data.add_(1)  # NG202
+    w.data.add_(1)  # expect: NG202
     """
     check(source)
-    check(source.replace("  # NG202", ""), Config(select=("NG2",), ignore=("NG202",)))
+    check(source.replace("  # expect: NG202", ""), Config(select=("NG2",), ignore=("NG202",)))

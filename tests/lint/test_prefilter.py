@@ -17,13 +17,15 @@ import pytest
 from nograd_lint.config import Config
 from nograd_lint.rules import RULES
 from nograd_lint.screen import features
+from nograd_lint.testing import rule_examples
 from tests.fixture_programs import FIXTURES, ROOT
 
 _SNIPPET = re.compile(r'"""(.*?)"""', re.DOTALL)
 
 
 def _snippets() -> list[str]:
-    """The Python programs quoted in the lint tests (``{region}`` placeholders filled in)."""
+    """The Python programs quoted in the lint tests (``{region}`` placeholders filled in), and
+    every rule's documented examples."""
     found = []
     for test in sorted((ROOT / "tests" / "lint").glob("test_*.py")):
         for text in _SNIPPET.findall(test.read_text()):
@@ -36,6 +38,7 @@ def _snippets() -> list[str]:
             except SyntaxError:
                 continue
             found.append(code)
+    found += [example.source for _, example, _ in rule_examples()]
     return found
 
 

@@ -6,47 +6,91 @@ from nograd_lint import libcst as cst
 
 from nograd_lint.escape import Candidate
 from nograd_lint.names import dotted_name
-from nograd_lint.rule import Fix, FixSafety, Rule
+from nograd_lint.rule import Fix, FixSafety, Invalid, Rule, Valid
 from nograd_lint.vocabulary import NO_GRAD
 
 INFERENCE_MODE = "inference_mode"
 
 
 class NoGradToInferenceMode(Rule):
-    """A ``no_grad`` block or function that can safely become ``inference_mode``.
+    """## What it does
+    Flags a ``with torch.no_grad():`` block or ``@torch.no_grad()`` function that can safely
+    become ``inference_mode``.  Opt-in: ``--extend-select NG106``.
 
+    ## Why is this bad?
     ``torch.inference_mode()`` disables more autograd bookkeeping than ``no_grad()`` (no version
     counters, no view tracking), so inference runs with less overhead.  The price: every tensor
     it creates is an *inference tensor*, which raises ``Inference tensors cannot be saved for
     backward`` when autograd later saves it, ``Inplace update to inference tensor outside
     InferenceMode is not allowed`` when it is later updated in place, and cannot be made to
-    require grad.  This rule fires only where an escape analysis of the module proves that no
+    require grad.  So the rule fires only where an escape analysis of the module proves that no
     tensor the block creates can get there: outputs consumed by ``.item()``, ``.tolist()``,
-    ``.cpu().numpy()``, comparisons, metrics computed inside the block and printing are safe;
-    a tensor that reaches an op under grad mode with anything that may require grad, an in-place
-    update, an attribute, buffer, global or container that outlives what the analysis sees, or
-    a ``return`` to callers it cannot see, is not.  Blocks that update state they did not make
-    (parameter updates, EMA, weight initialisation, ``optimizer.step()``) are not inference
-    and are never proposed.  Opt-in: ``--extend-select NG106``.  The safe fix rewrites
-    ``no_grad`` to ``inference_mode`` in the module's own spelling (adding ``inference_mode`` to
-    a ``from torch import no_grad`` when nothing else names it).
+    ``.cpu().numpy()``, comparisons, metrics computed inside the block and printing are safe.
 
-    Bad::
+    ## Known problems
+    A tensor that reaches an op under grad mode with anything that may require grad, an in-place
+    update, an attribute, buffer, global or container that outlives what the analysis sees, or a
+    ``return`` to callers it cannot see, keeps the block ``no_grad``.  Blocks that update state
+    they did not make (parameter updates, EMA, weight initialisation, ``optimizer.step()``) are
+    not inference and are never proposed.
 
-        model.eval()
-        correct = 0
-        with torch.no_grad():
-            for x, y in test_loader:
-                correct += (model(x).argmax(1) == y).sum().item()
-
-    Good::
-
-        model.eval()
-        correct = 0
-        with torch.inference_mode():
-            for x, y in test_loader:
-                correct += (model(x).argmax(1) == y).sum().item()
+    ## Fix safety
+    Safe: the fix rewrites ``no_grad`` to ``inference_mode`` in the module's own spelling (adding
+    ``inference_mode`` to a ``from torch import no_grad`` when nothing else names it).
     """
+
+    INVALID = (
+        Invalid("""
+            import torch
+
+            def accuracy(model, test_loader):
+                model.eval()
+                correct = 0
+                with torch.no_grad():  # expect: NG106
+                    for x, y in test_loader:
+                        correct += (model(x).argmax(1) == y).sum().item()
+                return correct
+            """, fixed="""
+            import torch
+
+            def accuracy(model, test_loader):
+                model.eval()
+                correct = 0
+                with torch.inference_mode():
+                    for x, y in test_loader:
+                        correct += (model(x).argmax(1) == y).sum().item()
+                return correct
+            """),
+    )
+    VALID = (
+        Valid("""
+            import torch
+
+            def distill(student, teacher, x):
+                with torch.no_grad():
+                    target = teacher(x).softmax(1)
+                loss = torch.nn.functional.mse_loss(student(x).softmax(1), target)
+                loss.backward()
+            """),
+    )
+    fixtures = (
+        "ng106_alias_decorator.py",
+        "ng106_eval_loop.py",
+        "ng106_predict_helper.py",
+        "ng101_written_for_runtime.py",
+        "ng105_eval_is_not_no_grad.py",
+        "ng105_eval_vs_no_grad_layers.py",
+        "ok_eval_loop_no_grad.py",
+        "ok_grad_accumulation.py",
+        "ok_validation_every_n_batches.py",
+        "ok_volatile_migrated.py",
+        "ok_volatile_unrelated.py",
+        "ok_forward_hook_features.py",
+        "ok_no_grad_adversarial_start.py",
+        "ok_no_grad_distillation_target.py",
+        "ok_no_grad_normalized_in_place.py",
+        "ok_no_grad_stored_prototypes.py",
+    )
 
     code = "NG106"
     name = "no-grad-to-inference-mode"

@@ -1,0 +1,64 @@
+"""NG105: ``model.eval()`` relied on to disable gradients."""
+
+from __future__ import annotations
+
+from nograd_lint.rule import Invalid, Rule, Valid
+
+
+class EvalIsNotNoGrad(Rule):
+    """## What it does
+    Flags a forward pass that follows ``model.eval()`` (or ``train(False)``) with gradients
+    enabled, in code that does not train.
+
+    ## Why is this bad?
+    ``eval()`` only switches modules such as Dropout and BatchNorm to their inference behaviour;
+    forward passes after it still record autograd graphs, and pay for graphs nobody uses.
+
+    ## Known problems
+    Reported when ``eval()`` is the only evidence that the code is evaluation (NG101 covers
+    evaluation functions and loops).
+
+    ## Fix safety
+    No automatic fix.
+    """
+
+    INVALID = (
+        Invalid("""
+            import torch
+
+            def embed(model, batch):
+                model.eval()
+                return model(batch)  # expect: NG105
+            """),
+    )
+    VALID = (
+        Valid("""
+            import torch
+
+            def embed(model, batch):
+                model.eval()
+                with torch.no_grad():
+                    return model(batch)
+            """),
+    )
+    fixtures = (
+        "ng105_eval_is_not_no_grad.py",
+        "ng105_eval_vs_no_grad_layers.py",
+        "ok_eval_loop_no_grad.py",
+    )
+
+    code = "NG105"
+    name = "eval-is-not-no-grad"
+    message = ("'model.eval()' does not disable gradients (it only changes Dropout/BatchNorm): "
+               "run the forward pass under 'with torch.no_grad():' or 'torch.inference_mode()'")
+    triggers = ("eval(", "train(")
+    needs = frozenset({"grad", "evaluation"})
+    features = frozenset({"forward-after-eval"})
+
+    def finish(self) -> None:
+        for verdict in self.context.evaluation.verdicts():
+            if verdict.code == self.code:
+                call = verdict.evidence.removeprefix("after ").strip("'")
+                self.report(verdict.forward, f"'{call}' does not disable gradients (it only "
+                            "changes Dropout/BatchNorm behaviour): run this forward pass under "
+                            "'with torch.no_grad():' or 'torch.inference_mode()'")
