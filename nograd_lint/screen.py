@@ -19,6 +19,8 @@ Features:
 ``grad-mode``     a grad-mode API (``no_grad``, ``inference_mode``...) mentioned anywhere.
 ``grad-mode-with``  a ``with`` item that is such an API not called, or ``no_grad`` or
                   ``enable_grad`` called with arguments (NG102).
+``grad-mode-call-statement``  a ``no_grad``, ``enable_grad`` or ``inference_mode`` call as
+                  a statement of its own (NG107).
 ``grad-mode-statement``  ``set_grad_enabled`` called with ``False`` in a function, and no
                   later call in it that surely is torch's ``set_grad_enabled`` (NG103).
 ``backward-without-grad``  a ``.backward(...)`` or ``grad(...)`` call where gradients may be
@@ -83,6 +85,7 @@ _LAYER_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in LAYERS)
 _VIEW_OR_DATA = frozenset({"data", "T", "mT"})
 _SET_GRAD_ENABLED = frozenset({"set_grad_enabled"})
 _TAKES_NO_ARGUMENTS = frozenset({"no_grad", "enable_grad"})  # ``with no_grad(False):`` fails
+_CONTEXT_MANAGERS = frozenset({"no_grad", "enable_grad", "inference_mode"})
 _TENSOR_SOURCES = frozenset({ast.Name, ast.Attribute, ast.Call, ast.BinOp, ast.UnaryOp,
                              ast.Subscript})
 _BACKWARD = frozenset({"backward", "grad"})
@@ -257,7 +260,7 @@ class _Restore:
 # Node types the walk does more with than descend into them.
 _SPECIAL = frozenset({_Restore, ast.Call, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
                       ast.ClassDef, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.AugAssign,
-                      ast.Assign, ast.AnnAssign, ast.Import, ast.ImportFrom, ast.If})
+                      ast.Assign, ast.AnnAssign, ast.Import, ast.ImportFrom, ast.If, ast.Expr})
 
 
 class _Screen:
@@ -310,6 +313,7 @@ class _Screen:
         self.variable_names = self.known_as(_VARIABLE)
         self.set_grad_names = self.known_as(_SET_GRAD_ENABLED)
         self.takes_no_arguments = self.known_as(_TAKES_NO_ARGUMENTS)
+        self.context_managers = self.known_as(_CONTEXT_MANAGERS)
         self.leaf_calls = self.known_as(_LEAF_CALLS)
         self.collection_calls = self.known_as(_COLLECTION_CALLS)
 
@@ -407,6 +411,8 @@ class _Screen:
                 continue
             elif kind is ast.If and self.tests_types:
                 self.narrow(node)
+            elif kind is ast.Expr:
+                self.expression_statement(node.value)
             _push_children(node, stack)
         return self.settle()
 
@@ -479,6 +485,12 @@ class _Screen:
         else:
             return
         self.calls.setdefault(key, []).append((context.grad_frame, context.disabler))
+
+    def expression_statement(self, value: ast.AST) -> None:
+        if type(value) is ast.Call:
+            name = _dotted(value.func)
+            if name is not None and name.rsplit(".", 1)[-1] in self.context_managers:
+                self.found.add("grad-mode-call-statement")
 
     def with_item(self, item: ast.AST) -> None:
         called = isinstance(item, ast.Call)

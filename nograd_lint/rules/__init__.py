@@ -10,6 +10,7 @@ from nograd_lint.rules.ng103_grad_mode_leak import GradModeLeak
 from nograd_lint.rules.ng104_backward_without_graph import BackwardWithoutGraph
 from nograd_lint.rules.ng105_eval_is_not_no_grad import EvalIsNotNoGrad
 from nograd_lint.rules.ng106_no_grad_to_inference_mode import NoGradToInferenceMode
+from nograd_lint.rules.ng107_grad_mode_statement import GradModeStatement
 from nograd_lint.rules.ng201_inplace_on_leaf import InPlaceOnLeaf
 from nograd_lint.rules.ng202_inplace_through_data import InPlaceThroughData
 from nograd_lint.rules.ng203_leaf_rebound_under_no_grad import LeafRebinding
@@ -23,7 +24,8 @@ PARSE_ERROR = ParseError
 RULES: dict[str, type[Rule]] = {
     rule.code: rule
     for rule in (ParseError, EvaluationWithGrad, GradModeNotCalled, GradModeLeak,
-                 BackwardWithoutGraph, EvalIsNotNoGrad, NoGradToInferenceMode, InPlaceOnLeaf,
+                 BackwardWithoutGraph, EvalIsNotNoGrad, NoGradToInferenceMode, GradModeStatement,
+                 InPlaceOnLeaf,
                  InPlaceThroughData, LeafRebinding, SavedTensorModified, VolatileArgument,
                  VolatileAttribute, VariableWrapper)
 }

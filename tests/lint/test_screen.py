@@ -405,3 +405,18 @@ def test_a_banner_comment_before_an_alias_is_read_in_linear_time(tmp_path):
     done = subprocess.run([sys.executable, "-m", "nograd_lint", str(source)],
                           capture_output=True, text=True, timeout=60)
     assert "banner.py:7:5: NG201" in done.stdout, done.stdout + done.stderr
+
+
+def test_grad_mode_calls_as_statements_under_aliases():
+    check("""
+        import torch as T
+        from torch import inference_mode as im
+        from torch.autograd import enable_grad
+
+        def embed(model, x):
+            T.no_grad()  # NG107
+            im()  # NG107
+            enable_grad()  # NG107
+            with T.no_grad():
+                return model(x)
+        """)
