@@ -1,8 +1,9 @@
 """Real repositories as test data, without keeping their code: export a repository's Python
 files at a commit from a bare git mirror, and lint them as a user would.
 
-The labelled corpora beside this file store only repository, commit, path, line and verdict;
-the code itself comes from a local mirror (a bare git directory, such as the search tool's
+The labelled corpora beside this file store only repository, commit, path, line and verdict
+(``<name>_labels.csv``), and which repositories were read (``<name>_corpus.csv``); the code
+itself comes from a local mirror (a bare git directory, such as the search tool's
 ``fetch`` leaves under ``/work/.mirror/<owner>+<name>/repo``, or ``git clone --bare``).
 """
 
@@ -18,6 +19,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 LABELS = ("TP", "FP", "FN")  # flagged and right, flagged and wrong, a bug the linter must flag
+LABEL_COLUMNS = ("repo", "commit", "path", "line", "code", "label", "reason")
+CORPUS_COLUMNS = ("repo", "commit", "about")
 
 
 @dataclass(frozen=True)
@@ -37,17 +40,52 @@ class Label:
     def key(self) -> tuple[str, str, int, str]:
         return (self.repo, self.path, self.line, self.code)
 
+    @property
+    def cause(self) -> str:
+        """The category a reason starts with (``framework: Lightning validation_step ...``)."""
+        return self.reason.split(":", 1)[0].strip() if ":" in self.reason else "(no category)"
+
+
+def _rows(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
+    """The rows of the CSV file ``path`` (rows whose first field starts with ``#`` are
+    comments), each checked to have exactly ``columns``: a stray comma in a reason would
+    otherwise shift or drop a field silently."""
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle, skipinitialspace=True)
+        missing = set(columns) - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{path}: header lacks {', '.join(sorted(missing))}")
+        rows = []
+        for row in reader:
+            if row[columns[0]].startswith("#"):
+                continue
+            if None in row or None in row.values():
+                raise ValueError(f"{path}:{reader.line_num}: expected the {len(columns)} fields "
+                                 f"{', '.join(columns)} (quote a field that holds a comma)")
+            rows.append(row)
+    return rows
+
 
 def read_labels(path: Path) -> list[Label]:
-    with path.open(newline="") as handle:
-        rows = [row for row in csv.DictReader(handle, skipinitialspace=True)
-                if not row["repo"].startswith("#")]
-    labels = [Label(r["repo"], r["commit"], r["path"], int(r["line"]), r["code"], r["label"],
-                    r["reason"]) for r in rows]
-    for label in labels:
-        if label.label not in LABELS:
-            raise ValueError(f"{path}: {label.key}: label must be one of {LABELS}")
+    labels = []
+    for row in _rows(path, LABEL_COLUMNS):
+        if row["label"] not in LABELS or not row["line"].isdigit():
+            raise ValueError(f"{path}: {row['repo']} {row['path']}:{row['line']}: line must be a "
+                             f"number and label one of {', '.join(LABELS)}")
+        labels.append(Label(row["repo"], row["commit"], row["path"], int(row["line"]),
+                            row["code"], row["label"], row["reason"]))
     return labels
+
+
+def read_corpus(path: Path) -> list[tuple[str, str]]:
+    """``(repo, commit)`` of every repository a corpus file lists: the ones read whether or not
+    they have labels, so that a finding appearing there later shows up as unlabelled."""
+    return [(row["repo"], row["commit"]) for row in _rows(path, CORPUS_COLUMNS)]
+
+
+def corpus_of(labels_path: Path) -> Path:
+    """The corpus file beside a labels file: ``ng1_labels.csv`` -> ``ng1_corpus.csv``."""
+    return labels_path.with_name(labels_path.name.replace("_labels.csv", "_corpus.csv"))
 
 
 def mirror_of(repo: str, mirrors: Path) -> Path:
@@ -68,8 +106,12 @@ def export(repo: str, commit: str, mirrors: Path, into: Path) -> Path:
     done = target / ".exported"
     if done.exists():
         return target
-    names = subprocess.run(["git", f"--git-dir={git_dir}", "ls-tree", "-r", "--name-only",
-                            commit], capture_output=True, text=True, check=True).stdout.split("\n")
+    listed = subprocess.run(["git", f"--git-dir={git_dir}", "ls-tree", "-r", "--name-only",
+                             commit], capture_output=True, text=True)
+    if listed.returncode != 0:
+        raise FileNotFoundError(f"commit {commit} of {repo} is not in {git_dir} (fetch a newer "
+                                f"mirror): {listed.stderr.strip()}")
+    names = listed.stdout.split("\n")
     for name in filter(lambda n: n.endswith(".py"), names):
         shown = subprocess.run(["git", f"--git-dir={git_dir}", "show", f"{commit}:{name}"],
                                capture_output=True)
@@ -81,14 +123,26 @@ def export(repo: str, commit: str, mirrors: Path, into: Path) -> Path:
     return target
 
 
-def lint(directory: Path, *options: str) -> list[dict]:
-    """nograd-lint's JSON findings for ``directory``, paths relative to it."""
-    done = subprocess.run([sys.executable, "-m", "nograd_lint", "--format", "json", "--exit-zero",
-                           *options, "."], cwd=directory, capture_output=True, text=True,
+def _nograd_lint(*args: str, cwd: Path = ROOT) -> str:
+    """What this checkout's nograd-lint prints for ``args``."""
+    done = subprocess.run([sys.executable, "-m", "nograd_lint", *args], cwd=cwd,
+                          capture_output=True, text=True,
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     if done.returncode != 0:
-        raise RuntimeError(f"nograd-lint failed on {directory}: {done.stderr}")
-    findings = json.loads(done.stdout)
+        raise RuntimeError(f"nograd-lint {' '.join(args)} failed in {cwd}: {done.stderr}")
+    return done.stdout
+
+
+def rules_on_by_default() -> list[str]:
+    """The codes a plain run enables, from ``--list-rules`` (``NG101  on   fix:...``)."""
+    return [fields[0] for fields in map(str.split, _nograd_lint("--list-rules").splitlines())
+            if len(fields) > 1 and fields[1] == "on"]
+
+
+def lint(directory: Path, *options: str) -> list[dict]:
+    """nograd-lint's JSON findings for ``directory``, paths relative to it."""
+    findings = json.loads(_nograd_lint("--format", "json", "--exit-zero", *options, ".",
+                                       cwd=directory))
     for finding in findings:
         finding["path"] = Path(finding["path"]).as_posix().removeprefix("./")
     return findings

@@ -3,8 +3,11 @@
     python bench/realworld/score.py [--labels bench/realworld/ng1_labels.csv] \\
         [--mirrors /work/.mirror] [--cache /tmp/nograd-realworld] [--select NG1]
 
-For every repository and commit in the labels, the linter runs on an export of its Python
-files (``--select`` picks the rules, default: every rule the labels mention).  Each finding is
+The linter runs on an export of the Python files of every repository and commit that the
+labels name or that the corpus file beside them lists (``ng1_labels.csv`` ->
+``ng1_corpus.csv``: the repositories read, findings or not).  ``--select`` picks the rules;
+by default, every rule on by default in the families the labels mention (a label for NG101
+runs NG101-NG105 and NG107, so a false positive of any of them shows up).  Each finding is
 matched to a label by (repository, path, line, code):
 
 * a finding labelled ``TP`` or ``FP`` counts as such; one with no label is listed as
@@ -14,38 +17,43 @@ matched to a label by (repository, path, line, code):
 * a ``TP`` label the linter no longer reports is a miss too.
 
 Precision = TP / (TP + FP) over what is reported; recall = found / (found + missed) over the
-bugs the labels know.  Exits 1 when something is unlabelled, so the corpus stays complete.
+bugs the labels know.  Then the false positives and misses are counted by cause: the category
+a reason starts with (``framework: Lightning validation_step runs under no_grad``).  Exits 1
+when something is unlabelled, so the corpus stays complete; 2 on unusable input.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpus import HERE, export, lint, read_labels  # noqa: E402
+from corpus import (HERE, Label, corpus_of, export, lint, read_corpus,  # noqa: E402
+                    read_labels, rules_on_by_default)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--labels", type=Path, action="append")
-    parser.add_argument("--mirrors", type=Path, default=Path("/work/.mirror"))
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/nograd-realworld"))
-    parser.add_argument("--select", help="rules to run (default: the codes labelled)")
-    args = parser.parse_args(argv)
-    labels = [label for path in (args.labels or sorted(HERE.glob("*_labels.csv")))
-              for label in read_labels(path)]
-    codes = sorted({label.code for label in labels})
-    select = args.select or ",".join(codes)
+def default_selection(labels: list[Label]) -> str:
+    families = {label.code[:3] for label in labels}
+    return ",".join(code for code in rules_on_by_default() if code[:3] in families)
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part / whole:.0%}" if whole else "-"
+
+
+def score(labels: list[Label], repositories: set[tuple[str, str]], select: str, mirrors: Path,
+          cache: Path) -> int:
+    codes = sorted({label.code for label in labels} | set(select.split(",")))
     by_key = {label.key: label for label in labels}
     counts: dict[str, Counter] = defaultdict(Counter)
-    unlabelled, missed = [], []
+    unlabelled, missed, wrong = [], [], []
     reported_keys = set()
-    for repo, commit in sorted({(label.repo, label.commit) for label in labels}):
-        directory = export(repo, commit, args.mirrors, args.cache)
+    for repo, commit in sorted(repositories | {(label.repo, label.commit) for label in labels}):
+        directory = export(repo, commit, mirrors, cache)
         for finding in lint(directory, "--select", select):
             key = (repo, finding["path"], finding["line"], finding["code"])
             reported_keys.add(key)
@@ -55,24 +63,50 @@ def main(argv: list[str] | None = None) -> int:
                                   f"{finding['message']}")
             elif label.label == "FP":
                 counts[label.code]["FP"] += 1
+                wrong.append(label)
             else:  # TP, or an FN the linter now finds
                 counts[label.code]["TP"] += 1
                 counts[label.code]["found"] += 1
     for label in labels:
         if label.label in ("TP", "FN") and label.key not in reported_keys:
             counts[label.code]["missed"] += 1
-            missed.append(f"{label.repo}@{label.commit[:12]} {label.path}:{label.line} "
-                          f"{label.code} ({label.label}): {label.reason}")
+            missed.append(label)
     print(f"{'rule':6} {'TP':>4} {'FP':>4} {'missed':>6}  precision  recall")
-    for code in codes:
+    for code in sorted(set(codes) | set(counts)):
         c = counts[code]
-        precision = c["TP"] / (c["TP"] + c["FP"]) if c["TP"] + c["FP"] else float("nan")
-        recall = c["found"] / (c["found"] + c["missed"]) if c["found"] + c["missed"] else float("nan")
-        print(f"{code:6} {c['TP']:4} {c['FP']:4} {c['missed']:6}  {precision:9.0%}  {recall:6.0%}")
-    for title, rows in (("missed", missed), ("unlabelled", unlabelled)):
+        precision = _share(c["TP"], c["TP"] + c["FP"])
+        recall = _share(c["found"], c["found"] + c["missed"])
+        print(f"{code:6} {c['TP']:4} {c['FP']:4} {c['missed']:6}  {precision:>9}  {recall:>6}")
+    for title, rows in (("false positives by cause", wrong), ("misses by cause", missed)):
         if rows:
-            print(f"\n{title} ({len(rows)}):\n  " + "\n  ".join(rows))
+            causes = Counter((label.code, label.cause) for label in rows)
+            print(f"\n{title}:\n  " + "\n  ".join(
+                f"{code} {cause}: {n}" for (code, cause), n in sorted(causes.items())))
+    for title, lines in (("missed", [f"{m.repo}@{m.commit[:12]} {m.path}:{m.line} {m.code} "
+                                     f"({m.label}): {m.reason}" for m in missed]),
+                         ("unlabelled", unlabelled)):
+        if lines:
+            print(f"\n{title} ({len(lines)}):\n  " + "\n  ".join(lines))
     return 1 if unlabelled else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--labels", type=Path, action="append")
+    parser.add_argument("--mirrors", type=Path, default=Path("/work/.mirror"))
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/nograd-realworld"))
+    parser.add_argument("--select", help="rules to run (default: the labelled families' rules)")
+    args = parser.parse_args(argv)
+    try:
+        paths = args.labels or sorted(HERE.glob("*_labels.csv"))
+        labels = [label for path in paths for label in read_labels(path)]
+        repositories = {pair for path in paths if corpus_of(path).exists()
+                        for pair in read_corpus(corpus_of(path))}
+        return score(labels, repositories, args.select or default_selection(labels),
+                     args.mirrors, args.cache)
+    except (OSError, ValueError, RuntimeError, subprocess.SubprocessError) as error:
+        print(f"score.py: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
