@@ -37,8 +37,8 @@ class Label:
     reason: str
 
     @property
-    def key(self) -> tuple[str, str, int, str]:
-        return (self.repo, self.path, self.line, self.code)
+    def key(self) -> tuple[str, str, str, int, str]:
+        return (self.repo, self.commit, self.path, self.line, self.code)
 
     @property
     def cause(self) -> str:

@@ -8,7 +8,7 @@ labels name or that the corpus file beside them lists (``ng1_labels.csv`` ->
 ``ng1_corpus.csv``: the repositories read, findings or not).  ``--select`` picks the rules;
 by default, every rule on by default in the families the labels mention (a label for NG101
 runs NG101-NG105 and NG107, so a false positive of any of them shows up).  Each finding is
-matched to a label by (repository, path, line, code):
+matched to a label by (repository, commit, path, line, code):
 
 * a finding labelled ``TP`` or ``FP`` counts as such; one with no label is listed as
   *unlabelled* (read it and add a row);
@@ -55,11 +55,11 @@ def score(labels: list[Label], repositories: set[tuple[str, str]], select: str, 
     for repo, commit in sorted(repositories | {(label.repo, label.commit) for label in labels}):
         directory = export(repo, commit, mirrors, cache)
         for finding in lint(directory, "--select", select):
-            key = (repo, finding["path"], finding["line"], finding["code"])
+            key = (repo, commit, finding["path"], finding["line"], finding["code"])
             reported_keys.add(key)
             label = by_key.get(key)
             if label is None:
-                unlabelled.append(f"{repo}@{commit[:12]} {key[1]}:{key[2]} {key[3]} "
+                unlabelled.append(f"{repo}@{commit[:12]} {key[2]}:{key[3]} {key[4]} "
                                   f"{finding['message']}")
             elif label.label == "FP":
                 counts[label.code]["FP"] += 1
