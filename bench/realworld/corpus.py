@@ -89,8 +89,9 @@ def corpus_of(labels_path: Path) -> Path:
 
 
 def mirror_of(repo: str, mirrors: Path) -> Path:
-    """The bare git directory of ``owner/name`` under ``mirrors``."""
-    for candidate in (mirrors / repo.replace("/", "+") / "repo", mirrors / repo.replace("/", "+"),
+    """The git directory of ``owner/name`` under ``mirrors`` (bare, or a checkout's ``.git``)."""
+    fetched = mirrors / repo.replace("/", "+")
+    for candidate in (fetched / "repo", fetched / "repo" / ".git", fetched,
                       mirrors / f"{repo.split('/')[1]}.git"):
         if (candidate / "HEAD").exists():
             return candidate
