@@ -323,16 +323,16 @@ def run(mutants: list[Mutant], mirrors: Path, cache: Path) -> list[Outcome]:
 
 def report(outcomes: list[Outcome]) -> None:
     counts: dict[str, Counter] = defaultdict(Counter)
-    missed_by_shape: dict[str, list[str]] = defaultdict(list)
+    missed_by_shape: dict[str, dict[tuple[Mutant, str], list[int]]] = defaultdict(dict)
     for outcome in outcomes:
-        mutant = outcome.mutant
-        for line, code, shape in outcome.found:
+        for _, code, _ in outcome.found:
             counts[code]["found"] += 1
         for line, code, shape in outcome.missed:
             counts[code]["missed"] += 1
-            missed_by_shape[shape].append(f"{mutant.repo} {mutant.path}:{line} {code} "
-                                          f"({mutant.mutation} {mutant.line}): {mutant.note}")
-    print(f"{len(outcomes)} mutants in {len({o.mutant.repo for o in outcomes})} repositories\n")
+            missed_by_shape[shape].setdefault((outcome.mutant, code), []).append(line)
+    whole = sum(1 for outcome in outcomes if not outcome.missed)
+    print(f"{len(outcomes)} mutants in {len({o.mutant.repo for o in outcomes})} repositories; "
+          f"{whole} with every expected finding reported\n")
     print(f"{'rule':6} {'found':>5} {'missed':>6}  recall")
     for code in RULES:
         c = counts[code]
@@ -340,9 +340,14 @@ def report(outcomes: list[Outcome]) -> None:
         recall = f"{c['found'] / total:6.0%}" if total else "     -"
         print(f"{code:6} {c['found']:5} {c['missed']:6}  {recall}")
     if missed_by_shape:
-        print("\nmissed, by shape:")
-        for shape, rows in sorted(missed_by_shape.items(), key=lambda item: -len(item[1])):
-            print(f"  {shape} ({len(rows)}): {SHAPES[shape]}\n    " + "\n    ".join(rows))
+        print("\nmissed, by shape (findings, mutants):")
+    for shape, by_mutant in sorted(missed_by_shape.items(),
+                                   key=lambda item: -sum(map(len, item[1].values()))):
+        print(f"  {shape} ({sum(map(len, by_mutant.values()))}, {len(by_mutant)}): "
+              f"{SHAPES[shape]}")
+        for (mutant, code), lines in by_mutant.items():
+            print(f"    {mutant.repo} {mutant.path}:{','.join(map(str, lines))} {code} "
+                  f"({mutant.mutation} {mutant.line}): {mutant.note}")
     unexpected = [f"{o.mutant.repo} {o.mutant.path} ({o.mutant.mutation} {o.mutant.line}): "
                   + " ".join(o.unexpected) for o in outcomes if o.unexpected]
     if unexpected:
