@@ -325,10 +325,12 @@ def report(outcomes: list[Outcome]) -> None:
     counts: dict[str, Counter] = defaultdict(Counter)
     missed_by_shape: dict[str, dict[tuple[Mutant, str], list[int]]] = defaultdict(dict)
     for outcome in outcomes:
-        for _, code, _ in outcome.found:
+        for _, code, shape in outcome.found:
             counts[code]["found"] += 1
+            counts[shape]["found"] += 1
         for line, code, shape in outcome.missed:
             counts[code]["missed"] += 1
+            counts[shape]["missed"] += 1
             missed_by_shape[shape].setdefault((outcome.mutant, code), []).append(line)
     whole = sum(1 for outcome in outcomes if not outcome.missed)
     print(f"{len(outcomes)} mutants in {len({o.mutant.repo for o in outcomes})} repositories; "
@@ -339,12 +341,17 @@ def report(outcomes: list[Outcome]) -> None:
         total = c["found"] + c["missed"]
         recall = f"{c['found'] / total:6.0%}" if total else "     -"
         print(f"{code:6} {c['found']:5} {c['missed']:6}  {recall}")
+    shapes = [shape for shape in SHAPES if counts[shape]]
+    print(f"\n{'shape':16} {'found':>5} {'missed':>6}")
+    for shape in shapes:
+        print(f"{shape:16} {counts[shape]['found']:5} {counts[shape]['missed']:6}")
     if missed_by_shape:
-        print("\nmissed, by shape (findings, mutants):")
+        print("\nmissed, by shape:")
     for shape, by_mutant in sorted(missed_by_shape.items(),
                                    key=lambda item: -sum(map(len, item[1].values()))):
-        print(f"  {shape} ({sum(map(len, by_mutant.values()))}, {len(by_mutant)}): "
-              f"{SHAPES[shape]}")
+        c = counts[shape]
+        print(f"  {shape}: {c['missed']} of {c['found'] + c['missed']} findings missed, in "
+              f"{len(by_mutant)} mutants ({SHAPES[shape]})")
         for (mutant, code), lines in by_mutant.items():
             print(f"    {mutant.repo} {mutant.path}:{','.join(map(str, lines))} {code} "
                   f"({mutant.mutation} {mutant.line}): {mutant.note}")

@@ -237,7 +237,7 @@ def test_script_counts_found_and_missed_by_rule_and_shape(tmp_path):
     found, missed = next(line.split()[1:3] for line in lines if line.startswith("NG201"))
     assert int(found) >= 1 and int(found) + int(missed) == 2  # manual SGD is found today
     if int(missed):
-        assert "caller-provided (1, 1)" in done.stdout
+        assert "caller-provided: 1 of 1 findings missed, in 1 mutants" in done.stdout
         assert "me/demo pkg/train.py:11 NG201 (unwrap-with 9): EMA over arguments" in done.stdout
 
 
