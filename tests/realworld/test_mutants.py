@@ -142,7 +142,8 @@ def test_unwrap_with_refuses_what_is_not_a_lone_guard(code, line, complaint):
 @pytest.mark.parametrize("decorator", ["@torch.no_grad()", "@no_grad()", "@torch.no_grad",
                                        "@torch.inference_mode()", "@torch.inference_mode(True)"])
 def test_drop_decorator_removes_only_the_guard(decorator):
-    original = f"class Opt:\n    @staticmethod\n    {decorator}\n    def step(p):\n        p.add_(1)\n"
+    original = (f"class Opt:\n    @staticmethod\n    {decorator}\n"
+                "    def step(p):\n        p.add_(1)\n")
     mutated = mutants.drop_decorator(original, 3)
     assert mutated.source == "class Opt:\n    @staticmethod\n    def step(p):\n        p.add_(1)\n"
     assert mutated.line(5) == 4
