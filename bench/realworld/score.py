@@ -3,6 +3,8 @@
     python bench/realworld/score.py [--labels bench/realworld/ng1_labels.csv] \\
         [--mirrors /work/.mirror] [--cache /tmp/nograd-realworld] [--select NG1]
 
+Without ``--labels`` every ``*_labels.csv`` beside this file is scored, each on its own.
+
 The linter runs on an export of the Python files of every repository and commit that the
 labels name or that the corpus file beside them lists (``ng1_labels.csv`` ->
 ``ng1_corpus.csv``: the repositories read, findings or not).  ``--select`` picks the rules;
@@ -98,12 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--select", help="rules to run (default: the labelled families' rules)")
     args = parser.parse_args(argv)
     try:
-        paths = args.labels or sorted(HERE.glob("*_labels.csv"))
-        labels = [label for path in paths for label in read_labels(path)]
-        repositories = {pair for path in paths if corpus_of(path).exists()
-                        for pair in read_corpus(corpus_of(path))}
-        return score(labels, repositories, args.select or default_selection(labels),
-                     args.mirrors, args.cache)
+        # Each corpus is scored on its own: its rule families on its repositories only.
+        worst = 0
+        for path in args.labels or sorted(HERE.glob("*_labels.csv")):
+            labels = read_labels(path)
+            repositories = set(read_corpus(corpus_of(path))) if corpus_of(path).exists() else set()
+            print(f"== {path.name}")
+            worst = max(worst, score(labels, repositories, args.select or default_selection(labels),
+                                     args.mirrors, args.cache))
+        return worst
     except (OSError, ValueError, RuntimeError, subprocess.SubprocessError) as error:
         print(f"score.py: {error}", file=sys.stderr)
         return 2
