@@ -24,7 +24,15 @@ from runtime.random import default_generator as _generator
 from runtime.tensor import Size, Tensor
 from runtime.tensor import _operand
 
-__version__ = "0.1.0"
+# ---- torch's device API and module-level names (issue 21); kept in one block for merges
+from runtime import cuda  # noqa: E402
+from runtime.device import device  # noqa: E402
+from runtime.version import __version__  # noqa: E402
+
+
+def is_inference(input: Tensor) -> __builtins__["bool"]:  # noqa: A002 - torch's name
+    return input.is_inference()
+# ---- end of the issue-21 block
 
 
 # ------------------------------------------------------------------------------ factories

@@ -24,6 +24,12 @@ import functools
 import inspect
 import sys
 import threading
+import warnings
+
+CLASS_DECORATION = (
+    "Decorating classes is deprecated and will be disabled in future versions. You should only "
+    "decorate functions or methods. To preserve the current behavior of class decoration, you "
+    "can directly decorate the `__init__` method and nothing else.")
 
 
 class _Modes(threading.local):
@@ -68,6 +74,11 @@ class _ModeSwitch:
         return self.__class__()
 
     def __call__(self, function):
+        if inspect.isclass(function):
+            # Deprecated: the mode then covers constructing the class only.
+            warnings.warn(CLASS_DECORATION, FutureWarning, stacklevel=2)
+            cls = function
+            function = lambda *args, **kwargs: cls(*args, **kwargs)  # noqa: E731
         if inspect.isgeneratorfunction(function):
             return self._wrap_generator(function)
 
@@ -133,7 +144,10 @@ class set_grad_enabled(_ModeSwitch):
     the previous mode on exit."""
 
     def __init__(self, mode: bool) -> None:
-        self.mode = bool(mode)
+        if not isinstance(mode, bool):  # also ``@set_grad_enabled`` without an argument
+            raise TypeError("set_grad_enabled(): argument 'enabled' (position 1) must be bool, "
+                            f"not {type(mode).__name__}")
+        self.mode = mode
         self._previous = is_grad_enabled()
         _set_modes(self.mode, is_inference_mode_enabled())
 

@@ -19,6 +19,7 @@ from runtime import dtypes
 from runtime.autograd import functions as F
 from runtime.autograd.engine import AccumulateGrad
 from runtime.autograd.function import Function, apply
+from runtime.device import CPU, NO_CUDA, check_available, device
 from runtime.grad_mode import state as modes
 
 LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
@@ -34,6 +35,39 @@ NON_LEAF_GRAD = (
     "access the non-leaf Tensor by mistake, make sure you access the leaf Tensor instead. See "
     "github.com/pytorch/pytorch/pull/30531 for more information. (Triggered internally at "
     "/__w/pytorch/pytorch/build/aten/src/ATen/core/TensorBody.h:493.)")
+
+
+LEAF_ONLY = "you can only change requires_grad flags of leaf variables."
+LEAF_ONLY_HINT = (" If you want to use a computed variable in a subgraph that doesn't require "
+                  "differentiation use var_no_grad = var.detach().")
+GRAD_DTYPE = (
+    "attempting to assign a gradient with dtype '{}' to a tensor with grad_dtype '{}'. The "
+    "gradient must match the tensor's grad_dtype (defaults to the tensor's dtype). You can set "
+    "the tensor's grad_dtype attribute with a specific dtype, or None to allow any dtype. Set "
+    "grad_dtype with caution. Diverging the dtypes of a tensor and its gradient may break "
+    "downstream systems that assume they match.")
+# How PyTorch's C++ messages name dtypes.
+C_TYPE_NAMES = {"float32": "float", "float64": "double", "int64": "long int", "int32": "int",
+                "uint8": "unsigned char", "bool": "bool"}
+SCALAR_TYPE_NAMES = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
+                     "uint8": "Byte", "bool": "Bool"}
+SCALAR_OF_GRAD = (
+    "Converting a tensor with requires_grad=True to a scalar may lead to unexpected behavior.\n"
+    "Consider using tensor.detach() first. (Triggered internally at "
+    "/__w/pytorch/pytorch/torch/csrc/autograd/generated/python_variable_methods.cpp:822.)")
+NON_LEAF_PICKLE = (
+    "Cowardly refusing to serialize non-leaf tensor which requires_grad, since autograd does not "
+    "support crossing process boundaries.  If you just want to transfer the data, call detach() "
+    "on the tensor before serializing (e.g., putting it on the queue).")
+
+
+def _shape(size: tuple) -> tuple:
+    """``new_zeros(2, 3)`` and ``new_zeros((2, 3))`` alike."""
+    return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
+
+
+def _rebuild(kind, array: np.ndarray, requires_grad: bool) -> Tensor:
+    return _tensor(array, kind=kind).requires_grad_(requires_grad)
 
 
 class Size(tuple):
@@ -137,11 +171,10 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
+        if not isinstance(value, builtins.bool):
+            raise RuntimeError("requires_grad must be a bool")
         if self.grad_fn is not None:
-            raise RuntimeError(
-                "you can only change requires_grad flags of leaf variables. If you want to use a "
-                "computed variable in a subgraph that doesn't require differentiation use "
-                "var_no_grad = var.detach().")
+            raise RuntimeError(LEAF_ONLY + ("" if value else LEAF_ONLY_HINT))
         if value and not self.dtype.is_floating_point:
             raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
         if value and self._counter is None and not modes.inference:
@@ -149,8 +182,14 @@ class Tensor:
                                "is not allowed.")
         self._requires_grad = bool(value)
 
+    @requires_grad.deleter
+    def requires_grad(self) -> None:
+        raise RuntimeError("can't delete requires_grad")
+
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        self.requires_grad = requires_grad
+        if self.grad_fn is not None and requires_grad:
+            return self  # a non-leaf already requires grad: only turning it off is refused
+        self.requires_grad = builtins.bool(requires_grad)
         return self
 
     @property
@@ -165,7 +204,22 @@ class Tensor:
 
     @grad.setter
     def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError("assigned grad expected to be a Tensor or None but got grad of "
+                                f"type {type(value).__name__}")
+            if value.shape != self.shape:
+                raise RuntimeError(f"attempting to assign a gradient of size '{list(value.shape)}' "
+                                   f"to a tensor of size '{list(self.shape)}'. Please ensure that "
+                                   "the gradient and the tensor are the same size")
+            if value.dtype != self.dtype:
+                raise RuntimeError(GRAD_DTYPE.format(C_TYPE_NAMES[value.dtype.name],
+                                                     SCALAR_TYPE_NAMES[self.dtype.name]))
         self._grad = value
+
+    @grad.deleter
+    def grad(self) -> None:
+        self._grad = None
 
     @property
     def _version(self) -> int:
@@ -184,8 +238,17 @@ class Tensor:
         from runtime.autograd import VOLATILE_REMOVED
         warnings.warn(VOLATILE_REMOVED, UserWarning, stacklevel=2)
 
+    def _is_view(self) -> bool:
+        return self._base is not None
+
     def is_inference(self) -> bool:
         return self._counter is None
+
+    @property
+    def retains_grad(self) -> bool:
+        """Whether ``retain_grad()`` was called on this non-leaf (always False for a leaf)."""
+        retained = getattr(self.grad_fn, "_retained", None)
+        return retained is not None and retained() is self
 
     def retain_grad(self) -> None:
         if self.grad_fn is not None:
@@ -227,7 +290,20 @@ class Tensor:
 
     @data.setter
     def data(self, value: Tensor) -> None:
-        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Variable data has to be a tensor, but got {type(value).__name__}")
+        if self._requires_grad and not value.dtype.is_floating_point:
+            raise RuntimeError("data set to a tensor that requires gradients must be floating "
+                               "point or complex dtype")
+        self._data = value._data
+
+    @data.deleter
+    def data(self) -> None:
+        raise RuntimeError("Deleting tensor data is not allowed. Delete tensor instead!")
+
+    def data_ptr(self) -> int:
+        """Address of the first element: views of one storage share it or point inside it."""
+        return self._data.ctypes.data
 
     # ---------------------------------------------------------------- metadata
     @property
@@ -247,8 +323,8 @@ class Tensor:
         return dtypes.from_numpy(self._data.dtype)
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self) -> device:
+        return CPU
 
     def is_floating_point(self) -> bool:
         return self.dtype.is_floating_point
@@ -272,16 +348,27 @@ class Tensor:
     def tolist(self):
         return self._data.tolist()
 
-    def numpy(self) -> np.ndarray:
-        if self._requires_grad:
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        if self._requires_grad and modes.grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
                                "tensor.detach().numpy() instead.")
         return self._data
 
     def __float__(self) -> float:
+        if self._data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        if self._requires_grad:
+            warnings.warn(SCALAR_OF_GRAD, UserWarning, stacklevel=2)
         return builtins.float(self.item())
 
     def __int__(self) -> int:
+        if self._data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        return builtins.int(self.item())
+
+    def __index__(self) -> int:
+        if self._data.size != 1 or self._data.dtype.kind not in "iub":
+            raise TypeError("only integer tensors of a single element can be converted to an index")
         return builtins.int(self.item())
 
     def __bool__(self) -> bool:
@@ -296,13 +383,44 @@ class Tensor:
 
     # ---------------------------------------------------------------- conversion
     def to(self, *args, **kwargs) -> Tensor:
-        target = kwargs.get("dtype")
+        """``to(dtype)``, ``to(device, dtype)``, ``to(other)``; the device must be the CPU."""
+        target, place = kwargs.get("dtype"), kwargs.get("device")
         for arg in args:
             if isinstance(arg, dtypes.dtype):
                 target = arg
+            elif isinstance(arg, Tensor):
+                target, place = arg.dtype, arg.device
+            elif arg is not None:
+                place = arg
+        if place is not None:
+            check_available(place)
         if target is None or target.numpy == self._data.dtype:
-            return self
+            return self.clone() if kwargs.get("copy") else self
         return self._cast(target)
+
+    def cuda(self, device=None, non_blocking: bool = False) -> Tensor:
+        raise AssertionError(NO_CUDA)
+
+    def _new(self, array: np.ndarray, dtype, requires_grad: bool) -> Tensor:
+        chosen = self.dtype if dtype is None else dtype
+        return _tensor(array.astype(chosen.numpy, copy=False)).requires_grad_(requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False) -> Tensor:
+        return self._new(np.zeros(_shape(size)), dtype, requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False) -> Tensor:
+        return self._new(np.ones(_shape(size)), dtype, requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False) -> Tensor:
+        return self._new(np.zeros(_shape(size)), dtype, requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+        return self._new(np.full(_shape((size,)), fill_value), dtype, requires_grad)
+
+    def __reduce_ex__(self, protocol):
+        if self.grad_fn is not None:
+            raise RuntimeError(NON_LEAF_PICKLE)
+        return _rebuild, (type(self), np.array(self._data), self._requires_grad)
 
     def _cast(self, target: dtypes.dtype) -> Tensor:
         result = apply(ToCopyBackward0, self, dtype=target.numpy)

@@ -16,9 +16,12 @@ import sys
 SUBMODULES = {
     "torch": "runtime",
     "torch.autograd": "runtime.autograd",
+    "torch.autograd.grad_mode": "runtime.autograd.grad_mode",
     "torch.nn": "runtime.nn",
     "torch.nn.functional": "runtime.nn.functional",
     "torch.nn.init": "runtime.nn.init",
+    "torch.nn.utils": "runtime.nn.utils",
+    "torch.cuda": "runtime.cuda",
     "torch.optim": "runtime.optim",
     "torch.utils": "runtime.utils",
     "torch.utils.data": "runtime.utils.data",

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 
+from runtime.autograd import grad_mode  # noqa: F401 - torch.autograd.grad_mode (issue 21)
 from runtime.autograd.engine import run_backward
 from runtime.autograd.function import Function, apply
 from runtime.grad_mode import enable_grad, inference_mode, no_grad, set_grad_enabled

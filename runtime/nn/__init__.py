@@ -1,14 +1,15 @@
 """``runtime.nn``: modules, parameters, layers and losses."""
 
-from runtime.nn import functional, init
+from runtime.nn import functional, init, utils
 from runtime.nn.modules import (
-    BatchNorm1d, BCEWithLogitsLoss, CrossEntropyLoss, Dropout, Embedding, Identity, L1Loss,
-    Linear, LogSoftmax, Module, ModuleList, MSELoss, NLLLoss, Parameter, ReLU, Sequential,
-    Sigmoid, Softmax, Tanh,
+    BatchNorm1d, BCEWithLogitsLoss, Buffer, CrossEntropyLoss, Dropout, Dropout1d, Dropout2d,
+    Dropout3d, Embedding, Identity, L1Loss, Linear, LogSoftmax, Module, ModuleList, MSELoss,
+    NLLLoss, Parameter, ParameterList, ReLU, Sequential, Sigmoid, Softmax, Tanh,
 )
 
 __all__ = [
-    "BatchNorm1d", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dropout", "Embedding", "Identity",
-    "L1Loss", "Linear", "LogSoftmax", "Module", "ModuleList", "MSELoss", "NLLLoss", "Parameter",
-    "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init",
+    "BatchNorm1d", "BCEWithLogitsLoss", "Buffer", "CrossEntropyLoss", "Dropout", "Dropout1d",
+    "Dropout2d", "Dropout3d", "Embedding", "Identity", "L1Loss", "Linear", "LogSoftmax", "Module",
+    "ModuleList", "MSELoss", "NLLLoss", "Parameter", "ParameterList", "ReLU", "Sequential",
+    "Sigmoid", "Softmax", "Tanh", "functional", "init", "utils",
 ]

@@ -3,16 +3,21 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
+import operator
 from collections import OrderedDict
 
 import numpy as np
 
 from runtime import dtypes
+from runtime.device import device as device_type
 from runtime.grad_mode import no_grad
+from runtime.nn import _backward_hooks
 from runtime.nn import functional as F
 from runtime.nn import init
+from runtime.random import default_generator
 from runtime.tensor import Tensor, _tensor
 
 
@@ -30,6 +35,20 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+class Buffer(Tensor):
+    """A tensor that a Module registers as a buffer when assigned to an attribute;
+    ``persistent=False`` keeps it out of ``state_dict()``."""
+
+    __slots__ = ("persistent",)
+
+    def __new__(cls, data: Tensor | None = None, *, persistent: bool = True) -> Buffer:
+        source = data if data is not None else Tensor([])
+        buffer = _tensor(source._data, source._counter, cls)
+        buffer._requires_grad = source.requires_grad
+        buffer.persistent = persistent
+        return buffer
+
+
 _hook_ids = itertools.count()
 
 
@@ -40,44 +59,92 @@ def _typename(value) -> str:
     return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
-class _RemovableHandle:
+class RemovableHandle:
+    """What ``register_*_hook`` returns: ``remove()`` unregisters the hook (twice is fine)."""
+
     def __init__(self, hooks: OrderedDict, key: int) -> None:
-        self._hooks, self._key = hooks, key
+        self._hooks, self.id = hooks, key
 
     def remove(self) -> None:
-        self._hooks.pop(self._key, None)
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.remove()
+
+
+def _check_member_name(kind: str, name, registry: dict, owner) -> None:
+    """PyTorch's checks on the name of a parameter, buffer or submodule being registered."""
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} name should be a string. Got {_typename(name)}")
+    if "." in name:
+        raise KeyError(f'{kind} name can\'t contain "."' + (f", got: {name}" if kind == "module" else ""))
+    if name == "":
+        raise KeyError(f'{kind} name can\'t be empty string ""')
+    if hasattr(owner, name) and name not in registry:
+        raise KeyError(f"attribute '{name}' already exists")
 
 
 class Module:
-    def __init__(self) -> None:
-        object.__setattr__(self, "training", True)
-        object.__setattr__(self, "_parameters", OrderedDict())
-        object.__setattr__(self, "_buffers", OrderedDict())
-        object.__setattr__(self, "_modules", OrderedDict())
-        object.__setattr__(self, "_forward_hooks", OrderedDict())
-        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+    # With True, __init__ passes its arguments on to the next class in the MRO (mixins).
+    call_super_init = False
+
+    def __init__(self, *args, **kwargs) -> None:
+        if not self.call_super_init and kwargs:
+            raise TypeError(f"{type(self).__name__}.__init__() got an unexpected keyword argument "
+                            f"'{next(iter(kwargs))}'")
+        if not self.call_super_init and args:
+            raise TypeError(f"{type(self).__name__}.__init__() takes 1 positional argument but "
+                            f"{len(args) + 1} were given")
+        for name, value in (("training", True), ("_parameters", OrderedDict()),
+                            ("_buffers", OrderedDict()), ("_non_persistent_buffers_set", set()),
+                            ("_modules", OrderedDict()), ("_forward_hooks", OrderedDict()),
+                            ("_forward_pre_hooks", OrderedDict()),
+                            ("_backward_hooks", OrderedDict())):
+            object.__setattr__(self, name, value)
+        if self.call_super_init:
+            super().__init__(*args, **kwargs)
 
     # ---------------------------------------------------------------- registration
     def __setattr__(self, name: str, value) -> None:
-        for registry, kind, expected in (("_parameters", "parameter", "torch.nn.Parameter"),
-                                         ("_modules", "child module", "torch.nn.Module")):
-            found = self.__dict__.get(registry, {})
-            if name in found and not isinstance(value, Parameter if kind == "parameter" else Module):
-                if value is not None:  # PyTorch refuses to silently unregister it
-                    raise TypeError(f"cannot assign '{_typename(value)}' as {kind} '{name}' "
-                                    f"({expected} or None expected)")
-                found[name] = None
-                return
-        for registry in ("_parameters", "_buffers", "_modules"):
-            self.__dict__.get(registry, {}).pop(name, None)
+        members = self.__dict__
         if isinstance(value, Parameter):
-            self._parameters[name] = value
+            self._forget(name, "_buffers", "_modules")
+            members.pop(name, None)
+            self.register_parameter(name, value)
+        elif name in members.get("_parameters", {}):
+            if value is not None:
+                raise TypeError(f"cannot assign '{_typename(value)}' as parameter '{name}' "
+                                "(torch.nn.Parameter or None expected)")
+            self.register_parameter(name, value)
         elif isinstance(value, Module):
+            self._forget(name, "_parameters", "_buffers")
+            members.pop(name, None)
             self._modules[name] = value
-        elif name in self.__dict__.get("_buffer_names", ()) and (value is None or isinstance(value, Tensor)):
-            self._buffers[name] = value
+        elif name in members.get("_modules", {}):
+            if value is not None:
+                raise TypeError(f"cannot assign '{_typename(value)}' as child module '{name}' "
+                                "(torch.nn.Module or None expected)")
+            self._modules[name] = value
+        elif isinstance(value, Buffer) or name in members.get("_buffers", {}):
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign '{_typename(value)}' as buffer '{name}' "
+                                "(torch.nn.Buffer, torch.Tensor or None expected)")
+            persistent = (value.persistent if isinstance(value, Buffer)
+                          else name not in self._non_persistent_buffers_set)
+            if "persistent" in inspect.signature(self.register_buffer).parameters:
+                self.register_buffer(name, value, persistent)
+            else:  # a subclass overriding register_buffer without the argument
+                self.register_buffer(name, value)
         else:
             object.__setattr__(self, name, value)
+
+    def _forget(self, name: str, *registries: str) -> None:
+        for registry in registries:
+            self.__dict__.get(registry, {}).pop(name, None)
+        self.__dict__.get("_non_persistent_buffers_set", set()).discard(name)
 
     def __getattr__(self, name: str):
         for registry in ("_parameters", "_buffers", "_modules"):
@@ -89,24 +156,74 @@ class Module:
     def __delattr__(self, name: str) -> None:
         for registry in ("_parameters", "_buffers", "_modules"):
             if name in self.__dict__.get(registry, {}):
-                del self.__dict__[registry][name]
+                self._forget(name, registry)
                 return
         object.__delattr__(self, name)
 
+    def __dir__(self):
+        keys = (dir(type(self)) + list(self.__dict__) + list(self._parameters)
+                + list(self._modules) + list(self._buffers))
+        # Sequential's children are named "0", "1"...: no attribute names.
+        return sorted(key for key in set(keys) if not key[0].isdigit())
+
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
-        self.__dict__.setdefault("_buffer_names", set()).add(name)
-        non_persistent = self.__dict__.setdefault("_non_persistent_buffers_set", set())
-        if persistent:
-            non_persistent.discard(name)
-        else:
-            non_persistent.add(name)
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        _check_member_name("buffer", name, self._buffers, self)
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
+                            "(torch Tensor or None required)")
         self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
+        else:
+            self._non_persistent_buffers_set.add(name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
+        _check_member_name("parameter", name, self._parameters, self)
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{_typename(param)}' object to parameter '{name}' "
+                            "(torch.nn.Parameter or None required)")
+        if param is not None and param.grad_fn is not None:
+            raise ValueError(f"Cannot assign non-leaf Tensor to parameter '{name}'. Model "
+                             f"parameters must be created explicitly. To express '{name}' as a "
+                             "function of another Tensor, compute the value in the forward() method.")
         self._parameters[name] = param
 
     def add_module(self, name: str, module: Module | None) -> None:
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{_typename(module)} is not a Module subclass")
+        _check_member_name("module", name, self._modules, self)
         self._modules[name] = module
+
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> Module:
+        module = self
+        for item in target.split(".") if target else ():
+            if not hasattr(module, item):
+                raise AttributeError(f"{type(module).__name__} has no attribute `{item}`")
+            module = getattr(module, item)
+            if not isinstance(module, Module):
+                raise AttributeError(f"`{item}` is not an nn.Module")
+        return module
+
+    def _get_member(self, target: str, registry: str, kind: str):
+        path, _, name = target.rpartition(".")
+        module = self.get_submodule(path)
+        if not hasattr(module, name):
+            raise AttributeError(f"{type(module).__name__} has no attribute `{name}`")
+        if name not in getattr(module, registry):
+            raise AttributeError(f"`{name}` is not {kind}")
+        return getattr(module, name)
+
+    def get_parameter(self, target: str) -> Parameter:
+        return self._get_member(target, "_parameters", "an nn.Parameter")
+
+    def get_buffer(self, target: str) -> Tensor:
+        return self._get_member(target, "_buffers", "a buffer")
 
     # ---------------------------------------------------------------- calling
     def forward(self, *args, **kwargs):
@@ -117,28 +234,43 @@ class Module:
             changed = hook(self, args)
             if changed is not None:
                 args = changed if isinstance(changed, tuple) else (changed,)
+        watch = _backward_hooks.Watch(self, args) if self._backward_hooks else None
+        if watch is not None:
+            args = watch.inputs
         output = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             changed = hook(self, args, output)
             if changed is not None:
                 output = changed
-        return output
+        return output if watch is None else watch.outputs(output)
 
-    def register_forward_hook(self, hook) -> _RemovableHandle:
+    def _add_hook(self, registry: str, hook) -> RemovableHandle:
         key = next(_hook_ids)
-        self._forward_hooks[key] = hook
-        return _RemovableHandle(self._forward_hooks, key)
+        getattr(self, registry)[key] = hook
+        return RemovableHandle(getattr(self, registry), key)
 
-    def register_forward_pre_hook(self, hook) -> _RemovableHandle:
-        key = next(_hook_ids)
-        self._forward_pre_hooks[key] = hook
-        return _RemovableHandle(self._forward_pre_hooks, key)
+    def register_forward_hook(self, hook) -> RemovableHandle:
+        return self._add_hook("_forward_hooks", hook)
+
+    def register_forward_pre_hook(self, hook) -> RemovableHandle:
+        return self._add_hook("_forward_pre_hooks", hook)
+
+    def register_full_backward_hook(self, hook) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` runs when the gradients with respect to
+        the module's inputs are computed; returning a tuple replaces ``grad_input``."""
+        return self._add_hook("_backward_hooks", hook)
+
+    # runtime's module hooks always see the module's own inputs and outputs, as full hooks do.
+    register_backward_hook = register_full_backward_hook
 
     # ---------------------------------------------------------------- modes
     def train(self, mode: bool = True) -> Module:
         """Set training mode here and in every submodule.  Grad mode is not touched."""
-        for module in self.modules():
-            object.__setattr__(module, "training", bool(mode))
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        self.training = mode
+        for module in self.children():
+            module.train(mode)
         return self
 
     def eval(self) -> Module:
@@ -157,18 +289,56 @@ class Module:
                 else:
                     parameter.grad.zero_()
 
-    # ---------------------------------------------------------------- traversal
-    def named_modules(self, prefix: str = ""):
-        seen, stack = set(), [(prefix, self)]
-        while stack:
-            name, module = stack.pop()
-            if id(module) in seen:
+    # ---------------------------------------------------------------- conversion
+    def _apply(self, function, recurse: bool = True) -> Module:
+        """Convert every parameter, gradient and buffer with ``function``.  Parameters stay
+        the same objects (their ``.data`` is replaced), as in PyTorch."""
+        if recurse:
+            for module in self.children():
+                module._apply(function)
+        for parameter in self._parameters.values():
+            if parameter is None:
                 continue
-            seen.add(id(module))
-            yield name, module
-            children = [(f"{name}.{child}" if name else child, sub)
-                        for child, sub in module._modules.items() if sub is not None]
-            stack.extend(reversed(children))
+            with no_grad():
+                parameter.data = function(parameter)
+            if parameter.grad is not None:
+                parameter.grad.data = function(parameter.grad)
+        for name, buffer in self._buffers.items():
+            if buffer is not None:
+                self._buffers[name] = function(buffer)
+        return self
+
+    def to(self, *args, **kwargs) -> Module:
+        device, dtype = _parse_to(*args, **kwargs)
+        if dtype is not None and not dtype.is_floating_point:
+            raise TypeError("nn.Module.to only accepts floating point or complex dtypes, but got "
+                            f"desired dtype={dtype}")
+        return self._apply(lambda t: t.to(device, dtype if t.is_floating_point() else None))
+
+    def float(self) -> Module:
+        return self._apply(lambda t: t.float() if t.is_floating_point() else t)
+
+    def double(self) -> Module:
+        return self._apply(lambda t: t.double() if t.is_floating_point() else t)
+
+    def cpu(self) -> Module:
+        return self
+
+    def cuda(self, device=None) -> Module:
+        return self._apply(lambda t: t.cuda(device))
+
+    # ---------------------------------------------------------------- traversal
+    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        if remove_duplicate:
+            memo.add(id(self))
+        yield prefix, self
+        for name, module in self._modules.items():
+            if module is not None:
+                yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name,
+                                                remove_duplicate)
 
     def modules(self):
         return (module for _, module in self.named_modules())
@@ -183,24 +353,26 @@ class Module:
     def children(self):
         return (module for _, module in self.named_children())
 
-    def _named_members(self, registry: str, recurse: bool = True):
+    def _named_members(self, registry: str, prefix: str, recurse: bool, remove_duplicate: bool):
         seen = set()
-        modules = self.named_modules() if recurse else [("", self)]
-        for prefix, module in modules:
+        modules = (self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+                   if recurse else [(prefix, self)])
+        for module_prefix, module in modules:
             for name, value in getattr(module, registry).items():
                 if value is None or id(value) in seen:
                     continue
-                seen.add(id(value))
-                yield (f"{prefix}.{name}" if prefix else name), value
+                if remove_duplicate:
+                    seen.add(id(value))
+                yield (f"{module_prefix}.{name}" if module_prefix else name), value
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True):
-        return self._named_members("_parameters", recurse)
+    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True):
         return (p for _, p in self.named_parameters(recurse=recurse))
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True):
-        return self._named_members("_buffers", recurse)
+    def named_buffers(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True):
         return (b for _, b in self.named_buffers(recurse=recurse))
@@ -216,7 +388,7 @@ class Module:
         # Recurses through every child, as PyTorch does: a module registered twice (shared
         # weights) appears under both names, unlike in named_parameters().
         state = OrderedDict() if destination is None else destination
-        skip = self.__dict__.get("_non_persistent_buffers_set", set())
+        skip = self._non_persistent_buffers_set
         for registry in ("_parameters", "_buffers"):
             for name, value in getattr(self, registry).items():
                 if value is not None and not (registry == "_buffers" and name in skip):
@@ -255,6 +427,24 @@ class Module:
             return f"{type(self).__name__}({self.extra_repr()})"
         lines = ([self.extra_repr()] if self.extra_repr() else []) + children
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _parse_to(*args, **kwargs):
+    """(device, dtype) from the arguments of ``Tensor.to``/``Module.to``."""
+    unknown = set(kwargs) - {"device", "dtype", "non_blocking", "memory_format"}
+    if "copy" in unknown:
+        raise RuntimeError(".to() does not accept copy argument")
+    if unknown:
+        raise TypeError(f"to() got an unexpected keyword argument '{unknown.pop()}'")
+    device, dtype = kwargs.get("device"), kwargs.get("dtype")
+    for arg in args:
+        if isinstance(arg, dtypes.dtype):
+            dtype = arg
+        elif isinstance(arg, Tensor):
+            device, dtype = arg.device, arg.dtype
+        elif isinstance(arg, (str, device_type)):
+            device = arg
+    return (None if device is None else device_type(device)), dtype
 
 
 class _IncompatibleKeys(tuple):
@@ -340,23 +530,80 @@ class LogSoftmax(Softmax):
         return input.log_softmax(self.dim)
 
 
+def _absolute_index(index, size: int) -> int:
+    index = operator.index(index)
+    if not -size <= index < size:
+        raise IndexError(f"index {index} is out of range")
+    return index % size
+
+
 class Sequential(Module):
-    def __init__(self, *modules: Module) -> None:
+    def __init__(self, *args) -> None:
         super().__init__()
-        for index, module in enumerate(modules):
-            self.add_module(str(index), module)
+        if len(args) == 1 and isinstance(args[0], OrderedDict):
+            for name, module in args[0].items():
+                self.add_module(name, module)
+        else:
+            for index, module in enumerate(args):
+                self.add_module(str(index), module)
+
+    def _key(self, index) -> str:
+        return list(self._modules)[_absolute_index(index, len(self))]
 
     def __getitem__(self, index):
-        items = list(self._modules.values())
         if isinstance(index, slice):
-            return Sequential(*items[index])
-        return items[index]
+            return type(self)(OrderedDict(list(self._modules.items())[index]))
+        return self._modules[self._key(index)]
+
+    def __setitem__(self, index, module: Module) -> None:
+        setattr(self, self._key(index), module)
+
+    def __delitem__(self, index) -> None:
+        keys = list(self._modules)[index] if isinstance(index, slice) else [self._key(index)]
+        for key in keys:
+            delattr(self, key)
+        # renumber what is left "0", "1"..., as PyTorch does
+        modules = list(self._modules.values())
+        self._modules.clear()
+        self._modules.update((str(i), module) for i, module in enumerate(modules))
 
     def __len__(self) -> int:
         return len(self._modules)
 
     def __iter__(self):
         return iter(self._modules.values())
+
+    def __add__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ValueError("add operator supports only objects of Sequential class, but "
+                             f"{type(other)} is given.")
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ValueError("add operator supports only objects of Sequential class, but "
+                             f"{type(other)} is given.")
+        for module in list(other):
+            self.append(module)
+        return self
+
+    def __mul__(self, other: int) -> Sequential:
+        self._check_factor(other)
+        return Sequential(*(list(self) * other))
+
+    __rmul__ = __mul__
+
+    def __imul__(self, other: int) -> Sequential:
+        self._check_factor(other)
+        for module in list(self) * (other - 1):
+            self.append(module)
+        return self
+
+    def _check_factor(self, other) -> None:
+        if not isinstance(other, int):
+            raise TypeError(f"unsupported operand type(s) for *: {type(self)} and {type(other)}")
+        if other <= 0:
+            raise ValueError(f"Non-positive multiplication factor {other} for {type(self)}")
 
     def append(self, module: Module) -> Sequential:
         self.add_module(str(len(self)), module)
@@ -378,8 +625,18 @@ class ModuleList(Module):
         self.add_module(str(len(self._modules)), module)
         return self
 
-    def __getitem__(self, index: int) -> Module:
-        return list(self._modules.values())[index]
+    def extend(self, modules) -> ModuleList:
+        for module in modules:
+            self.append(module)
+        return self
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ModuleList(list(self._modules.values())[index])
+        return self._modules[str(_absolute_index(index, len(self)))]
+
+    def __setitem__(self, index, module: Module) -> None:
+        setattr(self, str(_absolute_index(index, len(self))), module)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -388,19 +645,104 @@ class ModuleList(Module):
         return iter(self._modules.values())
 
 
+class ParameterList(Module):
+    """Parameters held in a list, registered as "0", "1"...; tensors are made Parameters."""
+
+    def __init__(self, values=None) -> None:
+        super().__init__()
+        self._size = 0
+        if values is not None:
+            self.extend(values)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ParameterList([self[i] for i in range(len(self))[index]])
+        return getattr(self, str(_absolute_index(index, len(self))))
+
+    def __setitem__(self, index, value) -> None:
+        if isinstance(value, Tensor) and not isinstance(value, Parameter):
+            value = Parameter(value)
+        setattr(self, str(_absolute_index(index, len(self))), value)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def append(self, value) -> ParameterList:
+        self._size += 1
+        self[self._size - 1] = value
+        return self
+
+    def extend(self, values) -> ParameterList:
+        for value in values:
+            self.append(value)
+        return self
+
+    def __iadd__(self, values) -> ParameterList:
+        return self.extend(values)
+
+    def extra_repr(self) -> str:
+        lines = []
+        for index, value in enumerate(self):
+            if isinstance(value, Tensor):
+                size = "x".join(str(n) for n in value.shape)
+                kind = "Parameter" if isinstance(value, Parameter) else "Tensor"
+                lines.append(f"({index}): {kind} containing: [{value.dtype} of size {size}]")
+            else:
+                lines.append(f"({index}): Object of type: {type(value).__name__}")
+        return "\n".join(lines)
+
+
+def _check_probability(p: float) -> None:
+    if p < 0 or p > 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
 class Dropout(Module):
     """Zeroes elements with probability ``p`` and scales the rest by 1/(1-p) in training mode;
     the identity in evaluation mode."""
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
+        _check_probability(p)
         self.p, self.inplace = p, inplace
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        if self.training and self.p == 1:
+            return input * 0.0  # everything dropped: zeros, not 0 * inf
         return F.dropout(input, self.p, self.training, self.inplace)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class _ChannelDropout(Dropout):
+    """Zeroes whole channels: dimension 1 of a batch, 0 of an unbatched input."""
+
+    spatial_dims = 0
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        if not self.training or self.p == 0:
+            return input
+        kept = input.shape[:input.dim() - self.spatial_dims]
+        mask = (default_generator.uniform(0, 1, kept) >= self.p) / (1 - self.p) if self.p < 1 \
+            else np.zeros(kept)
+        mask = Tensor._wrap(mask.reshape(kept + (1,) * self.spatial_dims).astype(input._data.dtype))
+        return input.mul_(mask) if self.inplace else input * mask
+
+
+class Dropout1d(_ChannelDropout):
+    spatial_dims = 1
+
+
+class Dropout2d(_ChannelDropout):
+    spatial_dims = 2
+
+
+class Dropout3d(_ChannelDropout):
+    spatial_dims = 3
 
 
 class BatchNorm1d(Module):
@@ -422,6 +764,9 @@ class BatchNorm1d(Module):
             self.register_buffer("num_batches_tracked", Tensor._wrap(np.asarray(0, dtype=np.int64)))
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        if self.training and input.numel() // max(input.shape[1] if input.dim() > 1 else 1, 1) == 1:
+            raise ValueError("Expected more than 1 value per channel when training, got input "
+                             f"size {input.shape!r}")
         use_batch = self.training or not self.track_running_stats
         momentum = self.momentum
         if self.training and self.track_running_stats:
@@ -440,23 +785,49 @@ class BatchNorm1d(Module):
 
 
 class Embedding(Module):
-    def __init__(self, num_embeddings: int, embedding_dim: int) -> None:
+    """A lookup table; the row ``padding_idx`` starts at zero and never gets a gradient."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 max_norm=None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                 sparse: bool = False, _weight=None, _freeze: bool = False, device=None,
+                 dtype=None) -> None:
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.weight = Parameter(Tensor._wrap(np.empty((num_embeddings, embedding_dim), dtype=np.float32)))
-        init.normal_(self.weight)
+        if padding_idx is not None:
+            if padding_idx > 0 and padding_idx >= num_embeddings:
+                raise AssertionError("Padding_idx must be within num_embeddings")
+            if padding_idx < 0:
+                if padding_idx < -num_embeddings:
+                    raise AssertionError("Padding_idx must be within num_embeddings")
+                padding_idx += num_embeddings
+        self.padding_idx = padding_idx
+        chosen = (dtype or dtypes.float32).numpy
+        if _weight is None:
+            self.weight = Parameter(Tensor._wrap(np.empty((num_embeddings, embedding_dim), dtype=chosen)),
+                                    requires_grad=not _freeze)
+            init.normal_(self.weight)
+            if padding_idx is not None:
+                with no_grad():
+                    self.weight[padding_idx].fill_(0)
+        else:
+            self.weight = Parameter(_weight, requires_grad=not _freeze)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return F.embedding(input, self.weight)
+        output = F.embedding(input, self.weight)
+        if self.padding_idx is not None and output.requires_grad:
+            padding = (input._data == self.padding_idx)[..., None]
+            output.register_hook(lambda grad: grad * Tensor._wrap(~padding))
+        return output
 
     def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}"
+        text = f"{self.num_embeddings}, {self.embedding_dim}"
+        return text + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
 
 
 class _Loss(Module):
     function = None
 
-    def __init__(self, reduction: str = "mean") -> None:
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean") -> None:
         super().__init__()
         self.reduction = reduction
 
@@ -472,12 +843,64 @@ class L1Loss(_Loss):
     function = staticmethod(F.l1_loss)
 
 
-class CrossEntropyLoss(_Loss):
-    function = staticmethod(F.cross_entropy)
+def _class_losses(log_probs: Tensor, target: Tensor, weight, ignore_index: int, reduction: str,
+                  label_smoothing: float) -> Tensor:
+    """Cross entropy from log-probabilities (N, C) or (C,) and class indices, with class
+    weights and label smoothing, composed as PyTorch defines it: the mean is weighted by the
+    targets' class weights, and smoothing mixes in the (weighted) loss of every class."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    unbatched = log_probs.dim() == 1
+    if unbatched:
+        log_probs, target = log_probs.unsqueeze(0), target.reshape(1)
+    classes = log_probs.shape[1]
+    valid = target._data != ignore_index
+    safe = np.where(valid, target._data, 0)
+    class_weight = np.ones(classes) if weight is None else weight.detach()._data
+    sample_weight = Tensor._wrap((class_weight[safe] * valid).astype(log_probs._data.dtype))
+    picked = log_probs.gather(1, Tensor._wrap(safe.reshape(-1, 1))).squeeze(1)
+    losses = -(picked * sample_weight)
+    normaliser = float(sample_weight._data.sum())
+    if label_smoothing:
+        every_class = Tensor._wrap(class_weight.astype(log_probs._data.dtype))
+        smooth = -(log_probs * every_class).sum(1) * Tensor._wrap(valid.astype(log_probs._data.dtype))
+        smooth_normaliser = normaliser if weight is not None else float(valid.sum())
+        if reduction == "mean":
+            return ((1 - label_smoothing) * losses.sum() / normaliser
+                    + smooth.sum() / smooth_normaliser * (label_smoothing / classes))
+        losses = (1 - label_smoothing) * losses + smooth * (label_smoothing / classes)
+    if reduction == "mean":
+        return losses.sum() / normaliser
+    if reduction == "sum":
+        return losses.sum()
+    return losses.squeeze(0) if unbatched else losses
 
 
 class NLLLoss(_Loss):
-    function = staticmethod(F.nll_loss)
+    def __init__(self, weight: Tensor | None = None, size_average=None, ignore_index: int = -100,
+                 reduce=None, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+        self.register_buffer("weight", weight)
+        self.ignore_index = ignore_index
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        if self.weight is None:
+            return F.nll_loss(input, target, self.reduction, self.ignore_index)
+        return _class_losses(input, target, self.weight, self.ignore_index, self.reduction, 0.0)
+
+
+class CrossEntropyLoss(NLLLoss):
+    def __init__(self, weight: Tensor | None = None, size_average=None, ignore_index: int = -100,
+                 reduce=None, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+        super().__init__(weight, ignore_index=ignore_index, reduction=reduction)
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        if self.weight is None and not self.label_smoothing:
+            return F.cross_entropy(input, target, self.reduction, self.ignore_index)
+        log_probs = input.log_softmax(-1 if input.dim() == 1 else 1)
+        return _class_losses(log_probs, target, self.weight, self.ignore_index, self.reduction,
+                             self.label_smoothing)
 
 
 class BCEWithLogitsLoss(_Loss):
