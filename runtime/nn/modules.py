@@ -301,8 +301,8 @@ class Module:
                 continue
             with no_grad():
                 parameter.data = function(parameter)
-            if parameter.grad is not None:
-                parameter.grad.data = function(parameter.grad)
+                if parameter.grad is not None:
+                    parameter.grad.data = function(parameter.grad)
         for name, buffer in self._buffers.items():
             if buffer is not None:
                 self._buffers[name] = function(buffer)
@@ -430,20 +430,32 @@ class Module:
 
 
 def _parse_to(*args, **kwargs):
-    """(device, dtype) from the arguments of ``Tensor.to``/``Module.to``."""
-    unknown = set(kwargs) - {"device", "dtype", "non_blocking", "memory_format"}
-    if "copy" in unknown:
-        raise RuntimeError(".to() does not accept copy argument")
+    """(device, dtype) from the arguments of ``Module.to``, with PyTorch's overloads:
+    ``to(device=None, dtype=None, non_blocking=False)``, ``to(dtype, non_blocking=False)``,
+    ``to(tensor, non_blocking=False)``."""
+    unknown = sorted(set(kwargs) - {"device", "dtype", "non_blocking", "memory_format", "copy"})
     if unknown:
-        raise TypeError(f"to() got an unexpected keyword argument '{unknown.pop()}'")
+        raise TypeError(f"to() got an unexpected keyword argument '{unknown[0]}'")
+    if "copy" in kwargs:
+        raise RuntimeError(".to() does not accept copy argument")
     device, dtype = kwargs.get("device"), kwargs.get("dtype")
-    for arg in args:
-        if isinstance(arg, dtypes.dtype):
-            dtype = arg
-        elif isinstance(arg, Tensor):
-            device, dtype = arg.device, arg.dtype
-        elif isinstance(arg, (str, device_type)):
-            device = arg
+    rest = list(args)
+    if rest and isinstance(rest[0], Tensor):
+        other = rest.pop(0)
+        device, dtype = other.device, other.dtype
+    elif rest and isinstance(rest[0], dtypes.dtype):
+        dtype = rest.pop(0)
+    elif rest and (rest[0] is None or isinstance(rest[0], (str, device_type))):
+        device = rest.pop(0)
+        if rest and (rest[0] is None or isinstance(rest[0], dtypes.dtype)):
+            dtype = rest.pop(0)
+        elif rest:  # the second positional argument of this overload is the dtype
+            rest.insert(0, None)
+    if rest and isinstance(rest[0], bool):
+        rest.pop(0)  # non_blocking: meaningless on the CPU
+    if rest:
+        got = ", ".join(type(arg).__name__ for arg in args)
+        raise TypeError(f"to() received an invalid combination of arguments - got ({got})")
     return (None if device is None else device_type(device)), dtype
 
 
@@ -609,6 +621,28 @@ class Sequential(Module):
         self.add_module(str(len(self)), module)
         return self
 
+    def extend(self, sequential) -> Sequential:
+        for module in sequential:
+            self.append(module)
+        return self
+
+    def insert(self, index: int, module: Module) -> Sequential:
+        if not isinstance(module, Module):
+            raise AssertionError(f"module should be of type: {Module}")
+        count = len(self._modules)
+        if not -count <= index <= count:
+            raise IndexError(f"Index out of range: {index}")
+        modules = list(self._modules.values())
+        modules.insert(index + count if index < 0 else index, module)
+        self._modules.clear()
+        self._modules.update((str(i), m) for i, m in enumerate(modules))
+        return self
+
+    def pop(self, key):
+        module = self[key]
+        del self[key]
+        return module
+
     def forward(self, input):  # noqa: A002
         for module in self._modules.values():
             input = module(input)
@@ -676,6 +710,9 @@ class ParameterList(Module):
         return self
 
     def extend(self, values) -> ParameterList:
+        if isinstance(values, Tensor) or not hasattr(values, "__iter__"):
+            raise TypeError("ParameterList.extend should be called with an iterable, but got "
+                            + type(values).__name__)
         for value in values:
             self.append(value)
         return self

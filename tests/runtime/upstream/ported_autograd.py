@@ -1,7 +1,8 @@
 # Ported from PyTorch (BSD-3-Clause, see LICENSE-PyTorch in this folder).
 # upstream: pytorch/pytorch test/test_autograd.py @ 5c322af10e52e4d236104ceefd542f34e6dcf20a
 # Every test below is a verbatim copy of the method of the same name in class TestAutograd
-# there; only the imports differ (torch's test helpers come from shim.py).
+# (or TestAutogradDeviceType) there; only the imports differ (torch's test helpers come from
+# shim.py).
 # ruff: noqa
 # fmt: off
 
@@ -19,8 +20,11 @@ from torch.autograd import Function, Variable
 
 from upstream_shim import (
     TestCase,
+    deviceCountAtLeast,
     disable_gc,
+    instantiate_device_type_tests,
     set_warn_always_context,
+    skipIfMPS,
     skipIfTorchDynamo,
 )
 
@@ -2327,3 +2331,282 @@ class TestAutograd(TestCase):
         run_test((10,), torch.zeros(10))
         run_test((10, 10), torch.zeros(10, 10))
         run_test((10,), 0)
+
+    def test_inplace_on_view_saved_output(self):
+        # Test an in-place operation on a view in which the in-place op saves
+        # its output. Previously, this created a reference cycle.
+        dealloc = [0]
+
+        class IncrementOnDelete:
+            def __del__(self):
+                dealloc[0] += 1
+
+        def test():
+            root = torch.randn(3, 3, requires_grad=True)
+            copy = root.clone()
+            copy.grad_fn.register_hook(IncrementOnDelete())
+            view = copy.view(9)
+            torch.nn.functional.relu(view, inplace=True)
+
+        test()
+        self.assertEqual(dealloc[0], 1)
+
+    def test_inplace_on_view_leaf_errors(self):
+        # Issue #21875: Fail faster (when we try to modify the view vs. in backward())
+        x = torch.zeros(1, requires_grad=True)
+        y = x.view_as(x)
+        with self.assertRaisesRegex(
+            RuntimeError,
+            "a view of a leaf Variable that "
+            "requires grad is being used in "
+            "an in-place operation.",
+        ):
+            y.add_(1)
+
+    def test_inplace_on_view_weak_grad_fn(self):
+        # Issue 23502: Test that b's grad_fn is preserved.
+        a = torch.arange(10.0, requires_grad=True)
+
+        b = a.narrow(0, 0, 2).clone().view(-1)
+        b.relu_()
+
+        c = b.clone()
+        del b
+        gc.collect()
+
+        s = c.sum()
+        s.backward()
+        self.assertEqual(s, torch.tensor(1.0))
+
+        # Issue #21875: Fail faster (when we try to modify the view vs. in backward())
+        a = torch.rand(10, requires_grad=True).narrow(0, 0, 10)
+        with self.assertRaises(RuntimeError):
+            b = a.relu_()
+
+    def test_out_variant_raises_when_inputs_require_grad(self):
+        a = torch.randn(2, 2, requires_grad=True)
+        b = torch.randn(2, 2, requires_grad=True)
+        x = torch.zeros_like(a)
+
+        # out=... functions don't support automatic differentiation currently
+        self.assertRaisesRegex(RuntimeError, "out=", lambda: torch.mul(a, b, out=x))
+
+        # the inputs can require grad if we're in no_grad() mode
+        with torch.no_grad():
+            torch.mul(a, b, out=x)
+            self.assertEqual(x, a * b)
+
+        a = torch.randn(2, 2)
+        b = torch.randn(2, 2)
+        x = torch.zeros(2, 2, requires_grad=True)
+        # we should throw an exception if the output requires grad
+        self.assertRaisesRegex(RuntimeError, "out=", lambda: torch.mul(a, b, out=x))
+
+    def test_version_counter(self):
+        x = torch.randn(1, 2)
+
+        # In-place op bumps version
+        x_saved_version = x._version
+        x.add_(1).add_(1)
+        self.assertTrue(x._version > x_saved_version)
+
+        # Differentiable view shares version counter
+        xz = x[:]
+        self.assertTrue(x._version == xz._version)
+        xz.add_(1)
+        self.assertTrue(x._version == xz._version)
+
+        # `x.data = y` preserves version counter of `x`
+        x_saved_version = x._version
+        x.data = torch.randn(2, 3)
+        self.assertTrue(x._version == x_saved_version)
+        x.add_(1)
+        self.assertTrue(x._version > x_saved_version)
+        # Make sure `x` is still using the same version counter it shares with `xz`
+        self.assertTrue(x._version == xz._version)
+
+        # In-place op on `xz` also updates version of `x`,
+        # because they share the version counter
+        xz.add_(1)
+        self.assertTrue(x._version == xz._version)
+
+    def test_set_data_preserve_pyobj(self):
+        a = torch.randn(1, 2)
+        b = torch.randn(1, 2)
+        b_id_saved = id(b)
+        b.data = a
+        self.assertTrue(b_id_saved == id(b))
+
+    def test_set_data_self_requires_grad(self):
+        a = torch.tensor(1.0, requires_grad=True)
+        b = torch.tensor(2.0)
+        c = torch.tensor(3, dtype=torch.int64)
+        a.data = b
+        with self.assertRaisesRegex(
+            RuntimeError, "must be floating point or complex dtype"
+        ):
+            a.data = c
+
+    def test_reentrant_with_leaf_variable_hook(self):
+        handle = None
+        param = torch.rand(10, requires_grad=True)
+
+        def add_gradient_penalty_to_grad(grad):
+            handle.remove()
+            old_param_grad = grad
+            param.grad = None
+            # Add some sort of gradient penalty by directly updating the gradients
+            with torch.enable_grad():
+                g = grad.detach().requires_grad_()
+                new_param = param.detach().requires_grad_()
+                out = ((g * 2) + new_param).sum()
+                out.backward()
+            res = g.grad + grad
+            param.grad = old_param_grad
+            return res
+
+        handle = param.register_hook(add_gradient_penalty_to_grad)
+        # Forward pass
+        tmp = param * param
+        loss = tmp.sum()
+        # Compute the gradients
+        loss.backward()
+
+    def test_reentrant_with_non_leaf_variable_hook(self):
+        handle = None
+        param = torch.rand(10, requires_grad=True)
+
+        def manual_increase_gradient(grad):
+            handle.remove()
+            # Add some sort of gradient penalty by directly updating the gradients
+            with torch.enable_grad():
+                g = grad.detach().requires_grad_()
+                out = ((g * 2) + 5).sum()
+                out.backward()
+            res = g.grad + grad
+            return res
+
+        # Forward pass
+        tmp = param * param
+        handle = tmp.register_hook(manual_increase_gradient)
+        loss = tmp.sum()
+        # Compute the gradients
+        loss.backward()
+        self.assertEqual(param.grad, 6 * param)
+
+
+class TestAutogradDeviceType(TestCase):
+    # upstream: test/test_autograd.py @ 5c322af10e52e4d236104ceefd542f34e6dcf20a
+    # (instantiated for the CPU only: see instantiate_device_type_tests in shim.py)
+
+    @skipIfMPS  # the test doesn't work as randn is not supported with type long
+    @deviceCountAtLeast(1)
+    def test_grad_assignment(self, devices):
+        x = torch.randn(5, 5, device=devices[0])
+
+        # Tests that the wrong type raises
+        with self.assertRaisesRegex(TypeError, "expected to be a Tensor or None"):
+            x.grad = 0
+
+        # Tests that the wrong shape raises
+        with self.assertRaises(RuntimeError):
+            x.grad = torch.randn(2, 2, device=devices[0])
+
+        # Tests that the wrong dtype raises
+        with self.assertRaises(RuntimeError):
+            x.grad = torch.randn(5, 5, dtype=torch.long, device=devices[0])
+
+        # Tests that self-assignment raises
+        with self.assertRaises(RuntimeError):
+            x.grad = x
+
+        # Tests device -> cpu grad assignment raises
+        if self.device_type != "cpu":
+            with self.assertRaises(RuntimeError):
+                t_cpu = torch.rand(5, 5)
+                t_cpu.grad = torch.randn(5, 5, device=devices[0])
+
+        # Tests half type on CUDA
+        if self.device_type == "cuda":
+            x = x.to(dtype=torch.half, device=devices[0])
+            x.grad = torch.zeros_like(x)
+
+        # Tests cross-device assignment raises
+        if len(devices) > 1:
+            x = torch.randn(5, 5, device=devices[0])
+            with self.assertRaises(RuntimeError):
+                x.grad = torch.randn(5, 5, device=devices[1])
+
+    def test_inplace_on_view_backprop_base(self, device):
+        # modify view and back-prop through base
+        root = torch.randn(2, 2, device=device, requires_grad=True)
+        x = root.clone()
+        v1 = x.narrow(0, 0, 1)
+        v1.mul_(2)
+        x.sum().backward()
+        self.assertEqual(root.grad.tolist(), [[2, 2], [1, 1]])
+
+    def test_inplace_on_view_backprop_view_of_view(self, device):
+        # modify view and backprop through view-of-view
+        root = torch.randn(2, 2, device=device, requires_grad=True)
+        x = root.clone()
+        v1 = x.narrow(0, 0, 1)
+        v2 = x.narrow(0, 0, 1)
+        v1.mul_(2)
+        v2.sum().backward()
+        self.assertEqual(root.grad.tolist(), [[2, 2], [0, 0]])
+
+    def test_inplace_on_view_of_view(self, device):
+        # modify view-of-view and backprop through base
+        root = torch.randn(2, 2, device=device, requires_grad=True)
+        x = root.clone()
+
+        v1 = x.narrow(0, 0, 1)
+        v2 = v1.narrow(1, 1, 1)
+        v2.mul_(2)
+        x.sum().backward()
+        self.assertEqual(root.grad.tolist(), [[1, 2], [1, 1]])
+
+    @skipIfMPS  # the test doesn't work on MPS as double types are not supported
+    def test_inplace_on_view_then_no_grad(self, device):
+        # Perform an in-place operation on a view of a non-leaf variable.
+        a = torch.ones(3, 1, dtype=torch.double, device=device, requires_grad=True)
+        b = a * 2
+        c = b.view_as(b)
+        c[0][0] = 3
+
+        # Force a graph update with grad disabled.
+        with torch.no_grad():
+            c.grad_fn
+
+        c.sum().backward()
+
+    def test_inplace_on_view_multiple_outputs(self, device):
+        root = torch.arange(9.0, dtype=torch.double).reshape(3, 3).requires_grad_()
+        x = root.clone()
+        v1 = x.unbind()
+        with self.assertRaises(RuntimeError):
+            v1[0].mul_(2)
+
+    @skipIfMPS  # the test doesn't work on MPS as double types are not supported
+    def test_inplace_on_view_of_multiple_output_view(self, device):
+        a = torch.rand(
+            10, dtype=torch.double, device=device, requires_grad=True
+        ).clone()
+        b = a.unbind(0)
+        c = b[0].view_as(b[0])
+        with self.assertRaises(RuntimeError):
+            c.mul_(2)
+
+    @skipIfMPS  # MPS backend doesn't support double types
+    def test_inplace_multiple_output_view_of_view(self, device):
+        a = torch.rand(
+            10, dtype=torch.double, device=device, requires_grad=True
+        ).clone()
+        b = a.view_as(a)
+        c = b.unbind(0)
+        with self.assertRaises(RuntimeError):
+            c[0].mul_(2)
+
+
+instantiate_device_type_tests(TestAutogradDeviceType, globals(), only_for="cpu")

@@ -72,6 +72,16 @@ RUNTIME_XFAIL = {
     "TestAutograd::test_requires_grad": INTERNALS + "Tensor._backward_hooks",
     "TestAutograd::test_attribute_deletion": INTERNALS + "Tensor._grad_fn, Tensor._backward_hooks",
     "TestAutograd::test_next_functions": INTERNALS + "torch._C._functions.AccumulateGrad",
+    "TestAutograd::test_inplace_on_view_saved_output": NODE_HOOKS,
+    "TestAutograd::test_inplace_on_view_weak_grad_fn": _op("narrow"),
+    "TestAutograd::test_out_variant_raises_when_inputs_require_grad": _op("torch.mul(out=)"),
+    "TestAutogradDeviceType::test_inplace_on_view_backprop_base": _op("narrow"),
+    "TestAutogradDeviceType::test_inplace_on_view_backprop_view_of_view": _op("narrow"),
+    "TestAutogradDeviceType::test_inplace_on_view_of_view": _op("narrow"),
+    "TestAutogradDeviceType::test_inplace_on_view_then_no_grad": VIEWS_WITH_HISTORY,
+    "TestAutogradDeviceType::test_inplace_on_view_multiple_outputs": _op("unbind"),
+    "TestAutogradDeviceType::test_inplace_on_view_of_multiple_output_view": _op("unbind"),
+    "TestAutogradDeviceType::test_inplace_multiple_output_view_of_view": _op("unbind"),
     # ported_inference_mode.py
     "TestAutogradInferenceMode::test_inference_mode_inf_tensor_in_inf_mode_inplace_op": _op("transpose_"),
     "TestAutogradInferenceMode::test_inference_mode_inf_tensor_in_normal_mode_inplace_op": _op("transpose_"),
@@ -86,6 +96,7 @@ RUNTIME_XFAIL = {
     "TestMultithreadAutograd::test_preserve_backtrace": CUSTOM_FUNCTION,
     # ported_nn.py
     "TestNN::test_Sequential_setitem": "the dtype torch.int16 is not on the runtime",
+    "TestNN::test_ModuleList": _op("nn.Conv2d", "nn.GELU"),
     "TestDropoutNN::test_invalid_dropout_p": ("F.dropout's check of p: runtime/nn/functional.py "
                                               "(issue 20's file); nn.Dropout* check it"),
 }

@@ -11,10 +11,10 @@ mappings compare element by element; anything else with ``==``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
-import math
+import inspect
 import unittest
-import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -136,6 +136,35 @@ def skipIfTorchDynamo(msg="test doesn't currently work with dynamo"):  # noqa: N
 
 
 skipIfNoLapack = skipIfTorchDynamo()  # numpy's LAPACK is always there
+skipIfMPS = skipIfTorchDynamo()  # the tests run on the CPU
+
+
+def deviceCountAtLeast(num_required):  # noqa: N802
+    """The CPU is one device: tests asking for more are not ported."""
+    if num_required > 1:
+        raise ValueError("only single-device tests are ported")
+    return lambda function: function
+
+
+def instantiate_device_type_tests(generic_test_class, scope, only_for="cpu"):
+    """PyTorch makes one class per device type; here the class runs its tests on the CPU,
+    keeping its name: each ``test_x(self, device)`` (or ``devices``) becomes ``test_x(self)``."""
+    if only_for != "cpu":
+        raise ValueError("only CPU tests are ported")
+    generic_test_class.device_type = "cpu"
+    for name, method in list(vars(generic_test_class).items()):
+        if name.startswith("test_"):
+            parameter = list(inspect.signature(method).parameters)[1]
+            argument = ["cpu"] if parameter == "devices" else "cpu"
+            setattr(generic_test_class, name, _on_device(method, argument))
+
+
+def _on_device(method, argument):
+    @functools.wraps(method)
+    def run(self):
+        return method(self, argument)
+    del run.__wrapped__  # unittest must see the one-argument signature
+    return run
 
 
 @contextlib.contextmanager
@@ -164,8 +193,6 @@ def disable_gc():
         yield
 
 
-__all__ = ["TestCase", "disable_gc", "math", "run_tests", "set_warn_always_context",
-           "skipIfNoLapack", "skipIfTorchDynamo", "warnings"]
 
 
 def _create_basic_net():
