@@ -55,10 +55,6 @@ SCALAR_OF_GRAD = (
     "Converting a tensor with requires_grad=True to a scalar may lead to unexpected behavior.\n"
     "Consider using tensor.detach() first. (Triggered internally at "
     "/__w/pytorch/pytorch/torch/csrc/autograd/generated/python_variable_methods.cpp:822.)")
-NON_LEAF_PICKLE = (
-    "Cowardly refusing to serialize non-leaf tensor which requires_grad, since autograd does not "
-    "support crossing process boundaries.  If you just want to transfer the data, call detach() "
-    "on the tensor before serializing (e.g., putting it on the queue).")
 
 
 def _shape(size: tuple) -> tuple:
@@ -420,8 +416,7 @@ class Tensor:
         return self._new(np.full(_shape((size,)), fill_value), dtype, requires_grad)
 
     def __reduce_ex__(self, protocol):
-        if self.grad_fn is not None:
-            raise RuntimeError(NON_LEAF_PICKLE)
+        # Values and the requires_grad flag; a non-leaf comes back as a leaf, as in PyTorch.
         return _rebuild, (type(self), np.array(self._data), self._requires_grad)
 
     def _cast(self, target: dtypes.dtype) -> Tensor:

@@ -23,6 +23,7 @@ SUBMODULES = {
     "torch.nn.utils": "runtime.nn.utils",
     "torch.cuda": "runtime.cuda",
     "torch.optim": "runtime.optim",
+    "torch.optim.lr_scheduler": "runtime.optim.lr_scheduler",
     "torch.utils": "runtime.utils",
     "torch.utils.data": "runtime.utils.data",
 }

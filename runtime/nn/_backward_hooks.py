@@ -11,8 +11,16 @@ as in PyTorch.
 
 from __future__ import annotations
 
+import warnings
+
 from runtime.grad_mode import is_grad_enabled
 from runtime.tensor import Tensor
+
+
+OUTPUTS_ONLY = (
+    "Full backward hook is firing when gradients are computed with respect to module outputs "
+    "since no inputs require gradients. See https://docs.pytorch.org/docs/main/generated/"
+    "torch.nn.Module.html#torch.nn.Module.register_full_backward_hook for more details.")
 
 
 def _watched(value) -> bool:
@@ -63,6 +71,7 @@ class Watch:
         self.grad_outputs[position] = grad
         self.pending_outputs -= 1
         if self.pending_outputs == 0 and not self.pending_inputs:
+            warnings.warn(OUTPUTS_ONLY, UserWarning, stacklevel=2)
             self._run_hooks()
 
     def _on_input(self, index: int, grad: Tensor):

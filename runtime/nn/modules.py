@@ -421,12 +421,12 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
+        extra = self.extra_repr().split("\n") if self.extra_repr() else []
         children = [f"({name}): " + repr(module).replace("\n", "\n  ")
                     for name, module in self._modules.items()]
-        if not children:
-            return f"{type(self).__name__}({self.extra_repr()})"
-        lines = ([self.extra_repr()] if self.extra_repr() else []) + children
-        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+        if not children and len(extra) <= 1:
+            return f"{type(self).__name__}({''.join(extra)})"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(extra + children) + "\n)"
 
 
 def _parse_to(*args, **kwargs):
@@ -726,9 +726,9 @@ class ParameterList(Module):
             if isinstance(value, Tensor):
                 size = "x".join(str(n) for n in value.shape)
                 kind = "Parameter" if isinstance(value, Parameter) else "Tensor"
-                lines.append(f"({index}): {kind} containing: [{value.dtype} of size {size}]")
+                lines.append(f"  ({index}): {kind} containing: [{value.dtype} of size {size}]")
             else:
-                lines.append(f"({index}): Object of type: {type(value).__name__}")
+                lines.append(f"  ({index}): Object of type: {type(value).__name__}")
         return "\n".join(lines)
 
 

@@ -110,8 +110,21 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
+    # AdamW decays the weights directly (decoupled) instead of adding the decay to the gradient.
+    decoupled_weight_decay = False
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False) -> None:
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= betas[0] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+        if not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad))
 
@@ -121,7 +134,9 @@ class Adam(Optimizer):
         for group, parameter, state in self._parameters_with_grad():
             grad = parameter.grad._data
             beta1, beta2 = group["betas"]
-            if group["weight_decay"]:
+            if group["weight_decay"] and self.decoupled_weight_decay:
+                parameter.mul_(1 - group["lr"] * group["weight_decay"])
+            elif group["weight_decay"]:
                 grad = grad + group["weight_decay"] * parameter._data
             if not state:
                 state["step"] = 0
@@ -143,4 +158,23 @@ class Adam(Optimizer):
         return loss
 
 
-__all__ = ["Adam", "Optimizer", "SGD"]
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): each step first shrinks the
+    weights by ``lr * weight_decay``, then applies the Adam update of the plain gradient."""
+
+    decoupled_weight_decay = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+def __getattr__(name: str):
+    # lr_scheduler loads on first use, as torch.optim.lr_scheduler is a submodule.
+    if name == "lr_scheduler":
+        import importlib
+        return importlib.import_module("runtime.optim.lr_scheduler")
+    raise AttributeError(f"module 'runtime.optim' has no attribute '{name}'")
+
+
+__all__ = ["Adam", "AdamW", "Optimizer", "SGD", "lr_scheduler"]
