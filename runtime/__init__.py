@@ -27,6 +27,9 @@ from runtime.tensor import _operand
 # ---- torch's device API and module-level names (issue 21); kept in one block for merges
 from runtime import cuda  # noqa: E402
 from runtime.device import device  # noqa: E402
+from runtime.legacy_types import (  # noqa: E402
+    BoolTensor, ByteTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor,
+)
 from runtime.version import __version__  # noqa: E402
 
 

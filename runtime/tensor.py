@@ -403,6 +403,15 @@ class Tensor:
         chosen = self.dtype if dtype is None else dtype
         return _tensor(array.astype(chosen.numpy, copy=False)).requires_grad_(requires_grad)
 
+    def new(self, *args) -> Tensor:
+        """Legacy constructor: ``new(2, 3)`` or ``new(size)`` gives an (uninitialised, here
+        zero) tensor of this dtype, ``new(data)`` one holding the data."""
+        if all(isinstance(a, builtins.int) and not isinstance(a, builtins.bool) for a in args) \
+                or (len(args) == 1 and isinstance(args[0], Size)):
+            return self._new(np.zeros(_shape(args) if args else (0,)), None, False)
+        (data,) = args
+        return self._new(np.asarray(data._data if isinstance(data, Tensor) else data), None, False)
+
     def new_zeros(self, *size, dtype=None, device=None, requires_grad=False) -> Tensor:
         return self._new(np.zeros(_shape(size)), dtype, requires_grad)
 

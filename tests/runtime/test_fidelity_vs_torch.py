@@ -222,6 +222,13 @@ def new_factories(m):
             x.new_full((2,), 7), x.new_empty(0).shape, x.new_zeros(2, requires_grad=True))
 
 
+def legacy_constructors(m):
+    x = m.ones(2, dtype=m.float64)
+    return (m.LongTensor([0, 2]), m.FloatTensor(2, 3), m.BoolTensor(2).dtype, m.LongTensor().shape,
+            isinstance(m.ones(2), m.FloatTensor), isinstance(m.ones(2), m.LongTensor),
+            x.new(3).shape, x.new([1, 2]), x.new().shape, x.new(m.Size([1, 2])).shape)
+
+
 def pickle_round_trip(m):
     copy = pickle.loads(pickle.dumps(m.tensor([1.0, 2.0], requires_grad=True)))
     return copy, copy.requires_grad, copy.is_leaf
@@ -524,7 +531,7 @@ CASES = [
     data_setter_integer_on_leaf_requiring_grad, data_setter_new_shape, data_deleter,
     data_ptr_of_views, float_of_one_element_requiring_grad, float_of_many_elements,
     int_of_many_elements, int_of_one_element_requiring_grad, index_with_integer_tensor,
-    index_with_float_tensor, new_factories, pickle_round_trip, pickle_non_leaf,
+    index_with_float_tensor, new_factories, legacy_constructors, pickle_round_trip, pickle_non_leaf,
     device_objects, device_unknown_type, device_bad_string, cuda_is_not_available, tensor_cuda,
     tensor_to_cuda, module_cuda, tensor_to_device_and_dtype, version_compares,
     train_with_a_string, dropout_probability_above_one, dropout_probability_negative,
