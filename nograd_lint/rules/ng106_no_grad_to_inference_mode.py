@@ -90,6 +90,7 @@ class NoGradToInferenceMode(Rule):
         "ok_no_grad_distillation_target.py",
         "ok_no_grad_normalized_in_place.py",
         "ok_no_grad_stored_prototypes.py",
+        "ok_training_script_adamw_cosine_clipping.py",
     )
 
     code = "NG106"
