@@ -25,12 +25,12 @@ from runtime.tensor import Size, Tensor
 from runtime.tensor import _operand
 
 # ---- torch's device API and module-level names (issue 21); kept in one block for merges
-from runtime import cuda  # noqa: E402
-from runtime.device import device  # noqa: E402
-from runtime.legacy_types import (  # noqa: E402
+from runtime import cuda
+from runtime.device import device
+from runtime.legacy_types import (
     BoolTensor, ByteTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor,
 )
-from runtime.version import __version__  # noqa: E402
+from runtime.version import __version__
 
 
 def is_inference(input: Tensor) -> __builtins__["bool"]:  # noqa: A002 - torch's name

@@ -180,7 +180,7 @@ class Tensor:
 
     @requires_grad.deleter
     def requires_grad(self) -> None:
-        raise RuntimeError("can't delete requires_grad")
+        raise RuntimeError("requires_grad must be a bool")  # PyTorch's message, as for a non-bool
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if self.grad_fn is not None and requires_grad:
