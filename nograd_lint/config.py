@@ -1,8 +1,11 @@
-"""Configuration: ``[tool.nograd-lint]`` in the nearest pyproject.toml, then command-line options.
+"""Configuration: ``[tool.nograd-lint]`` in the nearest pyproject.toml (or the TOML file given
+with ``--config``), then command-line options.
 
 Rule selection works like flake8's and ruff's: codes or prefixes (``NG3`` = NG301-NG303, ``NG``
-= everything).  ``select`` replaces the default set, ``extend-select`` adds to it, ``ignore``
-removes from it; ``per-file-ignores`` maps path globs to codes ignored in matching files.
+= every rule on by default).  ``select`` replaces the default set, ``extend-select`` adds to it,
+``ignore`` removes from it; ``per-file-ignores`` maps path globs to codes ignored in matching
+files.  An opt-in rule is selected only by its full code, as ruff treats preview rules: a
+prefix never turns on advice nobody asked for.
 """
 
 from __future__ import annotations
@@ -40,14 +43,18 @@ class Config:
     eval_function_patterns: tuple[str, ...] = ()
     root: str = "."  # per-file-ignores and exclude globs are relative to it
     prefilter: bool = True  # False: parse every file and run every rule (--no-prefilter)
+    #: Files larger than this many bytes that a rule would analyse get an NG001 notice instead
+    #: (0: no limit); the analysis of a multi-megabyte generated file takes minutes and gigabytes.
+    max_file_size: int = 1_000_000
+    force_exclude: bool = False  # exclude applies to files named on the command line too
 
     def enabled_codes(self, all_rules: dict[str, type], path: str | None = None) -> frozenset[str]:
         """The codes to check in ``path`` (or in general when ``path`` is None)."""
         if self.select is None:
             chosen = {code for code, rule in all_rules.items() if rule.default_enabled}
         else:
-            chosen = {code for code in all_rules if code.startswith(tuple(self.select))}
-        chosen |= {code for code in all_rules if code.startswith(self.extend_select)}
+            chosen = _selected(all_rules, self.select)
+        chosen |= _selected(all_rules, self.extend_select)
         ignored = tuple(self.ignore) + (self._file_ignores(path) if path else ())
         return frozenset(code for code in chosen if not code.startswith(ignored))
 
@@ -66,6 +73,12 @@ class Config:
 
     def merged(self, **overrides) -> Config:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _selected(all_rules: dict[str, type], selection: tuple[str, ...]) -> set[str]:
+    """The codes ``selection`` names: opt-in rules only by their full code."""
+    return {code for code, rule in all_rules.items()
+            if code in selection or rule.default_enabled and code.startswith(tuple(selection))}
 
 
 def _relative(path: str, root: str) -> str:
@@ -102,6 +115,7 @@ _KEYS = {
     "select": "select", "extend-select": "extend_select", "ignore": "ignore",
     "exclude": "exclude", "torch-modules": "torch_modules",
     "eval-function-patterns": "eval_function_patterns", "per-file-ignores": "per_file_ignores",
+    "max-file-size": "max_file_size",
 }
 
 
@@ -110,26 +124,66 @@ def load_config(start: str) -> Config:
     pyproject = find_pyproject(start)
     if pyproject is None:
         return Config()
-    with pyproject.open("rb") as handle:
-        table = tomllib.load(handle)["tool"]["nograd-lint"]
-    values: dict[str, object] = {"root": str(pyproject.parent)}
+    return load_config_file(pyproject)
+
+
+def load_config_file(path: str | os.PathLike) -> Config:
+    """Read ``[tool.nograd-lint]`` from the TOML file ``path``, whatever its name (``--config``);
+    its globs are relative to the file's directory."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a configuration file") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror or error}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    table = data.get("tool", {}).get("nograd-lint") if isinstance(data.get("tool"), dict) else None
+    if table is None:
+        raise ConfigError(f"{path}: no [tool.nograd-lint] table")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.nograd-lint] must be a table")
+    values: dict[str, object] = {"root": str(path.parent)}
     for key, value in table.items():
         if key not in _KEYS:
-            raise ConfigError(f"{pyproject}: unknown key '{key}' in [tool.nograd-lint] "
+            raise ConfigError(f"{path}: unknown key '{key}' in [tool.nograd-lint] "
                               f"(known: {', '.join(sorted(_KEYS))})")
         if key == "per-file-ignores":
             if not isinstance(value, dict) or not all(_is_str_list(v) for v in value.values()):
-                raise ConfigError(f"{pyproject}: per-file-ignores must map globs to lists of codes")
+                raise ConfigError(f"{path}: per-file-ignores must map globs to lists of codes")
             values["per_file_ignores"] = tuple((g, tuple(c)) for g, c in value.items())
+        elif key == "max-file-size":
+            try:
+                values["max_file_size"] = parse_size(value)
+            except ConfigError as error:
+                raise ConfigError(f"{path}: max-file-size: {error}") from None
         elif _is_str_list(value):
             values[_KEYS[key]] = tuple(value)
         else:
-            raise ConfigError(f"{pyproject}: '{key}' must be a list of strings")
+            raise ConfigError(f"{path}: '{key}' must be a list of strings")
     try:
         check_patterns(values.get("eval_function_patterns", ()))
     except ConfigError as error:
-        raise ConfigError(f"{pyproject}: eval-function-patterns: {error}") from None
+        raise ConfigError(f"{path}: eval-function-patterns: {error}") from None
     return Config(**values)
+
+
+_SIZE = re.compile(r"(\d+)\s*([kmg]?)b?", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
+
+
+def parse_size(value: object) -> int:
+    """A size in bytes: an integer, or a string such as ``"500k"``, ``"2MB"`` (0: no limit)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    match = _SIZE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ConfigError(f"{value!r} is not a size (bytes, or a number with k, M or G)")
+    return int(match[1]) * _UNITS[match[2].lower()]
 
 
 def check_patterns(patterns) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from nograd_lint.config import Config
 from nograd_lint.context import ModuleContext
 from nograd_lint.names import ImportResolver
 from nograd_lint.positions import Statements, is_statement, locate
-from nograd_lint.noqa import is_suppressed, suppressions
+from nograd_lint.noqa import ignores_file, is_suppressed, suppressions
 from nograd_lint.rule import Finding, Rule
 from nograd_lint.rules import PARSE_ERROR, RULES
 from nograd_lint.screen import features
@@ -102,12 +102,16 @@ def triggered_rules(source: str | bytes, codes: frozenset[str], config: Config) 
 
 
 def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool = True,
-            report_parse_errors: bool = True) -> Analysis:
+            report_parse_errors: bool = True, repair_legacy: bool = True) -> Analysis:
+    """``repair_legacy``: a file only Python 2 (or an old Python 3) parses is linted after the
+    mechanical repairs of ``legacy.py``, and never fixed."""
     codes = config.enabled_codes(RULES, path)
     rules = triggered_rules(source, codes, config)
-    if not rules:
+    if not rules or honor_noqa and ignores_file(source):
         return Analysis(None, [])
     report_parse_errors = report_parse_errors and PARSE_ERROR.code in codes
+    if 0 < config.max_file_size < len(source):
+        return Analysis(None, [_too_large(path, len(source), config)] if report_parse_errors else [])
     try:
         # CPython's parser first: it refuses nesting that would overflow libcst's native parser
         # (a crash, not an exception), and its statement positions place findings cheaply.
@@ -119,6 +123,13 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
             return Analysis(None, [_too_deep(path)] if report_parse_errors else [])
         # CPython's verdict stands: libcst never sees a file Python rejects, because on one
         # its error recovery takes minutes (quadratic in a long operator chain) or crashes.
+        if repair_legacy:
+            from nograd_lint.legacy import analyze_repaired
+
+            repaired = analyze_repaired(source, path, config, honor_noqa=honor_noqa,
+                                        report_parse_errors=report_parse_errors)
+            if repaired is not None:
+                return repaired
         line, column = max(error.lineno or 1, 1), max(error.offset or 1, 1)
         found = [_parse_error(path, line, column, error.msg)]
         return Analysis(None, found if report_parse_errors else [])
@@ -191,6 +202,12 @@ def _long_boolean_chain(source: str | bytes, tree: ast.Module) -> bool:
 
 def _too_deep(path: str) -> Finding:
     return _parse_error(path, 1, 1, "code is nested too deeply to analyse")
+
+
+def _too_large(path: str, size: int, config: Config) -> Finding:
+    return Finding(path, 1, 1, PARSE_ERROR.code,
+                   f"file not checked: {size:,} bytes is over max-file-size ({config.max_file_size:,}"
+                   " bytes); raise it with --max-file-size or in [tool.nograd-lint] (0: no limit)")
 
 
 def _parse_error(path: str, line: int, column: int, detail: str) -> Finding:
@@ -309,21 +326,29 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def lint_paths(paths: Sequence[str], config: Config, jobs: int | None = None) -> list[FileResult]:
-    """Lint ``paths`` (files), in parallel when it pays; results sorted by path."""
+def lint_paths(paths: Sequence[str], config: Config, jobs: int | None = None,
+               progress: Callable[[int], None] | None = None) -> list[FileResult]:
+    """Lint ``paths`` (files), in parallel when it pays; results sorted by path.  ``progress``
+    is told how many files are done, as they finish."""
     jobs = default_jobs() if jobs is None else max(jobs, 1)
+    progress = progress or (lambda done: None)
     if jobs == 1 or len(paths) <= jobs:
-        results = [lint_file(path, config) for path in paths]
+        results = []
+        for path in paths:
+            results.append(lint_file(path, config))
+            progress(len(results))
     else:
         # Big files first so that no worker is left with a large file at the end.
         ordered = sorted(paths, key=_size, reverse=True)
         chunk = max(1, min(32, len(ordered) // (jobs * 8)))
-        results, lost = _lint_in_pool(ordered, config, jobs, chunk, in_flight=2 * jobs)
+        results, lost = _lint_in_pool(ordered, config, jobs, chunk, in_flight=2 * jobs,
+                                      progress=progress)
         if lost:
             # A worker died holding these files (killed, out of memory, a crash in the native
             # parser).  Each is linted again alone in a fresh worker: a file that kills it again
             # is named, and the others still get their findings.
-            retried, crashed = _lint_in_pool(lost, config, 1, 1, in_flight=1)
+            retried, crashed = _lint_in_pool(lost, config, 1, 1, in_flight=1,
+                                             progress=lambda done: progress(len(results) + done))
             results += retried
             results += [FileResult(path, error=f"{path}: not linted: the worker process linting "
                                    "it crashed", analysed=False) for path in crashed]
@@ -331,8 +356,8 @@ def lint_paths(paths: Sequence[str], config: Config, jobs: int | None = None) ->
     return results
 
 
-def _lint_in_pool(paths: list[str], config: Config, jobs: int, chunk: int, *,
-                  in_flight: int) -> tuple[list[FileResult], list[str]]:
+def _lint_in_pool(paths: list[str], config: Config, jobs: int, chunk: int, *, in_flight: int,
+                  progress: Callable[[int], None]) -> tuple[list[FileResult], list[str]]:
     """Lint ``paths`` in ``jobs`` worker processes, ``chunk`` files per task, at most
     ``in_flight`` tasks handed out at a time.  Returns the results and the files of the tasks
     that were out when a worker died (a dead worker breaks the whole pool); the tasks not yet
@@ -357,6 +382,7 @@ def _lint_in_pool(paths: list[str], config: Config, jobs: int, chunk: int, *,
                     for future in done:
                         results += future.result()
                         del out[future]
+                    progress(len(results))
             except BrokenProcessPool:
                 wait(out)
                 for future, task in out.items():

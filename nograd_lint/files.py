@@ -17,9 +17,11 @@ class Discovery:
 
 
 def discover(paths: Iterable[str], config: Config) -> Discovery:
-    """Files named explicitly are always linted; directories are walked for ``*.py`` files,
-    skipping version-control and cache folders, virtual environments and ``exclude`` globs.
-    Symbolic links to directories are not followed, so link loops cannot trap the walk."""
+    """Files named explicitly are linted (unless ``force_exclude`` and excluded, as ruff's
+    ``--force-exclude``: pre-commit names every file); directories are walked for ``*.py``
+    files, skipping version-control and cache folders, virtual environments and ``exclude``
+    globs.  Symbolic links to directories are not followed, so link loops cannot trap the
+    walk."""
     found = Discovery()
     seen: set[str] = set()
 
@@ -30,6 +32,8 @@ def discover(paths: Iterable[str], config: Config) -> Discovery:
             found.files.append(path)
 
     for path in paths:
+        if is_force_excluded(path, config):
+            continue
         if os.path.isdir(path):
             for root, dirs, names in os.walk(path, onerror=lambda e: found.errors.append(
                     f"{e.filename}: cannot list directory: {e.strerror}")):
@@ -45,6 +49,20 @@ def discover(paths: Iterable[str], config: Config) -> Discovery:
         else:
             found.errors.append(f"{path}: no such file or directory")
     return found
+
+
+def is_force_excluded(path: str, config: Config) -> bool:
+    """Under ``force_exclude``: whether ``path``, or a directory it is in, is excluded (by the
+    ``exclude`` globs or the directories skipped by default)."""
+    if not config.force_exclude:
+        return False
+    path = os.path.normpath(path)
+    while path and path not in (os.curdir, os.sep):
+        name = os.path.basename(path)
+        if name in DEFAULT_EXCLUDE or config.is_excluded(path):
+            return True
+        path = os.path.dirname(path)
+    return False
 
 
 def _special(path: str) -> bool:

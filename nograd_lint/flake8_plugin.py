@@ -20,7 +20,9 @@ from nograd_lint.rules import RULES
 class NogradChecker:
     name = "nograd-lint"
     version = __version__
-    _config = Config(select=("NG",))
+    # Until parse_options has read the selection: the rules on by default.  No size limit:
+    # flake8 has no notion of a file it skips, and NG001 is never reported under it.
+    _config = Config(max_file_size=0)
 
     def __init__(self, tree: object, lines: list[str], filename: str) -> None:
         # flake8's lines, not the file: that is how stdin is linted; ``filename`` is already
@@ -40,12 +42,6 @@ class NogradChecker:
             comma_separated_list=True,
             help="regular expressions: more function names that mark evaluation code",
         )
-        # flake8 shows every code a plugin yields unless it is ignored by default: that is how
-        # opt-in rules stay off until --extend-select (or --select NG) asks for them, as in
-        # the CLI.
-        opt_in = sorted(code for code, rule in RULES.items() if not rule.default_enabled)
-        if opt_in:
-            manager.extend_default_ignore(opt_in)
 
     @classmethod
     def parse_options(cls, manager, options: argparse.Namespace, filenames: list[str]) -> None:
@@ -53,8 +49,13 @@ class NogradChecker:
             patterns = check_patterns(options.nograd_eval_patterns)
         except ConfigError as error:
             manager.parser.error(f"--nograd-eval-patterns: {error}")
+        # flake8 shows every code a plugin yields that its selection matches, and an explicit
+        # ``--select NG`` beats any default ignore; so the plugin itself runs an opt-in rule
+        # only when its full code is selected, as the CLI (and ruff, for preview rules) does.
+        chosen = {*(options.select or ()), *(options.extend_select or ())}
         cls._config = Config(
-            select=("NG",),
+            select=tuple(code for code, rule in RULES.items() if rule.default_enabled or code in chosen),
+            max_file_size=0,
             torch_modules=tuple(options.nograd_torch_modules),
             eval_function_patterns=patterns,
         )

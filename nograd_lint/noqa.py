@@ -18,6 +18,10 @@ NOQA_INLINE = re.compile(
     re.IGNORECASE,
 )
 ALL_CODES = frozenset({"*"})
+# flake8's file-level pattern (flake8/defaults.py NOQA_FILE, matched at a line's start): a
+# ``# flake8: noqa`` line of its own silences the whole file.
+_NOQA_FILE = {str: re.compile(r"^[ \t\f]*# flake8[:=][ \t]*noqa", re.IGNORECASE | re.MULTILINE),
+              bytes: re.compile(rb"^[ \t\f]*# flake8[:=][ \t]*noqa", re.IGNORECASE | re.MULTILINE)}
 
 
 def _codes(comment: str) -> frozenset[str] | None:
@@ -28,6 +32,11 @@ def _codes(comment: str) -> frozenset[str] | None:
     if not codes:
         return ALL_CODES
     return frozenset(c.upper() for c in re.split(r"[,\s]+", codes) if c)
+
+
+def ignores_file(source: str | bytes) -> bool:
+    """Whether a ``# flake8: noqa`` line tells linters to skip the whole file, as flake8 does."""
+    return _NOQA_FILE[type(source)].search(source) is not None
 
 
 def suppressions(source: str) -> dict[int, frozenset[str]]:
