@@ -3,7 +3,8 @@
 Fixes are applied in passes until nothing changes (a fix nested in another one's target is
 picked up by the next pass), so running ``--fix`` twice changes nothing the second time.  The
 result is re-parsed before it is returned, and :func:`write_atomic` replaces a file only with
-complete, parseable content.
+complete, parseable content.  What fixes leave behind (``x = x``, an import no longer used,
+adjacent ``with torch.no_grad():`` blocks) is tidied up (``cleanup.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from dataclasses import dataclass
 
 from nograd_lint import libcst as cst
 
+from nograd_lint.cleanup import (
+    imports_made_unused, is_self_assignment, merge_adjacent, unused_import_fixes,
+)
 from nograd_lint.config import Config
 from nograd_lint.engine import analyze
 from nograd_lint.rule import Finding, Fix, FixSafety
@@ -56,18 +60,38 @@ def fix_source(source: str | bytes, path: str, config: Config, *, unsafe: bool =
         fixes = [f.fix for f in analysis.findings if _allowed(f.fix, unsafe)]
         if analysis.module is None or not fixes:
             break
-        candidate = _render(analysis.module.visit(_ApplyFixes(fixes)), source)
-        try:
-            cst.parse_module(candidate)
-        except (cst.ParserSyntaxError, RecursionError) as error:
-            return FixResult(source, 0, analyze(source, path, config).findings,
-                             f"{path}: a fix produced code that does not parse ({error}); "
-                             "file left unchanged, please report this")
+        candidate = _apply(analysis.module, fixes, source)
+        if candidate is None:
+            return _unparseable_fix(source, path, config)
         if candidate == current:
             break
         current = candidate
         analysis = analyze(current, path, config)
+    unused = imports_made_unused(source, current)
+    if unused:
+        module = cst.parse_module(current)
+        candidate = _apply(module, unused_import_fixes(module, unused), source)
+        if candidate is None:
+            return _unparseable_fix(source, path, config)
+        current = candidate
+        analysis = analyze(current, path, config)
     return FixResult(current + tail, max(before - len(analysis.findings), 0), analysis.findings)
+
+
+def _apply(module: cst.Module, fixes: list[Fix], like: str | bytes) -> str | bytes | None:
+    """The module's text with ``fixes`` applied, or None if that does not parse."""
+    candidate = _render(module.visit(_ApplyFixes(fixes)), like)
+    try:
+        cst.parse_module(candidate)
+    except (cst.ParserSyntaxError, RecursionError):
+        return None
+    return candidate
+
+
+def _unparseable_fix(source: str | bytes, path: str, config: Config) -> FixResult:
+    return FixResult(source, 0, analyze(source, path, config).findings,
+                     f"{path}: a fix produced code that does not parse; file left unchanged, "
+                     "please report this")
 
 
 def _render(module: cst.Module, like: str | bytes) -> str | bytes:
@@ -105,12 +129,20 @@ class _ApplyFixes(cst.CSTTransformer):
         for fix in fixes:
             # Two fixes for one node (e.g. NG301 and NG303 on one call): one per pass.
             self._replacements.setdefault(fix.target, fix.replacement)
+        # The ``with`` blocks fixes wrap statements in, by id: adjacent ones are merged.
+        self._created = {id(r): r for r in self._replacements.values() if isinstance(r, cst.With)}
 
     def on_leave(self, original_node, updated_node):
         replacement = self._replacements.get(original_node)
         if replacement is not None:
             return replacement
         return super().on_leave(original_node, updated_node)
+
+    def leave_Assign(self, original_node, updated_node):
+        # ``x = Variable(x)`` fixed to ``x = x``: a statement that does nothing goes.
+        if is_self_assignment(updated_node) and not is_self_assignment(original_node):
+            return cst.RemoveFromParent()
+        return updated_node
 
     # A removed statement must leave no empty line, empty block or dangling ';' behind, and
     # must not take the comment lines above it along.  libcst itself would drop a line left
@@ -129,8 +161,9 @@ class _ApplyFixes(cst.CSTTransformer):
 
     def leave_IndentedBlock(self, original_node, updated_node):
         if not self._emptied:
-            return updated_node
+            return updated_node.with_changes(body=self._merged(updated_node.body))
         body, carried = self._drop_emptied(updated_node.body)
+        body = self._merged(body)
         if not body:
             body = [cst.SimpleStatementLine([cst.Pass()], leading_lines=carried)]
             carried = []
@@ -138,9 +171,13 @@ class _ApplyFixes(cst.CSTTransformer):
 
     def leave_Module(self, original_node, updated_node):
         if not self._emptied:
-            return updated_node
+            return updated_node.with_changes(body=self._merged(updated_node.body))
         body, carried = self._drop_emptied(updated_node.body)
+        body = self._merged(body)
         return updated_node.with_changes(body=body, footer=[*carried, *updated_node.footer])
+
+    def _merged(self, body):
+        return merge_adjacent(body, self._created) if self._created else body
 
     def _drop_emptied(self, body):
         """``body`` without the lines fixes emptied, and the leading lines (comments, blank
