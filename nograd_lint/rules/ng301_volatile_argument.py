@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 from nograd_lint import libcst as cst
 
+from nograd_lint.loss_flow import feeds_loss
 from nograd_lint.rule import Fix, FixSafety, Invalid, Rule, Valid
-from nograd_lint.syntax import EnclosingScopes, argument, without_arg
+from nograd_lint.syntax import EnclosingScopes, argument, is_false, without_arg
 from nograd_lint.tree import children
 from nograd_lint.vocabulary import VARIABLE
 
@@ -71,10 +72,15 @@ class VolatileArgument(Rule, EnclosingScopes):
     helpers of PyTorch 0.3 code).
 
     ## Why is this bad?
-    ``Variable(x, volatile=True)`` used to mean "no graph for this computation".  Since PyTorch
-    0.4 the argument only triggers a ``UserWarning``; everything computed from the result builds
-    an autograd graph again, so evaluation code keeps every activation alive.  Disable gradients
-    with ``torch.no_grad()``.
+    ``Variable(x, volatile=True)`` used to stop gradients: nothing computed from it was
+    recorded.  Since PyTorch 0.4 the argument only triggers a ``UserWarning`` and gradients flow
+    where they used to stop.  In evaluation code that keeps every activation alive; in a value
+    that feeds a loss it silently changes training: a DQN's bootstrap target
+    ``reward + gamma * model(Variable(next_state, volatile=True)).max(1)[0]`` now sends
+    gradients through the target too.  The message says which of the two it is (the value is
+    followed, through assignments in its function, into a call named like a loss or
+    ``criterion``, a ``loss`` variable or ``backward()``).  Compute the value under
+    ``torch.no_grad()``, or ``.detach()`` it.
 
     ## Fix safety
     Safe: the fix drops the argument (from a wrapper call only when the wrapper has a default for
@@ -97,6 +103,26 @@ class VolatileArgument(Rule, EnclosingScopes):
                 images = Variable(images)
                 return model(images)
             """),
+        # A bootstrap target: gradients used to stop here, now they flow into the loss.
+        Invalid("""
+            import torch.nn.functional as F
+            from torch.autograd import Variable
+
+            def optimize(model, optimizer, state, next_state, reward, gamma):
+                q = model(state).max(1)[0]
+                target = reward + gamma * model(Variable(next_state, volatile=True)).max(1)[0]  # expect: NG301
+                loss = F.smooth_l1_loss(q, target)
+                loss.backward()
+            """, fixed="""
+            import torch.nn.functional as F
+            from torch.autograd import Variable
+
+            def optimize(model, optimizer, state, next_state, reward, gamma):
+                q = model(state).max(1)[0]
+                target = reward + gamma * model(Variable(next_state)).max(1)[0]
+                loss = F.smooth_l1_loss(q, target)
+                loss.backward()
+            """),
     )
     VALID = (
         Valid("""
@@ -117,8 +143,16 @@ class VolatileArgument(Rule, EnclosingScopes):
 
     code = "NG301"
     name = "volatile-argument"
-    message = ("'volatile' has had no effect since PyTorch 0.4: remove it and run inference "
-               "under 'with torch.no_grad():' or 'torch.inference_mode()'")
+    message = ("'volatile=True' used to stop gradients here, but it has had no effect since "
+               "PyTorch 0.4 and gradients now flow: run this code under 'with "
+               "torch.no_grad():' (or 'torch.inference_mode()') or '.detach()' the value")
+    feeds_loss_message = (
+        "'volatile=True' used to stop gradients here, but it has had no effect since PyTorch "
+        "0.4: gradients now flow through this value into a loss, so training silently "
+        "changes (a bootstrap target gets trained too): '.detach()' the value or compute it "
+        "under 'with torch.no_grad():'")
+    false_message = ("'volatile=False' was always the default, and has had no effect at all "
+                     "since PyTorch 0.4: remove it")
     # "Variable" too: volatile can be passed by position, ``Variable(x, False, True)``.
     triggers = ("volatile", "Variable")
     fix_safety = FixSafety.SAFE
@@ -142,12 +176,19 @@ class VolatileArgument(Rule, EnclosingScopes):
         if self.context.names.qualified_name(node.func) in VARIABLE:
             volatile = argument(node, "volatile", 2)
             if volatile is not None:
-                self.report(node, fix=Fix(node, without_arg(node, volatile)))
+                self.report(node, self._message(node, volatile), Fix(node, without_arg(node, volatile)))
                 self._note_forwarding(volatile)
             return
         callee = _callee_name(node)
         if callee is not None:
             self._calls.append((self.function, node, callee))
+
+    def _message(self, call: cst.Call, volatile: cst.Arg) -> str:
+        if is_false(volatile.value):
+            return self.false_message
+        if feeds_loss(self.function or self.context.module, call):
+            return self.feeds_loss_message
+        return self.message
 
     def _note_forwarding(self, arg: cst.Arg) -> None:
         function = self.function
