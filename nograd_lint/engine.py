@@ -126,7 +126,7 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
         if repair_legacy:
             from nograd_lint.legacy import analyze_repaired
 
-            repaired = analyze_repaired(source, path, config, honor_noqa=honor_noqa,
+            repaired = analyze_repaired(source, path, config, error, honor_noqa=honor_noqa,
                                         report_parse_errors=report_parse_errors)
             if repaired is not None:
                 return repaired
