@@ -70,7 +70,7 @@ def commands(directory: Path, files: list[Path], torchfix: str | None):
     return [
         ("(a) nograd-lint --jobs 1", [*lint, "--jobs", "1", str(directory)]),
         ("(b) nograd-lint (all cores)", [*lint, str(directory)]),
-        ("(b+) ... every rule (+NG106)", [*lint, "--select", "NG", str(directory)]),
+        ("(b+) ... every rule (+NG106)", [*lint, "--select", "NG,NG106", str(directory)]),
         ("(c) libcst parse (floor)", [sys.executable, "-c", parse_script("libcst"), *paths]),
         ("(d) TorchFix --select ALL", [torchfix, "--select", "ALL", str(directory)] if torchfix else None),
         ("(e) flake8 --select NG", [flake8, "--select", "NG", "--exit-zero", str(directory)] if flake8 else None),

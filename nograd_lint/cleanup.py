@@ -101,7 +101,8 @@ class _ImportFinder(cst.CSTVisitor):
         if not kept:
             self.fixes.append(Fix(node, cst.RemoveFromParent()))
             return
-        kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        if kept[-1] is not aliases[-1]:  # the new last alias takes the old last one's comma
+            kept[-1] = kept[-1].with_changes(comma=aliases[-1].comma)
         self.fixes.append(Fix(node, node.with_changes(names=kept)))
 
 

@@ -118,7 +118,6 @@ def test_fixes_preserve_comments_and_are_idempotent():
     once = fixed(source)
     assert once == textwrap.dedent("""
     import torch
-    from torch.autograd import Variable  # legacy
     x = torch.ones(2)  # inputs
     w = torch.zeros(2).detach().requires_grad_()
     s = (x + w) * 2
