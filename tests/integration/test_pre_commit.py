@@ -112,3 +112,21 @@ def test_fix_hook_rewrites_the_file_and_pre_commit_reports_it(hooks_installed, h
     again = pre_commit("run", "--all-files", cwd=repo, home=home)
     assert again.returncode == 0, again.stdout
     assert (repo / "legacy.py").read_text() == fixed
+
+
+@pytest.mark.parametrize("hook", ["nograd-lint", "nograd-lint-fix"])
+def test_hooks_leave_excluded_files_alone(hooks_installed, home, tmp_path, hook):
+    # pre-commit names every file: the hooks pass --force-exclude, so that `exclude` holds.
+    files = {"legacy.py": LEGACY, "pyproject.toml": '[tool.nograd-lint]\nexclude = ["vendor/"]\n'}
+    repo = _user_repo(tmp_path / "user", files, readme_config(*hooks_installed, hook))
+    (repo / "vendor").mkdir()
+    (repo / "vendor" / "legacy.py").write_text(LEGACY)
+    git("add", "-A", cwd=repo)
+    done = pre_commit("run", "--all-files", cwd=repo, home=home)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (repo / "vendor" / "legacy.py").read_text() == LEGACY
+    assert "vendor/" not in done.stdout
+    if hook == "nograd-lint":
+        assert findings(done.stdout) == markers([repo / "legacy.py"], repo)
+    else:
+        assert (repo / "legacy.py").read_text() != LEGACY
