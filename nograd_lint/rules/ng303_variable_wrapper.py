@@ -21,7 +21,8 @@ class VariableWrapper(Rule):
     ## Fix safety
     Safe: ``Variable(x)`` becomes ``x`` (which differs only if ``x`` itself requires grad: then
     ``x.detach()`` is the exact equivalent) and ``Variable(x, requires_grad=True)`` becomes
-    ``x.detach().requires_grad_()``.
+    ``x.detach().requires_grad_()``.  An import of ``Variable`` left unused goes too, and so
+    does ``x = x`` where ``x = Variable(x)`` stood.
     """
 
     INVALID = (
@@ -33,7 +34,6 @@ class VariableWrapper(Rule):
             w = Variable(torch.zeros(3), requires_grad=True)  # expect: NG303
             """, fixed="""
             import torch
-            from torch.autograd import Variable
 
             x = torch.randn(3)
             w = torch.zeros(3).detach().requires_grad_()
