@@ -81,3 +81,11 @@ def test_ci_runs_the_readme_test_command():
     quick_start = re.search(r"```bash\n(.*?)```", section("## Quick start"), re.S)[1]
     test_command = quick_start.splitlines()[1].split("#")[0].strip()
     assert test_command in Path(ROOT / ".ci" / "run").read_text()
+
+
+def test_every_command_line_option_is_in_the_usage_block():
+    options = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", run(NOGRAD_LINT, "--help", cwd=ROOT).stdout))
+    assert {"--select", "--force-exclude", "--config", "--max-file-size", "--color"} <= options
+    usage = re.search(r"```text\n(nograd-lint .*?)```", section("## Usage"), re.S)[1]
+    documented = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", usage))
+    assert options - {"--help"} == documented
