@@ -148,7 +148,7 @@ def _is_print_operand(token: _Token) -> bool:
     return token.text in ("-", "+", "~", "[", "{", "`", ">>")
 
 
-def _open_call(text: str, token: _Token, following: _Token, editor: _Editor, kind: str) -> None:
+def _open_call(text: str, token: _Token, editor: _Editor, kind: str) -> None:
     """``print x`` -> ``print(x``: the blank after the keyword becomes the parenthesis, so
     the columns of the operand stay where they were."""
     gap = _end_offset(token)
@@ -165,7 +165,7 @@ def _repair_statements(tokens: list[_Token], text: str, editor: _Editor) -> None
         end = _statement_end(tokens, index)
         if token.text in _STATEMENT_KEYWORDS and _is_print_operand(following):
             kind = f"{token.text} statements"
-            _open_call(text, token, following, editor, kind)
+            _open_call(text, token, editor, kind)
             if following.text == ">>":  # print >>stream, x: the stream becomes an argument
                 editor.replace(following.start, following.start + 2, "  ", kind, token.line)
             editor.replace(_end_offset(tokens[end]), _end_offset(tokens[end]), ")", kind,
