@@ -1,14 +1,19 @@
-"""Does a value reach a loss?  For NG301: ``volatile=True`` on a value that is then trained
-against (a DQN's bootstrap target, ``reward + gamma * model(Variable(s, volatile=True)).max(1)[0]``)
-stopped gradients through it before PyTorch 0.4; since then they flow, and the model is silently
-trained through its own target.  That deserves stronger words than "remove the flag".
+"""Is a value trained against?  For NG301: ``volatile=True`` on a value that then feeds a
+loss that is backpropagated (a DQN's bootstrap target,
+``reward + gamma * model(Variable(s, volatile=True)).max(1)[0]``) stopped gradients through it
+before PyTorch 0.4; since then they flow, and the model is silently trained through its own
+target.  That deserves stronger words than "remove the flag".  A validation loss that is only
+logged does not: there the flag's loss costs memory, not correctness.
 
 The flow followed is deliberately plain: through assignments to names, in order, within the
-function (or module) that holds the call; a loss is a call whose name says so (``*loss*``,
-``criterion``), a name containing ``loss`` being assigned, or ``.backward()``.
+function (or module) that holds the call.  The value is trained against when it reaches a
+``.backward()`` call, or a loss (a call named like ``*loss*`` or ``criterion``, or a name
+containing ``loss``) that the function returns to its caller.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 from nograd_lint import libcst as cst
 
@@ -40,38 +45,23 @@ def _contains(node: cst.CSTNode, target: cst.CSTNode) -> bool:
     return False
 
 
-def _callee(call: cst.Call) -> str:
-    func = call.func
-    if isinstance(func, cst.Attribute):
-        return func.attr.value
-    return func.value if isinstance(func, cst.Name) else ""
-
-
-def _is_loss(node: cst.CSTNode, tainted: set[str], *, seed: cst.CSTNode | None = None) -> bool:
-    """Whether ``node`` (a small statement) computes a loss from a tainted name (or from the
-    ``seed`` expression inside it) or calls ``backward()`` on one."""
-    def tainted_in(part: cst.CSTNode) -> bool:
-        return bool(_names_in(part) & tainted) or seed is not None and _contains(part, seed)
-
-    if isinstance(node, (cst.Assign, cst.AnnAssign, cst.AugAssign)) and node.value is not None:
-        targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
-        if any(word in name.lower() for t in targets for name in _names_in(t)
-               for word in _LOSS_WORDS) and tainted_in(node.value):
-            return True
+def _calls(node: cst.CSTNode) -> Iterator[cst.Call]:
     stack = [node]
     while stack:
         item = stack.pop()
         if isinstance(item, cst.Call):
-            name = _callee(item).lower()
-            if any(word in name for word in _LOSS_WORDS) and any(tainted_in(a.value) for a in item.args):
-                return True
-            if name == "backward" and isinstance(item.func, cst.Attribute) and tainted_in(item.func.value):
-                return True
+            yield item
         stack.extend(children(item))
-    return False
 
 
-def _small_statements(scope: cst.CSTNode):
+def _callee(call: cst.Call) -> str:
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        return func.attr.value.lower()
+    return func.value.lower() if isinstance(func, cst.Name) else ""
+
+
+def _small_statements(scope: cst.CSTNode) -> Iterator[cst.BaseSmallStatement]:
     """The small statements of ``scope`` in source order, not entering nested functions or
     classes (their code runs elsewhere)."""
     stack = [scope]
@@ -87,20 +77,54 @@ def _small_statements(scope: cst.CSTNode):
         stack.extend(kids)
 
 
-def feeds_loss(scope: cst.CSTNode, value: cst.CSTNode) -> bool:
-    """Whether ``value`` (an expression in ``scope``, a function or module) flows into a loss
-    or a ``backward()`` later in ``scope``."""
-    tainted: set[str] = set()
-    for statement in _small_statements(scope):
-        seeded = not tainted and _contains(statement, value)
-        if not tainted and not seeded:
-            continue
-        if _is_loss(statement, tainted, seed=value if seeded else None):
-            return True
+class _Flow:
+    """The names that hold the value (``tainted``) and those that hold a loss computed from it
+    (``losses``), statement by statement."""
+
+    def __init__(self, value: cst.CSTNode) -> None:
+        self.value = value
+        self.tainted: set[str] = set()
+        self.losses: set[str] = set()
+
+    def carries(self, node: cst.CSTNode) -> bool:
+        return bool(_names_in(node) & self.tainted) or _contains(node, self.value)
+
+    def is_loss(self, node: cst.CSTNode) -> bool:
+        """A loss computed from the value, or a name holding one, in ``node``."""
+        return bool(_names_in(node) & self.losses) or any(
+            any(word in _callee(call) for word in _LOSS_WORDS)
+            and any(self.carries(arg.value) for arg in call.args) for call in _calls(node))
+
+    def trains(self, statement: cst.BaseSmallStatement) -> bool:
+        """Whether ``statement`` backpropagates through the value or returns a loss made of
+        it; on the way, assignments pass the value (and losses) on to their targets."""
+        for call in _calls(statement):
+            if (_callee(call) == "backward" and isinstance(call.func, cst.Attribute)
+                    and self.carries(call.func.value)):
+                return True
+        if isinstance(statement, cst.Return) and statement.value is not None:
+            return self.is_loss(statement.value)
         if isinstance(statement, (cst.Assign, cst.AnnAssign, cst.AugAssign)) and statement.value is not None:
-            if seeded or _names_in(statement.value) & tainted:
-                targets = ([t.target for t in statement.targets]
-                           if isinstance(statement, cst.Assign) else [statement.target])
-                for target in targets:
-                    tainted |= _names_in(target)
+            targets = ([t.target for t in statement.targets]
+                       if isinstance(statement, cst.Assign) else [statement.target])
+            names = set().union(*(_names_in(t) for t in targets))
+            if self.carries(statement.value):
+                self.tainted |= names
+                if self.is_loss(statement.value) or any(
+                        word in name.lower() for name in names for word in _LOSS_WORDS):
+                    self.losses |= names
+            elif self.is_loss(statement.value):
+                self.losses |= names
+        return False
+
+
+def is_trained_against(scope: cst.CSTNode, value: cst.CSTNode) -> bool:
+    """Whether ``value`` (an expression in ``scope``, a function or module) flows into a
+    ``backward()`` later in ``scope``, or into a loss that ``scope`` returns."""
+    flow = _Flow(value)
+    started = False
+    for statement in _small_statements(scope):
+        started = started or _contains(statement, value)
+        if started and flow.trains(statement):
+            return True
     return False

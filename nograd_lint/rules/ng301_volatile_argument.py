@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from nograd_lint import libcst as cst
 
-from nograd_lint.loss_flow import feeds_loss
+from nograd_lint.loss_flow import is_trained_against
 from nograd_lint.rule import Fix, FixSafety, Invalid, Rule, Valid
 from nograd_lint.syntax import EnclosingScopes, argument, is_false, without_arg
 from nograd_lint.tree import children
@@ -75,11 +75,12 @@ class VolatileArgument(Rule, EnclosingScopes):
     ``Variable(x, volatile=True)`` used to stop gradients: nothing computed from it was
     recorded.  Since PyTorch 0.4 the argument only triggers a ``UserWarning`` and gradients flow
     where they used to stop.  In evaluation code that keeps every activation alive; in a value
-    that feeds a loss it silently changes training: a DQN's bootstrap target
+    that feeds a loss being trained it silently changes training: a DQN's bootstrap target
     ``reward + gamma * model(Variable(next_state, volatile=True)).max(1)[0]`` now sends
-    gradients through the target too.  The message says which of the two it is (the value is
-    followed, through assignments in its function, into a call named like a loss or
-    ``criterion``, a ``loss`` variable or ``backward()``).  Compute the value under
+    gradients through the target too.  The message says which of the two it is: the value is
+    followed, through assignments in its function, into a ``backward()`` call or into a loss
+    (a call named like ``*loss*`` or ``criterion``, a ``loss`` variable) that the function
+    returns; a validation loss that is only logged is not training.  Compute the value under
     ``torch.no_grad()``, or ``.detach()`` it.
 
     ## Fix safety
@@ -146,11 +147,11 @@ class VolatileArgument(Rule, EnclosingScopes):
     message = ("'volatile=True' used to stop gradients here, but it has had no effect since "
                "PyTorch 0.4 and gradients now flow: run this code under 'with "
                "torch.no_grad():' (or 'torch.inference_mode()') or '.detach()' the value")
-    feeds_loss_message = (
+    trained_message = (
         "'volatile=True' used to stop gradients here, but it has had no effect since PyTorch "
-        "0.4: gradients now flow through this value into a loss, so training silently "
-        "changes (a bootstrap target gets trained too): '.detach()' the value or compute it "
-        "under 'with torch.no_grad():'")
+        "0.4: gradients now flow through this value into the loss that is backpropagated, so "
+        "training silently changes (a bootstrap target gets trained too): '.detach()' the "
+        "value or compute it under 'with torch.no_grad():'")
     false_message = ("'volatile=False' was always the default, and has had no effect at all "
                      "since PyTorch 0.4: remove it")
     # "Variable" too: volatile can be passed by position, ``Variable(x, False, True)``.
@@ -186,8 +187,8 @@ class VolatileArgument(Rule, EnclosingScopes):
     def _message(self, call: cst.Call, volatile: cst.Arg) -> str:
         if is_false(volatile.value):
             return self.false_message
-        if feeds_loss(self.function or self.context.module, call):
-            return self.feeds_loss_message
+        if is_trained_against(self.function or self.context.module, call):
+            return self.trained_message
         return self.message
 
     def _note_forwarding(self, arg: cst.Arg) -> None:

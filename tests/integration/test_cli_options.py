@@ -295,3 +295,45 @@ def test_progress_on_a_terminal_for_long_runs_only(tmp_path):
     assert quick_code == 1 and quiet == ""
     piped = run(NOGRAD_LINT, "--jobs", "1", "src", cwd=tmp_path)
     assert piped.stderr == "" and piped.stdout == stdout
+
+
+# ----------------------------------------------------------------------------- NG301's message
+
+VOLATILE_USES = textwrap.dedent("""\
+    import torch.nn.functional as F
+    from torch.autograd import Variable
+
+    def optimize(model, optimizer, state, next_state, reward, gamma):
+        q = model(state).max(1)[0]
+        target = reward + gamma * model(Variable(next_state, volatile=True)).max(1)[0]
+        loss = F.smooth_l1_loss(q, target)
+        optimizer.zero_grad()
+        loss.backward()
+
+    def td_loss(model, state, next_state, reward):
+        expected = reward + model(Variable(next_state, volatile=True)).max(1)[0]
+        return F.mse_loss(model(state).max(1)[0], expected)
+
+    def validate(model, criterion, images, labels, log):
+        output = model(Variable(images, volatile=True))
+        loss = criterion(output, labels)
+        log(loss.item())
+
+    def legacy(x):
+        return Variable(x, volatile=False)
+""")
+
+
+def test_ng301_says_what_changed_and_most_strongly_for_trained_values(tmp_path):
+    (tmp_path / "rl.py").write_text(VOLATILE_USES)
+    done = run(NOGRAD_LINT, "--select", "NG301", "rl.py", cwd=tmp_path)
+    messages = {int(row["line"]): row["message"] for row in finding_rows(done.stdout)}
+    assert sorted(messages) == [6, 12, 16, 21]
+    for trained in (6, 12):  # backpropagated here, or a loss returned to the caller
+        assert "gradients now flow through this value into the loss that is backpropagated" in messages[trained]
+        assert "'.detach()' the value" in messages[trained]
+    assert messages[16] == RULES["NG301"].message  # a validation loss that is only logged
+    assert "used to stop gradients here" in messages[16] and "torch.no_grad()" in messages[16]
+    assert "'volatile=False' was always the default" in messages[21]
+    explained = run(NOGRAD_LINT, "--explain", "NG301", cwd=tmp_path).stdout
+    assert "bootstrap target" in explained and "reward + gamma * model(Variable(" in explained
