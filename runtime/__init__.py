@@ -6,11 +6,14 @@ runs unchanged with ``python -m runtime.torch_alias program.py``.
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
+from runtime import autograd  # first: runtime.tensor builds on its submodules
 from runtime import dtypes
-from runtime.autograd import functions as _ops
-from runtime.autograd.function import apply as _apply
+from runtime.autograd.ops.shape import CatBackward0, StackBackward0
+from runtime.autograd.ops.unary import WhereBackward0
 from runtime.dtypes import bool_ as bool  # noqa: A001 - torch.bool
 from runtime.dtypes import (
     double, dtype, float, float32, float64, int, int32, int64, long, uint8,  # noqa: A001
@@ -21,8 +24,7 @@ from runtime.grad_mode import (
 )
 from runtime.random import Generator, manual_seed
 from runtime.random import default_generator as _generator
-from runtime.tensor import Size, Tensor
-from runtime.tensor import _operand
+from runtime.tensor import Size, Tensor, _operand, apply
 
 # ---- torch's device API and module-level names (issue 21); kept in one block for merges
 from runtime import cuda
@@ -77,8 +79,8 @@ def empty(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
 
 
 def full(size, fill_value, dtype=None, requires_grad=False, device=None) -> Tensor:
-    if dtype is None and isinstance(fill_value, (__builtins__["int"], __builtins__["bool"])):
-        dtype = int64 if not isinstance(fill_value, __builtins__["bool"]) else bool
+    if dtype is None and isinstance(fill_value, (builtins.int, builtins.bool)):
+        dtype = int64 if not isinstance(fill_value, builtins.bool) else bool
     return _make(np.full(tuple(size), fill_value), dtype, requires_grad)
 
 
@@ -132,26 +134,26 @@ def full_like(other: Tensor, fill_value, dtype=None, requires_grad=False, device
     return full(other.shape, fill_value, dtype=dtype or other.dtype, requires_grad=requires_grad)
 
 
-def is_tensor(value) -> __builtins__["bool"]:
+def is_tensor(value) -> builtins.bool:
     return isinstance(value, Tensor)
 
 
-# ------------------------------------------------------------------------------ functions
+# ------------------------------------------------------------------------------ operations
 
 
 def cat(tensors, dim=0) -> Tensor:
-    return _apply(_ops.CatBackward0, *tensors, dim=dim)
+    return apply(CatBackward0, *tensors, dim=dim)
 
 
 concat = cat
 
 
 def stack(tensors, dim=0) -> Tensor:
-    return _apply(_ops.StackBackward0, *tensors, dim=dim)
+    return apply(StackBackward0, *tensors, dim=dim)
 
 
 def where(condition, input, other) -> Tensor:  # noqa: A002 - torch's names
-    return _apply(_ops.WhereBackward0, _operand(input), _operand(other), condition=condition._data)
+    return apply(WhereBackward0, _operand(input), _operand(other), condition=condition._data)
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
@@ -161,28 +163,204 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 mm = matmul
 
 
-def equal(a: Tensor, b: Tensor) -> __builtins__["bool"]:
+def equal(a: Tensor, b: Tensor) -> builtins.bool:
     return a.equal(b)
 
 
-def allclose(a: Tensor, b: Tensor, rtol=1e-05, atol=1e-08) -> __builtins__["bool"]:
+def allclose(a: Tensor, b: Tensor, rtol=1e-05, atol=1e-08) -> builtins.bool:
     return a.allclose(b, rtol, atol)
 
 
-def _method(name: str):
-    def call(input: Tensor, *args, **kwargs):  # noqa: A002 - torch's name
-        return getattr(input, name)(*args, **kwargs)
-    call.__name__ = name
-    return call
+# ------------------------------------------------------------------------------ functions
+# that are Tensor methods: ``runtime.exp(x)`` is ``x.exp()``, as in torch.
 
 
-for _name in ("exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "clamp",
-              "clip", "sum", "mean", "max", "min", "argmax", "argmin", "norm", "std", "var",
-              "softmax", "log_softmax", "reshape", "transpose", "t", "permute", "squeeze",
-              "unsqueeze", "flatten", "gather", "masked_fill", "add", "sub", "mul", "div", "pow",
-              "neg", "clone", "detach", "numel", "eq", "ne", "lt", "le", "gt", "ge"):
-    globals()[_name] = _method(_name)
-del _name
+def exp(input: Tensor):  # noqa: A002 - torch's names
+    return input.exp()
+
+
+def log(input: Tensor):  # noqa: A002 - torch's names
+    return input.log()
+
+
+def sqrt(input: Tensor):  # noqa: A002 - torch's names
+    return input.sqrt()
+
+
+def abs(input: Tensor):  # noqa: A001, A002 - torch's names
+    return input.abs()
+
+
+def sin(input: Tensor):  # noqa: A002 - torch's names
+    return input.sin()
+
+
+def cos(input: Tensor):  # noqa: A002 - torch's names
+    return input.cos()
+
+
+def tanh(input: Tensor):  # noqa: A002 - torch's names
+    return input.tanh()
+
+
+def sigmoid(input: Tensor):  # noqa: A002 - torch's names
+    return input.sigmoid()
+
+
+def relu(input: Tensor):  # noqa: A002 - torch's names
+    return input.relu()
+
+
+def sign(input: Tensor):  # noqa: A002 - torch's names
+    return input.sign()
+
+
+def clamp(input: Tensor, min=None, max=None):  # noqa: A002 - torch's names
+    return input.clamp(min, max)
+
+
+def clip(input: Tensor, min=None, max=None):  # noqa: A002 - torch's names
+    return input.clip(min, max)
+
+
+def sum(input: Tensor, dim=None, keepdim=False):  # noqa: A001, A002 - torch's names
+    return input.sum(dim, keepdim)
+
+
+def mean(input: Tensor, dim=None, keepdim=False):  # noqa: A002 - torch's names
+    return input.mean(dim, keepdim)
+
+
+def max(input: Tensor, dim=None, keepdim=False):  # noqa: A001, A002 - torch's names
+    return input.max(dim, keepdim)
+
+
+def min(input: Tensor, dim=None, keepdim=False):  # noqa: A001, A002 - torch's names
+    return input.min(dim, keepdim)
+
+
+def argmax(input: Tensor, dim=None, keepdim=False):  # noqa: A002 - torch's names
+    return input.argmax(dim, keepdim)
+
+
+def argmin(input: Tensor, dim=None, keepdim=False):  # noqa: A002 - torch's names
+    return input.argmin(dim, keepdim)
+
+
+def norm(input: Tensor, p=2, dim=None, keepdim=False):  # noqa: A002 - torch's names
+    return input.norm(p, dim, keepdim)
+
+
+def std(input: Tensor, dim=None, unbiased=True, keepdim=False, correction=None):  # noqa: A002 - torch's names
+    return input.std(dim, unbiased, keepdim, correction)
+
+
+def var(input: Tensor, dim=None, unbiased=True, keepdim=False, correction=None):  # noqa: A002 - torch's names
+    return input.var(dim, unbiased, keepdim, correction)
+
+
+def softmax(input: Tensor, dim):  # noqa: A002 - torch's names
+    return input.softmax(dim)
+
+
+def log_softmax(input: Tensor, dim):  # noqa: A002 - torch's names
+    return input.log_softmax(dim)
+
+
+def reshape(input: Tensor, *shape):  # noqa: A002 - torch's names
+    return input.reshape(*shape)
+
+
+def transpose(input: Tensor, dim0, dim1):  # noqa: A002 - torch's names
+    return input.transpose(dim0, dim1)
+
+
+def t(input: Tensor):  # noqa: A002 - torch's names
+    return input.t()
+
+
+def permute(input: Tensor, *dims):  # noqa: A002 - torch's names
+    return input.permute(*dims)
+
+
+def squeeze(input: Tensor, dim=None):  # noqa: A002 - torch's names
+    return input.squeeze(dim)
+
+
+def unsqueeze(input: Tensor, dim):  # noqa: A002 - torch's names
+    return input.unsqueeze(dim)
+
+
+def flatten(input: Tensor, start_dim=0, end_dim=-1):  # noqa: A002 - torch's names
+    return input.flatten(start_dim, end_dim)
+
+
+def gather(input: Tensor, dim, index):  # noqa: A002 - torch's names
+    return input.gather(dim, index)
+
+
+def masked_fill(input: Tensor, mask, value):  # noqa: A002 - torch's names
+    return input.masked_fill(mask, value)
+
+
+def add(input: Tensor, other, alpha=1):  # noqa: A002 - torch's names
+    return input.add(other, alpha)
+
+
+def sub(input: Tensor, other, alpha=1):  # noqa: A002 - torch's names
+    return input.sub(other, alpha)
+
+
+def mul(input: Tensor, other):  # noqa: A002 - torch's names
+    return input.mul(other)
+
+
+def div(input: Tensor, other):  # noqa: A002 - torch's names
+    return input.div(other)
+
+
+def pow(input: Tensor, exponent):  # noqa: A001, A002 - torch's names
+    return input.pow(exponent)
+
+
+def neg(input: Tensor):  # noqa: A002 - torch's names
+    return input.neg()
+
+
+def clone(input: Tensor):  # noqa: A002 - torch's names
+    return input.clone()
+
+
+def detach(input: Tensor):  # noqa: A002 - torch's names
+    return input.detach()
+
+
+def numel(input: Tensor):  # noqa: A002 - torch's names
+    return input.numel()
+
+
+def eq(input: Tensor, other):  # noqa: A002 - torch's names
+    return input.eq(other)
+
+
+def ne(input: Tensor, other):  # noqa: A002 - torch's names
+    return input.ne(other)
+
+
+def lt(input: Tensor, other):  # noqa: A002 - torch's names
+    return input.lt(other)
+
+
+def le(input: Tensor, other):  # noqa: A002 - torch's names
+    return input.le(other)
+
+
+def gt(input: Tensor, other):  # noqa: A002 - torch's names
+    return input.gt(other)
+
+
+def ge(input: Tensor, other):  # noqa: A002 - torch's names
+    return input.ge(other)
 
 
 def save(obj, path) -> None:
@@ -195,7 +373,7 @@ def load(path, weights_only=True, map_location=None):
     return _load(path)
 
 
-def set_num_threads(count: __builtins__["int"]) -> None:
+def set_num_threads(count: builtins.int) -> None:
     """Accepted for compatibility; NumPy's BLAS threads are set through its environment."""
 
 

@@ -16,13 +16,15 @@ import weakref
 import numpy as np
 
 from runtime import dtypes
-from runtime.autograd import functions as F
 from runtime.autograd.engine import AccumulateGrad
-from runtime.autograd.function import Function, apply
 from runtime.device import CPU, NO_CUDA, check_available, device
+from runtime.autograd.node import NULL_CTX, Node, SavedTensor
+from runtime.autograd.ops import arithmetic, indexing, inplace, reduction, unary
+from runtime.autograd.ops import shape as shape_ops
 from runtime.grad_mode import state as modes
 
 LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+LEAF_DIRTY = "a leaf Variable that requires grad has been used in an in-place operation."
 VIEW_OF_LEAF_INPLACE = "a view of a leaf Variable that requires grad is being used in an in-place operation."
 INFERENCE_INPLACE = ("Inplace update to inference tensor outside InferenceMode is not allowed.You "
                      "can make a clone to get a normal tensor before doing inplace update.See "
@@ -78,19 +80,6 @@ class _Counter:
     value = 0  # a class default rather than an __init__: one counter is made per tensor
 
 
-def _leaf_edge(value) -> tuple:
-    """The ``next_functions`` entry for an op input: its grad_fn, its AccumulateGrad, or None."""
-    if not isinstance(value, Tensor) or not value._requires_grad:
-        return (None, 0)
-    if value.grad_fn is not None:
-        return (value.grad_fn, 0)
-    node = value._accumulator() if value._accumulator is not None else None
-    if node is None:
-        node = AccumulateGrad(value)
-        value._accumulator = weakref.ref(node)
-    return (node, 0)
-
-
 def _array(data, dtype=None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data._data
@@ -122,24 +111,43 @@ def _operand(value):
     return Tensor(value)
 
 
-def _binary(op: type[Function]):
+def _binary(op: type[Node]):
     """``tensor <op> other``, the operand checked inline: these run once per arithmetic op."""
-    def arithmetic(self, other):
+    def operator(self, other):
         return apply(op, self, other if isinstance(other, _PASSED_OPERANDS) else _operand(other))
-    return arithmetic
+    return operator
 
 
 class Tensor:
     # _counter: the version counter, shared by views; None for an inference tensor
-    __slots__ = ("_data", "_counter", "_requires_grad", "grad_fn", "_grad", "_base",
+    # _output_nr: which output of grad_fn this tensor is
+    __slots__ = ("_data", "_counter", "_requires_grad", "grad_fn", "_output_nr", "_grad", "_base",
                  "_accumulator", "__weakref__")
 
     def __new__(cls, data=(), dtype=None) -> Tensor:
         return _tensor(_array(data, dtype), kind=cls)
 
-    def _set_history(self, node: Function) -> None:
+    def _set_history(self, node: Node, output_nr: int = 0) -> None:
         self._requires_grad = True
         self.grad_fn = node
+        self._output_nr = output_nr
+
+    def _edge(self) -> tuple:
+        """The ``next_functions`` entry for this tensor as an op input that requires grad:
+        ``(grad_fn, output_nr)``, or for a leaf its AccumulateGrad node."""
+        if self.grad_fn is not None:
+            return (self.grad_fn, self._output_nr)
+        node = self._accumulator() if self._accumulator is not None else None
+        if node is None:
+            node = AccumulateGrad(self)
+            self._accumulator = weakref.ref(node)
+        return (node, 0)
+
+    def _as_output_of(self, node: Node, output_nr: int) -> Tensor:
+        """This tensor's values as output ``output_nr`` of ``node``: a saved output, unpacked."""
+        tensor = _tensor(self._data, self._counter)
+        tensor._set_history(node, output_nr)
+        return tensor
 
     def _write(self, array) -> None:
         """Store new values in place (views see them) and bump the version."""
@@ -149,16 +157,19 @@ class Tensor:
         if self._counter is not None:
             self._counter.value += 1
 
-    def _accumulate(self, grad: np.ndarray) -> None:
+    def _accumulate(self, grad: Tensor, keep_graph: bool) -> None:
+        """Add ``grad`` to ``.grad``; with ``keep_graph`` (``create_graph``) out of place and
+        recorded, as PyTorch does."""
         data = self._data
-        if self._grad is None:
-            if grad.shape != data.shape:
-                grad = np.broadcast_to(grad, data.shape)
-            # A copy: the engine may hand one array to several inputs, and .grad can be
+        if keep_graph:
+            grad = grad if grad._data.shape == data.shape else grad.expand(data.shape)
+            self._grad = grad if self._grad is None else self._grad + grad
+        elif self._grad is None:
+            # A copy: the engine may hand one gradient to several inputs, and .grad can be
             # changed in place.
-            self._grad = _tensor(np.array(grad, dtype=data.dtype))
+            self._grad = _tensor(np.array(np.broadcast_to(grad._data, data.shape), dtype=data.dtype))
         else:
-            self._grad._data = self._grad._data + grad.astype(data.dtype, copy=False)
+            self._grad._data = self._grad._data + grad._data.astype(data.dtype, copy=False)
 
     # ---------------------------------------------------------------- autograd state
     @property
@@ -194,7 +205,7 @@ class Tensor:
 
     @property
     def grad(self) -> Tensor | None:
-        if self.grad_fn is not None and self._grad is None and not getattr(self.grad_fn, "_retained", None):
+        if self.grad_fn is not None and self._grad is None and not self.grad_fn._retained:
             warnings.warn(NON_LEAF_GRAD, UserWarning, stacklevel=2)
         return self._grad
 
@@ -245,28 +256,29 @@ class Tensor:
     @property
     def retains_grad(self) -> bool:
         """Whether ``retain_grad()`` was called on this non-leaf (always False for a leaf)."""
-        retained = getattr(self.grad_fn, "_retained", None)
-        return retained is not None and retained() is self
+        grad_fn = self.grad_fn
+        retained = grad_fn._retained if grad_fn is not None else None
+        return retained is not None and self._output_nr in retained and retained[
+            self._output_nr]() is self
 
     def retain_grad(self) -> None:
         if self.grad_fn is not None:
-            self.grad_fn._retained = weakref.ref(self)
+            if self.grad_fn._retained is None:
+                self.grad_fn._retained = {}
+            self.grad_fn._retained[self._output_nr] = weakref.ref(self)
 
     def register_hook(self, hook):
         """``hook(grad) -> Tensor or None`` runs when the gradient for this tensor is computed."""
         if not self._requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
-        node = self.grad_fn if self.grad_fn is not None else _leaf_edge(self)[0]
+        node, output_nr = self._edge()
         if self.grad_fn is None:
             self._accumulator = lambda: node  # hold the leaf's node (and so the hook) strongly
-
-        def on_grad(grad: np.ndarray) -> np.ndarray:
-            replaced = hook(Tensor._wrap(grad))
-            return grad if replaced is None else replaced._data
-
-        hooks = node.__dict__.setdefault("_tensor_hooks", [])  # per node, not the class default
-        hooks.append(on_grad)
-        return _HookHandle(hooks, on_grad)
+        if node._tensor_hooks is None:
+            node._tensor_hooks = {}
+        hooks = node._tensor_hooks.setdefault(output_nr, [])
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
         from runtime.autograd import backward
@@ -429,7 +441,7 @@ class Tensor:
         return _rebuild, (type(self), np.array(self._data), self._requires_grad)
 
     def _cast(self, target: dtypes.dtype) -> Tensor:
-        result = apply(ToCopyBackward0, self, dtype=target.numpy)
+        result = apply(inplace.ToCopyBackward0, self, dtype=target.numpy)
         return result
 
     def float(self) -> Tensor:
@@ -457,47 +469,47 @@ class Tensor:
         return self
 
     def clone(self) -> Tensor:
-        return apply(F.CloneBackward0, self)
+        return apply(unary.CloneBackward0, self)
 
     # ---------------------------------------------------------------- arithmetic
-    __add__ = __radd__ = _binary(F.AddBackward0)
-    __sub__ = _binary(F.SubBackward0)
-    __rsub__ = _binary(F.RsubBackward1)
-    __mul__ = __rmul__ = _binary(F.MulBackward0)
-    __truediv__ = _binary(F.DivBackward0)
+    __add__ = __radd__ = _binary(arithmetic.AddBackward0)
+    __sub__ = _binary(arithmetic.SubBackward0)
+    __rsub__ = _binary(arithmetic.RsubBackward1)
+    __mul__ = __rmul__ = _binary(arithmetic.MulBackward0)
+    __truediv__ = _binary(arithmetic.DivBackward0)
 
     def __rtruediv__(self, other):
         if isinstance(other, Tensor):
-            return apply(F.DivBackward0, other, self)
+            return apply(arithmetic.DivBackward0, other, self)
         # As PyTorch: ``number / t`` is ``t.reciprocal() * number`` (grad_fn MulBackward0).
-        return apply(F.MulBackward0, apply(F.ReciprocalBackward0, self), _operand(other))
+        return apply(arithmetic.MulBackward0, apply(arithmetic.ReciprocalBackward0, self), _operand(other))
 
     def reciprocal(self):
-        return apply(F.ReciprocalBackward0, self)
+        return apply(arithmetic.ReciprocalBackward0, self)
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
-            return apply(F.PowBackward1, self, exponent)
-        return apply(F.PowBackward0, self, exponent)
+            return apply(arithmetic.PowBackward1, self, exponent)
+        return apply(arithmetic.PowBackward0, self, exponent)
 
     def __rpow__(self, base):
-        return apply(F.PowBackward2, base, self)
+        return apply(arithmetic.PowBackward2, base, self)
 
     def __matmul__(self, other):
         other = _operand(other)
-        return apply(F.matmul_op(self.dim(), other.dim()), self, other)
+        return apply(arithmetic.matmul_op(self.dim(), other.dim()), self, other)
 
     def __rmatmul__(self, other):
         return _operand(other).__matmul__(self)
 
     def __neg__(self):
-        return apply(F.NegBackward0, self)
+        return apply(arithmetic.NegBackward0, self)
 
     def add(self, other, alpha=1):
-        return apply(F.AddBackward0, self, _operand(other), alpha=alpha)
+        return apply(arithmetic.AddBackward0, self, _operand(other), alpha=alpha)
 
     def sub(self, other, alpha=1):
-        return apply(F.SubBackward0, self, _operand(other), alpha=alpha)
+        return apply(arithmetic.SubBackward0, self, _operand(other), alpha=alpha)
 
     mul = __mul__
     div = __truediv__
@@ -554,50 +566,53 @@ class Tensor:
 
     # ---------------------------------------------------------------- elementwise
     def exp(self):
-        return apply(F.ExpBackward0, self)
+        return apply(unary.ExpBackward0, self)
 
     def log(self):
-        return apply(F.LogBackward0, self)
+        return apply(unary.LogBackward0, self)
 
     def sqrt(self):
-        return apply(F.SqrtBackward0, self)
+        return apply(unary.SqrtBackward0, self)
 
     def abs(self):
-        return apply(F.AbsBackward0, self)
+        return apply(unary.AbsBackward0, self)
 
     def sin(self):
-        return apply(F.SinBackward0, self)
+        return apply(unary.SinBackward0, self)
 
     def cos(self):
-        return apply(F.CosBackward0, self)
+        return apply(unary.CosBackward0, self)
 
     def tanh(self):
-        return apply(F.TanhBackward0, self)
+        return apply(unary.TanhBackward0, self)
 
     def sigmoid(self):
-        return apply(F.SigmoidBackward0, self)
+        return apply(unary.SigmoidBackward0, self)
 
     def relu(self):
-        return apply(F.ReluBackward0, self)
+        return apply(unary.ReluBackward0, self)
 
     def clamp(self, min=None, max=None):  # noqa: A002 - torch's names
-        return apply(F.ClampBackward1, self, min=min, max=max)
+        return apply(unary.ClampBackward1, self, min=min, max=max)
 
     clip = clamp
 
     def masked_fill(self, mask, value):
-        return apply(F.MaskedFillBackward0, self, mask=_data_of(mask), value=value)
+        return apply(unary.MaskedFillBackward0, self, mask=_data_of(mask), value=value)
+
+    def sign(self):
+        return apply(unary.SignBackward0, self)
 
     # ---------------------------------------------------------------- reductions
     def sum(self, dim=None, keepdim=False):
         if dim is None:
-            return apply(F.SumBackward0, self)
-        return apply(F.SumBackward1, self, dim=dim, keepdim=keepdim)
+            return apply(reduction.SumBackward0, self)
+        return apply(reduction.SumBackward1, self, dim=dim, keepdim=keepdim)
 
     def mean(self, dim=None, keepdim=False):
         if dim is None:
-            return apply(F.MeanBackward0, self)
-        return apply(F.MeanBackward1, self, dim=dim, keepdim=keepdim)
+            return apply(reduction.MeanBackward0, self)
+        return apply(reduction.MeanBackward1, self, dim=dim, keepdim=keepdim)
 
     def _extreme(self, whole, along, arg, dim, keepdim):
         if dim is None:
@@ -607,10 +622,10 @@ class Tensor:
         return _MinMax(values, indices)
 
     def max(self, dim=None, keepdim=False):
-        return self._extreme(F.MaxBackward1, F.MaxBackward0, self.argmax, dim, keepdim)
+        return self._extreme(reduction.MaxBackward1, reduction.MaxBackward0, self.argmax, dim, keepdim)
 
     def min(self, dim=None, keepdim=False):
-        return self._extreme(F.MinBackward1, F.MinBackward0, self.argmin, dim, keepdim)
+        return self._extreme(reduction.MinBackward1, reduction.MinBackward0, self.argmin, dim, keepdim)
 
     def argmax(self, dim=None, keepdim=False):
         return self._arg(np.argmax, dim, keepdim)
@@ -625,26 +640,27 @@ class Tensor:
 
     def var(self, dim=None, unbiased=True, keepdim=False, correction=None):
         correction = (1 if unbiased else 0) if correction is None else correction
-        return apply(F.VarBackward0, self, dim=dim, correction=correction, keepdim=keepdim)
+        return apply(reduction.VarBackward0, self, dim=dim, correction=correction, keepdim=keepdim)
 
     def std(self, dim=None, unbiased=True, keepdim=False, correction=None):
         correction = (1 if unbiased else 0) if correction is None else correction
-        return apply(F.StdBackward0, self, dim=dim, correction=correction, keepdim=keepdim)
+        return apply(reduction.StdBackward0, self, dim=dim, correction=correction, keepdim=keepdim)
 
     def norm(self, p=2, dim=None, keepdim=False):
         if p != 2:
             raise NotImplementedError("runtime supports only the 2-norm")
-        return apply(F.LinalgVectorNormBackward0, self, dim=dim, keepdim=keepdim)
+        return apply(reduction.LinalgVectorNormBackward0, self, dim=dim, keepdim=keepdim)
 
     def softmax(self, dim):
-        return apply(F.SoftmaxBackward0, self, dim=dim)
+        return apply(reduction.SoftmaxBackward0, self, dim=dim)
 
     def log_softmax(self, dim):
-        return apply(F.LogSoftmaxBackward0, self, dim=dim)
+        return apply(reduction.LogSoftmaxBackward0, self, dim=dim)
 
     # ---------------------------------------------------------------- shape
     def view(self, *shape):
-        return apply(F.ViewBackward0, self, shape=_shape(shape))
+        shape = _shape(shape)
+        return apply(shape_ops.reshape_op(self._data, shape), self, shape=shape)
 
     reshape = view
 
@@ -664,40 +680,55 @@ class Tensor:
         return self.view(*shape[:start_dim], merged, *shape[end + 1:])
 
     def transpose(self, dim0, dim1):
-        return apply(F.TransposeBackward0, self, dim0=dim0, dim1=dim1)
+        return apply(shape_ops.TransposeBackward0, self, dim0=dim0, dim1=dim1)
 
     def t(self):
         if self.dim() > 2:
             raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.dim()}D")
-        return apply(F.TBackward0, self, dim0=0, dim1=-1)
+        return apply(shape_ops.TBackward0, self)
 
     @property
     def T(self):  # noqa: N802 - torch's name
         return self.permute(*reversed(range(self.dim())))
 
     def permute(self, *dims):
-        return apply(F.PermuteBackward0, self, dims=_shape(dims))
+        return apply(shape_ops.PermuteBackward0, self, dims=_shape(dims))
 
     def squeeze(self, dim=None):
         if dim is None:
-            return apply(F.SqueezeBackward0, self)
-        return apply(F.SqueezeBackward1, self, dim=dim)
+            return apply(shape_ops.SqueezeBackward0, self)
+        return apply(shape_ops.SqueezeBackward1, self, dim=dim)
 
     def unsqueeze(self, dim):
-        return apply(F.UnsqueezeBackward0, self, dim=dim)
+        return apply(shape_ops.UnsqueezeBackward0, self, dim=dim)
 
     def expand(self, *shape):
-        return apply(F.ExpandBackward0, self, shape=_shape(shape))
+        return apply(shape_ops.ExpandBackward0, self, shape=_shape(shape))
 
     def expand_as(self, other):
         return self.expand(other.shape)
 
     def gather(self, dim, index):
-        return apply(F.GatherBackward0, self, dim=dim, index=index._data)
+        return apply(indexing.GatherBackward0, self, dim=dim, index=_data_of(index))
+
+    def scatter_add(self, dim, index, src):
+        return apply(indexing.ScatterAddBackward0, self, src, dim=dim, index=_data_of(index))
+
+    def index_put(self, indices, values, accumulate=False):
+        return apply(indexing.IndexPutBackward0, self, _operand(values), index=_index(indices),
+                     accumulate=accumulate)
+
+    def sum_to_size(self, *size):
+        """Sum over the dimensions ``size`` broadcasts: the inverse of ``expand(size)``."""
+        size = _shape(size)
+        extra = self.dim() - len(size)
+        result = self.sum(dim=tuple(range(extra))) if extra else self
+        dims = tuple([i for i, n in enumerate(size) if n == 1 and result._data.shape[i] != 1])
+        return result.sum(dim=dims, keepdim=True) if dims else result
 
     def __getitem__(self, index):
         index = _index(index)
-        return apply(F.indexing_op(index), self, index=index)
+        return apply(indexing.indexing_op(index), self, index=index)
 
     # ---------------------------------------------------------------- in place
     def _check_inplace(self) -> None:
@@ -710,7 +741,7 @@ class Tensor:
         if self._requires_grad and self.grad_fn is None and self._base is None:
             raise RuntimeError(LEAF_INPLACE)
 
-    def _inplace(self, op: type[Function], *others, **options) -> Tensor:
+    def _inplace(self, op: type[Node], *others, **options) -> Tensor:
         self._check_inplace()
         recording = modes.grad and (
             self._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in others))
@@ -721,71 +752,71 @@ class Tensor:
         return self
 
     def add_(self, other, alpha=1):
-        return self._inplace(F.AddBackward0, _operand(other), alpha=alpha)
+        return self._inplace(arithmetic.AddBackward0, _operand(other), alpha=alpha)
 
     def sub_(self, other, alpha=1):
-        return self._inplace(F.SubBackward0, _operand(other), alpha=alpha)
+        return self._inplace(arithmetic.SubBackward0, _operand(other), alpha=alpha)
 
     def mul_(self, other):
-        return self._inplace(F.MulBackward0, _operand(other))
+        return self._inplace(arithmetic.MulBackward0, _operand(other))
 
     def div_(self, other):
-        return self._inplace(F.DivBackward0, _operand(other))
+        return self._inplace(arithmetic.DivBackward0, _operand(other))
 
     def pow_(self, exponent):
-        return self._inplace(F.PowBackward0, exponent)
+        return self._inplace(arithmetic.PowBackward0, exponent)
 
     def neg_(self):
-        return self._inplace(F.NegBackward0)
+        return self._inplace(arithmetic.NegBackward0)
 
     def abs_(self):
-        return self._inplace(F.AbsBackward0)
+        return self._inplace(unary.AbsBackward0)
 
     def exp_(self):
-        return self._inplace(F.ExpBackward0)
+        return self._inplace(unary.ExpBackward0)
 
     def log_(self):
-        return self._inplace(F.LogBackward0)
+        return self._inplace(unary.LogBackward0)
 
     def sqrt_(self):
-        return self._inplace(F.SqrtBackward0)
+        return self._inplace(unary.SqrtBackward0)
 
     def sigmoid_(self):
-        return self._inplace(F.SigmoidBackward0)
+        return self._inplace(unary.SigmoidBackward0)
 
     def tanh_(self):
-        return self._inplace(F.TanhBackward0)
+        return self._inplace(unary.TanhBackward0)
 
     def relu_(self):
-        return self._inplace(F.ReluBackward0)
+        return self._inplace(unary.ReluBackward0)
 
     def clamp_(self, min=None, max=None):  # noqa: A002
-        return self._inplace(F.ClampBackward1, min=min, max=max)
+        return self._inplace(unary.ClampBackward1, min=min, max=max)
 
     clip_ = clamp_
 
     def masked_fill_(self, mask, value):
-        return self._inplace(F.MaskedFillBackward0, mask=_data_of(mask), value=value)
+        return self._inplace(unary.MaskedFillBackward0, mask=_data_of(mask), value=value)
 
     def zero_(self):
-        return self._inplace(ZeroBackward0, value=0)
+        return self._inplace(inplace.ZeroBackward0, value=0)
 
     def fill_(self, value):
-        op = FillBackward3 if isinstance(value, Tensor) else FillBackward2
+        op = inplace.FillBackward3 if isinstance(value, Tensor) else inplace.FillBackward2
         return self._inplace(op, value=_data_of(value))
 
     def copy_(self, source):
-        return self._inplace(CopyBackwards, _operand(source))
+        return self._inplace(inplace.CopyBackwards, _operand(source))
 
     def normal_(self, mean=0.0, std=1.0, generator=None):
         from runtime.random import default_generator
         values = (generator or default_generator).normal(mean, std, self._data.shape)
-        return self._inplace(NormalBackward0, value=values)
+        return self._inplace(inplace.NormalBackward0, value=values)
 
     def uniform_(self, a=0.0, b=1.0, generator=None):
         from runtime.random import default_generator
         values = (generator or default_generator).uniform(a, b, self._data.shape)
-        return self._inplace(UniformBackward0, value=values)
+        return self._inplace(inplace.UniformBackward0, value=values)
 
     def __iadd__(self, other):
         return self.add_(other)
@@ -803,7 +834,7 @@ class Tensor:
         index = _index(index)
         if modes.grad and self._requires_grad and self.grad_fn is None:
             raise RuntimeError(VIEW_OF_LEAF_INPLACE)  # x[i] = v changes a view of x
-        self._inplace(CopySlices, _operand(value), index=index)
+        self._inplace(inplace.CopySlices, _operand(value), index=index)
 
 
 _PASSED_OPERANDS = (Tensor, builtins.int, builtins.float, builtins.bool)
@@ -824,6 +855,7 @@ def _tensor(array, counter=_IN_MODE, kind=Tensor) -> Tensor:
     tensor._counter = counter
     tensor._requires_grad = False
     tensor.grad_fn = None
+    tensor._output_nr = 0
     tensor._grad = None
     tensor._base = None
     tensor._accumulator = None
@@ -838,6 +870,111 @@ def _view(base: Tensor, array: np.ndarray) -> Tensor:
     view = _tensor(array, base._counter)
     view._base = base._base if base._base is not None else base
     return view
+
+
+# ------------------------------------------------------------------------------ dispatch
+
+_NO_EDGE = (None, 0)
+INFERENCE_SAVED = ("Inference tensors cannot be saved for backward. Please do not use Tensors "
+                   "created in inference mode in computation tracked by autograd. To work around "
+                   "this, you can make a clone to get a normal tensor and use it in autograd, or "
+                   "use `torch.no_grad()` instead of `torch.inference_mode()`.")
+
+
+def apply(op: type[Node], *inputs, out=None, **options) -> Tensor:
+    """Run the built-in ``op`` on ``inputs`` (tensors, Python numbers or None), recording a
+    node when grad mode is on and an input requires grad.  ``out`` makes it in-place: the
+    result is written into that tensor, which takes over the new history."""
+    if modes.grad:
+        for tensor in inputs:
+            if isinstance(tensor, Tensor) and tensor._requires_grad:
+                return _record(op, inputs, out, options)
+    result = op.forward(NULL_CTX, *[t._data if isinstance(t, Tensor) else t for t in inputs],
+                        **options)
+    if out is not None:
+        out._write(result)
+        return out
+    if op.is_view:
+        return _view(inputs[0], result)
+    return _tensor(result)
+
+
+def _record(op: type[Node], inputs: tuple, out, options: dict) -> Tensor:
+    node = op()
+    arrays, needs, edges = [], [], []
+    for tensor in inputs:
+        if isinstance(tensor, Tensor):
+            arrays.append(tensor._data)
+            if tensor._requires_grad:
+                needs.append(True)
+                edges.append(tensor._edge())
+                continue
+        else:
+            arrays.append(tensor)
+        needs.append(False)
+        edges.append(_NO_EDGE)
+    node.needs_input_grad = tuple(needs)
+    if out is not None:
+        # ``out`` is overwritten below, but backward may need its old values (log_, mul_,
+        # clamp_...): forward and saving read a private copy, like PyTorch's original_self.
+        arrays[0] = arrays[0].copy()
+    returned = op.forward(node, *arrays, **options)
+    if out is not None:
+        out._write(returned)
+        result = out
+    elif op.is_view:
+        result = _view(inputs[0], returned)
+    else:
+        result = _tensor(returned)
+    if node._to_save:
+        node._saved = tuple([_save(value, inputs, arrays, returned, result, out)
+                             for value in node._to_save])
+    node.next_functions = tuple(edges)
+    node._shapes = (result._data.shape,)
+    result._set_history(node)
+    return result
+
+
+def _save(value, inputs: tuple, arrays: list, returned, result: Tensor, out):
+    """What ``save_for_backward(value)`` in a built-in forward keeps: the tensor that array
+    belongs to (an input, or the result), or a new array as a constant."""
+    if value is None:
+        return None
+    if value is returned:
+        return save_output(result)
+    for position, array in enumerate(arrays):
+        if array is value:
+            tensor = inputs[position]
+            if not isinstance(tensor, Tensor):
+                return tensor
+            if out is not None and position == 0:
+                return _original_self(out, array)
+            return save_input(tensor, written=tensor is out)
+    return _tensor(value) if isinstance(value, np.ndarray) else value
+
+
+def save_input(tensor: Tensor, written: bool = False) -> SavedTensor:
+    """``tensor`` saved with its version; ``written``: it is also the output of the in-place
+    op saving it (``x.mul_(x)``), so its version before that write is expected."""
+    counter = tensor._counter  # None: an inference tensor, which has no version counter
+    if counter is None and not modes.inference:
+        raise RuntimeError(INFERENCE_SAVED)
+    return SavedTensor(tensor, 0 if counter is None else counter.value - written)
+
+
+def save_output(tensor: Tensor, output_nr: int = 0) -> SavedTensor:
+    counter = tensor._counter
+    alias = _tensor(tensor._data, counter)  # without history: a node holding it forms no cycle
+    return SavedTensor(alias, 0 if counter is None else counter.value, output_nr)
+
+
+def _original_self(out: Tensor, old_values: np.ndarray) -> Tensor:
+    """The values an in-place op overwrote, with the history they had: what its backward
+    differentiates through."""
+    original = _tensor(old_values)
+    if out.grad_fn is not None:
+        original._set_history(out.grad_fn, out._output_nr)
+    return original
 
 
 class _MinMax(tuple):
@@ -859,85 +996,8 @@ class _HookHandle:
             self._hooks.remove(self._hook)
 
 
-# In-place-only ops, defined here because only tensors' in-place methods use them.
-
-
-class FillBackward0(Function):
-    """``zero_``/``fill_``/``normal_``/``uniform_``: new values that depend on nothing."""
-
-    def forward(self, a, value=0):
-        return np.broadcast_to(np.asarray(value, dtype=a.dtype), a.shape)
-
-    def backward(self, grad):
-        return (np.zeros_like(grad),)
-
-
-# PyTorch names the node after the in-place op (fill_ with a number or a tensor, zero_...).
-class FillBackward2(FillBackward0):
-    pass
-
-
-class FillBackward3(FillBackward0):
-    pass
-
-
-class ZeroBackward0(FillBackward0):
-    pass
-
-
-class NormalBackward0(FillBackward0):
-    pass
-
-
-class UniformBackward0(FillBackward0):
-    pass
-
-
-class CopyBackwards(Function):
-    def name(self) -> str:
-        return "torch::autograd::CopyBackwards"  # PyTorch's name: this node is no codegen'd op
-
-    def forward(self, a, source):
-        return np.broadcast_to(np.asarray(source, dtype=a.dtype), a.shape)
-
-    def backward(self, grad):
-        return np.zeros_like(grad), grad
-
-
-class CopySlices(Function):
-    """``x[index] = value`` on a tensor with history."""
-
-    def name(self) -> str:
-        return "torch::autograd::CopySlices"  # PyTorch's name: this node is no codegen'd op
-
-    def forward(self, a, value, index=None):
-        self.index = index
-        result = a.copy()
-        result[index] = value
-        return result
-
-    def backward(self, grad):
-        kept = grad.copy()
-        kept[self.index] = 0
-        return kept, grad[self.index]
-
-
-class ToCopyBackward0(Function):
-    def forward(self, a, dtype=None):
-        return a.astype(dtype)
-
-    def backward(self, grad):
-        return (grad,)
-
-
 def _data_of(value):
     return value._data if isinstance(value, Tensor) else value
-
-
-def _shape(args) -> tuple:
-    if len(args) == 1 and isinstance(args[0], (tuple, list)):
-        return tuple(args[0])
-    return tuple(args)
 
 
 def _index(index):

@@ -1,4 +1,5 @@
-"""``runtime.autograd``: backward, grad, the deprecated Variable, and the op machinery."""
+"""``runtime.autograd``: backward, grad, custom Functions, gradient checks, and the
+deprecated Variable."""
 
 from __future__ import annotations
 
@@ -7,17 +8,18 @@ import warnings
 import numpy as np
 
 from runtime.autograd import grad_mode  # noqa: F401 - torch.autograd.grad_mode (issue 21)
+from runtime.autograd import graph
 from runtime.autograd.engine import run_backward
-from runtime.autograd.function import Function, apply
+from runtime.autograd.function import Function, once_differentiable
+from runtime.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from runtime.grad_mode import enable_grad, inference_mode, no_grad, set_grad_enabled
+from runtime.tensor import NO_GRAD_FN, Tensor, _tensor
 
 VOLATILE_REMOVED = "volatile was removed and now has no effect. Use `with torch.no_grad():` instead."
 NON_SCALAR = "grad can be implicitly created only for scalar outputs"
 
 
-def _roots(tensors, grad_tensors):
-    from runtime.tensor import NO_GRAD_FN, Tensor, _leaf_edge
-
+def _roots(tensors, grad_tensors) -> list:
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
         grad_tensors = [grad_tensors] * len(tensors)
@@ -25,63 +27,65 @@ def _roots(tensors, grad_tensors):
     for index, (tensor, grad) in enumerate(zip(tensors, grad_tensors)):
         if not tensor.requires_grad:
             raise RuntimeError(NO_GRAD_FN.replace("element 0", f"element {index}"))
+        dtype = tensor._data.dtype
         if grad is None:
             if tensor.numel() != 1:
                 raise RuntimeError(NON_SCALAR)
-            grad = np.ones(tensor.shape, dtype=tensor._data.dtype)
-        else:
-            grad = np.asarray(grad._data if isinstance(grad, Tensor) else grad, dtype=tensor._data.dtype)
-        roots.append((_leaf_edge(tensor)[0], grad))
+            grad = _tensor(np.ones(tensor.shape, dtype=dtype))
+        elif not isinstance(grad, Tensor):
+            grad = _tensor(np.asarray(grad, dtype=dtype))
+        roots.append((tensor._edge(), grad))
     return roots
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None) -> None:
-    """Accumulate gradients of ``tensors`` into the leaves that require grad."""
-    if create_graph:
-        raise NotImplementedError("runtime does not support create_graph=True")
-    roots = _roots(tensors, grad_tensors)
+    """Accumulate gradients of ``tensors`` into the leaves that require grad.  With
+    ``create_graph`` the gradients are recorded, so they can be differentiated again."""
+    retain_graph = create_graph if retain_graph is None else retain_graph
     if inputs is not None:
-        grads = grad(tensors, inputs, grad_tensors, retain_graph=retain_graph, allow_unused=True)
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        grads = grad(tensors, inputs, grad_tensors, retain_graph=retain_graph,
+                     create_graph=create_graph, allow_unused=True)
         for tensor, value in zip(inputs, grads):
             if value is not None:
-                tensor._accumulate(value._data)
+                tensor._accumulate(value, create_graph)
         return
-    run_backward(roots, retain_graph=bool(retain_graph))
+    run_backward(_roots(tensors, grad_tensors), retain_graph, create_graph)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          allow_unused=False):
-    """Gradients of ``outputs`` with respect to ``inputs``, without touching any ``.grad``."""
-    from runtime.tensor import Tensor, _leaf_edge
-
-    if create_graph:
-        raise NotImplementedError("runtime does not support create_graph=True")
+    """Gradients of ``outputs`` with respect to ``inputs``, without touching any ``.grad``.
+    With ``create_graph`` they are recorded (also inside ``no_grad``, as in PyTorch)."""
+    retain_graph = create_graph if retain_graph is None else retain_graph
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
-    nodes = [_leaf_edge(t)[0] for t in inputs]
-    captured = run_backward(_roots(outputs, grad_outputs), bool(retain_graph),
-                            capture={n: None for n in nodes if n is not None})
+    edges = [t._edge() if t.requires_grad else None for t in inputs]
+    captured = run_backward(_roots(outputs, grad_outputs), retain_graph, create_graph,
+                            capture={edge: None for edge in edges if edge is not None})
     results = []
-    for index, (tensor, node) in enumerate(zip(inputs, nodes)):
-        value = captured.get(node) if node is not None else None
+    for index, (tensor, edge) in enumerate(zip(inputs, edges)):
+        value = captured.get(edge) if edge is not None else None
         if value is None and not allow_unused:
             # PyTorch 2.x names the unused input's position.
             raise RuntimeError(f"The differentiated Tensor at index {index} appears to not have "
                                "been used in the graph. Set allow_unused=True if this is the "
                                "desired behavior.")
-        results.append(None if value is None else Tensor._wrap(np.asarray(value, dtype=tensor._data.dtype)))
+        if value is not None and value._data.shape != tensor._data.shape:
+            value = value.expand(tensor.shape) if create_graph else _tensor(
+                np.broadcast_to(value._data, tensor._data.shape))
+        results.append(value)
     return tuple(results)
 
 
 def Variable(data=None, requires_grad=False, volatile=False):  # noqa: N802 - torch's name
     """Deprecated since PyTorch 0.4: returns ``data.detach()`` (requiring grad if asked)."""
-    from runtime.tensor import Tensor
-
     if volatile:
         warnings.warn(VOLATILE_REMOVED, UserWarning, stacklevel=2)
     result = data.detach() if isinstance(data, Tensor) else Tensor(data if data is not None else [])
     return result.requires_grad_(requires_grad)
 
 
-__all__ = ["Function", "Variable", "apply", "backward", "enable_grad", "grad",
-           "inference_mode", "no_grad", "set_grad_enabled"]
+__all__ = ["Function", "GradcheckError", "Variable", "backward", "enable_grad", "grad",
+           "gradcheck", "gradgradcheck", "graph", "inference_mode", "no_grad",
+           "once_differentiable", "set_grad_enabled"]

@@ -1,41 +1,45 @@
 """The backward pass: walk the graph from the outputs in dependency order, iteratively.
 
 Each node runs once, after every node that feeds it a gradient has run (so arbitrarily deep
-graphs need no recursion).  Gradients reaching a leaf accumulate into its ``.grad`` (summed
-back over broadcast dimensions); ``autograd.grad`` captures them instead.  Without
-``retain_graph``, each node frees its saved arrays once it has run.
+graphs need no recursion).  Gradients are tensors, and backward formulas are written in
+runtime's own ops: with ``create_graph`` the pass runs with grad mode on, as PyTorch's does,
+so the gradients it computes are themselves recorded and can be differentiated again.
+Gradients reaching a leaf accumulate into its ``.grad`` (summed back over broadcast
+dimensions); ``autograd.grad`` captures them instead.  Without ``retain_graph``, each node
+frees what it saved once it has run.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from runtime.autograd.node import Node
+from runtime.grad_mode import state as modes
 
-from runtime.autograd.function import Function
 
-
-class AccumulateGrad(Function):
+class AccumulateGrad(Node):
     """The node at a leaf that requires grad: adds incoming gradients to ``variable.grad``."""
 
     def __init__(self, variable) -> None:
         self.variable = variable
 
     @property
-    def _shape(self) -> tuple:
-        return self.variable._data.shape  # which ``.data = ...`` may have changed
+    def _shapes(self) -> tuple:
+        return (self.variable._data.shape,)  # which ``.data = ...`` may have changed
 
     def name(self) -> str:
         return "torch::autograd::AccumulateGrad"  # PyTorch's name(); its type is AccumulateGrad
 
 
-def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
-    """Sum ``grad`` down to ``shape``, undoing NumPy broadcasting."""
-    if grad.shape == shape:
-        return grad
-    grad = grad.sum(axis=tuple(range(grad.ndim - len(shape)))) if grad.ndim > len(shape) else grad
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    return grad.reshape(shape)
+def sum_to(grad, shape: tuple, node: Node, results: tuple):
+    """Sum ``grad`` (one of ``node``'s ``results``) down to ``shape``, undoing broadcasting;
+    refuse any other mismatch."""
+    extra = grad.dim() - len(shape)
+    if extra < 0 or any(n != 1 and n != g for n, g in zip(shape, grad.shape[extra:])):
+        expected = ", ".join(str(n) for n in shape)
+        got = ", ".join(str(n) for n in grad.shape)
+        index = next(i for i, result in enumerate(results) if result is grad)
+        raise RuntimeError(f"Function {node.name()} returned an invalid gradient at index "
+                           f"{index} - got [{got}] but expected shape compatible with [{expected}]")
+    return grad.sum_to_size(shape)
 
 
 def _dependencies(roots) -> dict:
@@ -56,48 +60,78 @@ def _dependencies(roots) -> dict:
     return counts
 
 
-def run_backward(roots: list[tuple[Function, np.ndarray]], retain_graph: bool,
+def _add(slots: dict, node: Node, output_nr: int, grad) -> None:
+    grads = slots.get(node)
+    if grads is None:
+        grads = slots[node] = [None] * len(node._shapes)
+    grads[output_nr] = grad if grads[output_nr] is None else grads[output_nr] + grad
+
+
+def run_backward(roots: list, retain_graph: bool, create_graph: bool,
                  capture: dict | None = None) -> dict:
-    """Propagate ``(node, gradient)`` pairs backward.  ``capture`` maps nodes whose incoming
-    gradient is wanted (``autograd.grad``) to None; it is returned filled in, and then leaves
-    not captured are left alone."""
+    """Propagate ``((node, output_nr), gradient)`` pairs backward.  ``capture`` maps the edges
+    whose incoming gradient is wanted (``autograd.grad``) to None; it is returned filled in,
+    and then leaves not captured are left alone."""
+    saved_mode = modes.grad
+    modes.grad = create_graph
+    try:
+        return _run(roots, retain_graph, create_graph, capture)
+    finally:
+        modes.grad = saved_mode
+
+
+def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | None) -> dict:
     pending: dict = {}
-    for node, grad in roots:
-        pending[node] = pending[node] + grad if node in pending else grad
+    for (node, output_nr), grad in roots:
+        _add(pending, node, output_nr, grad)
     counts = _dependencies(list(pending))
     ready = [node for node in pending if node not in counts]
     while ready:
         node = ready.pop()
-        grad = pending.pop(node, None)
-        if grad is None:  # nothing flowed here; its inputs still stop waiting for it
+        grads = pending.pop(node, None)
+        if grads is None:  # nothing flowed here; its inputs still stop waiting for it
             for child, _ in node.next_functions:
                 if child is not None:
                     counts[child] -= 1
                     if counts[child] == 0:
                         ready.append(child)
             continue
-        for hook in node._tensor_hooks:
-            grad = hook(grad)
-        retained = node._retained
-        if retained is not None and retained() is not None:
-            retained()._accumulate(grad)
-        if capture is not None and node in capture:
-            capture[node] = grad
-        if isinstance(node, AccumulateGrad):
+        if node._tensor_hooks is not None or node._retained is not None:
+            grads = _run_tensor_hooks(node, grads)
+        if capture is not None:
+            for output_nr, grad in enumerate(grads):
+                if (node, output_nr) in capture:
+                    capture[node, output_nr] = grad
+        if type(node) is AccumulateGrad:
             if capture is None:
-                node.variable._accumulate(grad)
+                node.variable._accumulate(grads[0], create_graph)
             continue
-        grads = node.backward(grad)
-        for (child, _), child_grad in zip(node.next_functions, grads):
+        results = node.backward(node, *grads)
+        for (child, output_nr), grad in zip(node.next_functions, results):
             if child is None:
                 continue
-            if child_grad is not None:
-                if child_grad.shape != child._shape:  # NumPy scalars have a shape too
-                    child_grad = unbroadcast(child_grad, child._shape)
-                pending[child] = pending[child] + child_grad if child in pending else child_grad
+            if grad is not None:
+                shape = child._shapes[output_nr]
+                if grad._data.shape != shape:
+                    grad = sum_to(grad, shape, node, results)
+                _add(pending, child, output_nr, grad)
             counts[child] -= 1
             if counts[child] == 0:
                 ready.append(child)
         if not retain_graph:
-            node._saved = None
+            node._release()
     return capture or {}
+
+
+def _run_tensor_hooks(node: Node, grads: list) -> list:
+    grads = list(grads)
+    for output_nr, hooks in (node._tensor_hooks or {}).items():
+        for hook in hooks:
+            if grads[output_nr] is not None:
+                replaced = hook(grads[output_nr])
+                grads[output_nr] = grads[output_nr] if replaced is None else replaced
+    for output_nr, reference in (node._retained or {}).items():
+        retained = reference()
+        if retained is not None and grads[output_nr] is not None:
+            retained._accumulate(grads[output_nr], modes.grad)
+    return grads

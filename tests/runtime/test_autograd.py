@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime.autograd import Function
+from runtime.autograd.graph import Node
 
 
 def leaf(*values, dtype=None):
@@ -448,7 +448,7 @@ def test_seed_program():
 def _live_nodes():
     gc.collect()
     # type(), not isinstance(): some torch objects warn when their __class__ is read.
-    return sum(issubclass(type(o), Function) for o in gc.get_objects())
+    return sum(issubclass(type(o), Node) for o in gc.get_objects())
 
 
 def _forward(x, w, keep):

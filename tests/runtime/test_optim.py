@@ -8,7 +8,7 @@ import pytest
 
 import runtime
 from runtime import nn, optim
-from runtime.autograd.function import Function
+from runtime.autograd.graph import Node
 
 START = np.array([[0.5, -1.5, 2.0], [1.0, 0.25, -0.75]])
 CURVE = np.array([[1.0, 2.0, 0.5], [3.0, 0.1, 1.5]])
@@ -181,11 +181,11 @@ def test_step_leaves_no_live_graph_nodes():
     opt = optim.Adam(model.parameters(), lr=0.1)
     model(runtime.ones(4, 3)).sum().backward()
     gc.collect()
-    before = sum(issubclass(type(o), Function) for o in gc.get_objects())
+    before = sum(issubclass(type(o), Node) for o in gc.get_objects())
     for _ in range(3):
         opt.step()
     gc.collect()
-    after = sum(issubclass(type(o), Function) for o in gc.get_objects())
+    after = sum(issubclass(type(o), Node) for o in gc.get_objects())
     assert after <= before
 
 

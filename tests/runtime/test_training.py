@@ -11,7 +11,7 @@ import pytest
 
 import runtime
 from runtime import nn, optim
-from runtime.autograd.function import Function
+from runtime.autograd.graph import Node
 from runtime.utils.data import DataLoader, TensorDataset
 
 
@@ -30,7 +30,7 @@ def make_model():
 
 def live_functions() -> int:
     gc.collect()
-    return sum(issubclass(type(o), Function) for o in gc.get_objects())
+    return sum(issubclass(type(o), Node) for o in gc.get_objects())
 
 
 def evaluate(model, loader):
@@ -137,13 +137,13 @@ def test_same_forward_with_grad_builds_graph(trained):
 def test_no_function_instance_created_under_no_grad(trained, monkeypatch):
     model, dataset, _, _ = trained
     created = []
-    original = Function.__init__
+    original = Node.__init__
 
     def counting_init(self, *args, **kwargs):
         created.append(type(self).__name__)
         original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Function, "__init__", counting_init)
+    monkeypatch.setattr(Node, "__init__", counting_init)
     evaluate(model, DataLoader(dataset, batch_size=256))
     monkeypatch.undo()
     model.train()

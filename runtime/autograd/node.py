@@ -1,0 +1,161 @@
+"""The graph node, which is also the ``ctx`` an op's forward and backward receive.
+
+A recorded op leaves one :class:`Node` behind (a tensor's ``grad_fn``): the edges to the nodes
+of its inputs (``next_functions``), which inputs need a gradient (``needs_input_grad``), and
+what forward saved for backward.  As in PyTorch, the same object is the ``ctx`` of the op's
+``forward(ctx, ...)`` and ``backward(ctx, *grads)``: forward stores on it what backward needs.
+
+When nothing is recorded (grad disabled, or no input requires grad), built-in ops get
+:data:`NULL_CTX` instead: one shared context on which saving does nothing, writes are dropped
+and no input needs a gradient.  So no node is made per call; forward computes from its
+arguments only and writes to ``ctx`` what backward would read.
+
+This module knows tensors only by what they do: a saved value has ``_counter`` (its version
+counter, None for an inference tensor), ``grad_fn``, ``shape``, ``dtype``, and a saved output
+is rebuilt with ``_as_output_of(node, nr)``.
+"""
+
+from __future__ import annotations
+
+HINT = ("Hint: enable anomaly detection to find the operation that failed to compute its "
+        "gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
+FREED = ("Trying to backward through the graph a second time (or directly access saved tensors "
+         "after they have already been freed). Saved intermediate values of the graph are freed "
+         "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+         "backward through the graph a second time or if you need to access saved tensors after "
+         "calling backward.")
+
+
+class SavedTensor:
+    """A tensor saved for backward, with the version it had then.  A saved *output* of the
+    node is kept without its ``grad_fn`` (a node holding its own output would be a cycle) and
+    gets it back when unpacked."""
+
+    __slots__ = ("value", "version", "output_nr")
+
+    def __init__(self, value, version: int, output_nr: int | None = None) -> None:
+        self.value, self.version, self.output_nr = value, version, output_nr
+
+    def unpack(self, node: Node):
+        value = self.value
+        counter = value._counter
+        if counter is not None and counter.value != self.version:
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: {self._describe(node)} is at version {counter.value}; "
+                f"expected version {self.version} instead. {HINT}")
+        if self.output_nr is not None:
+            return value._as_output_of(node, self.output_nr)
+        return value
+
+    def _describe(self, node: Node) -> str:
+        value = self.value
+        shape = ", ".join(str(n) for n in value.shape)
+        text = f"[torch.{value.dtype.legacy_name} [{shape}]]"
+        # A saved output is named after the op that saved it; a saved input after the op that
+        # last produced it (an in-place op rebases its history), or not at all for a leaf.
+        producer = node if self.output_nr is not None else value.grad_fn
+        if producer is None:
+            return text
+        name = producer.name().removesuffix("Backward0").removesuffix("Backward1")
+        return f"{text}, which is output {self.output_nr or value._output_nr} of {name},"
+
+
+class Node:
+    """A recorded op, and the ``ctx`` of its forward and backward (PyTorch's ``FunctionCtx``
+    and graph node in one)."""
+
+    #: One flag per forward argument: does its gradient need computing?
+    needs_input_grad: tuple[bool, ...] = ()
+    #: One ``(node, output_nr)`` per forward argument; ``(None, 0)`` where no gradient flows.
+    next_functions: tuple = ()
+    #: The shape of each output: an incoming gradient is summed down to it.
+    _shapes: tuple = ()
+    _tensor_hooks: dict | None = None  # output_nr -> hooks of the tensor this node produced
+    _retained: dict | None = None  # output_nr -> weak reference, after retain_grad()
+    #: What forward passed to save_for_backward, packed by dispatch into SavedTensors (or plain
+    #: values); None once freed by a backward that does not retain the graph.
+    _to_save: tuple = ()
+    _saved: tuple | None = ()
+    _dirty: tuple = ()
+    _non_differentiable: tuple = ()
+    materialize_grads = True
+    #: The output shares storage and version counter with input 0 (view, reshape, detach...).
+    is_view = False
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {id(self):#x}>"
+
+    # -- the ctx protocol, for forward ------------------------------------------------------
+    def save_for_backward(self, *values) -> None:
+        self._to_save = values
+
+    def mark_dirty(self, *tensors) -> None:
+        self._dirty = tensors
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        self._non_differentiable = tensors
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = value
+
+    # -- for backward -----------------------------------------------------------------------
+    @property
+    def saved_tensors(self) -> tuple:
+        saved = self._saved
+        if saved is None:
+            raise RuntimeError(FREED)
+        return tuple([s.unpack(self) if type(s) is SavedTensor else s for s in saved])
+
+    def _release(self) -> None:
+        if self._saved:
+            self._saved = None
+
+    @staticmethod
+    def forward(ctx, *args, **options):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *grads) -> tuple:
+        raise NotImplementedError
+
+
+class _NeverNeeded:
+    """``needs_input_grad`` of the null context: False at every position."""
+
+    __slots__ = ()
+
+    def __getitem__(self, position: int) -> bool:
+        return False
+
+    def __iter__(self):
+        return iter(())
+
+
+class _NullContext:
+    """The ``ctx`` of a built-in op whose call records nothing: it keeps nothing, so one
+    shared instance serves every call and every thread."""
+
+    __slots__ = ()
+    needs_input_grad = _NeverNeeded()
+
+    def __setattr__(self, name: str, value) -> None:
+        pass  # nothing will run backward: what forward leaves for it is not kept
+
+    def save_for_backward(self, *values) -> None:
+        pass
+
+    def mark_dirty(self, *tensors) -> None:
+        pass
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        pass
+
+    def set_materialize_grads(self, value: bool) -> None:
+        pass
+
+
+NULL_CTX = _NullContext()

@@ -1,0 +1,225 @@
+"""Arithmetic: +, -, *, /, reciprocal, negation, powers and matrix products."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from runtime.autograd.node import Node
+
+
+class AddBackward0(Node):
+    @staticmethod
+    def forward(ctx, a, b, alpha=1):
+        ctx.alpha = alpha
+        return a + b * alpha if alpha != 1 else a + b
+
+    @staticmethod
+    def backward(ctx, grad):
+        scaled = ctx.alpha != 1 and ctx.needs_input_grad[1]
+        return grad, grad * ctx.alpha if scaled else grad
+
+
+class SubBackward0(Node):
+    @staticmethod
+    def forward(ctx, a, b, alpha=1):
+        ctx.alpha = alpha
+        return a - b * alpha if alpha != 1 else a - b
+
+    @staticmethod
+    def backward(ctx, grad):
+        if not ctx.needs_input_grad[1]:
+            return grad, None
+        return grad, -grad * ctx.alpha if ctx.alpha != 1 else -grad
+
+
+class RsubBackward1(Node):
+    """``number - tensor``: inputs (tensor, number)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return b - a
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad, None
+
+
+class MulBackward0(Node):
+    @staticmethod
+    def forward(ctx, a, b):
+        # each operand only for the other one's gradient
+        ctx.save_for_backward(b if ctx.needs_input_grad[0] else None,
+                              a if ctx.needs_input_grad[1] else None)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad):
+        b, a = ctx.saved_tensors
+        return (grad * b if ctx.needs_input_grad[0] else None,
+                grad * a if ctx.needs_input_grad[1] else None)
+
+
+class DivBackward0(Node):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        return (grad / b if ctx.needs_input_grad[0] else None,
+                -grad * a / (b * b) if ctx.needs_input_grad[1] else None)
+
+
+class ReciprocalBackward0(Node):
+    """``1 / tensor``: PyTorch computes ``number / tensor`` as ``reciprocal() * number``."""
+
+    @staticmethod
+    def forward(ctx, a):
+        result = np.reciprocal(a) if a.dtype.kind == "f" else 1.0 / a
+        ctx.save_for_backward(result)
+        return result
+
+    @staticmethod
+    def backward(ctx, grad):
+        result, = ctx.saved_tensors
+        return (-grad * result * result,)
+
+
+class NegBackward0(Node):
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (-grad,)
+
+
+class PowBackward0(Node):
+    """``tensor ** number``."""
+
+    @staticmethod
+    def forward(ctx, a, exponent):
+        ctx.save_for_backward(a)
+        ctx.exponent = exponent
+        return a ** exponent
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, = ctx.saved_tensors
+        if ctx.exponent == 0:
+            return grad * 0, None
+        return grad * ctx.exponent * a ** (ctx.exponent - 1), None
+
+
+class PowBackward1(Node):
+    """``tensor ** tensor``."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        result = a ** b
+        ctx.save_for_backward(a, b, result)
+        return result
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, result = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        # d/db a**b = a**b log a, taken as 0 where a <= 0 (as PyTorch does at a == 0)
+        return (grad * b * a ** (b - 1) if need_a else None,
+                grad * result * a.masked_fill(a <= 0, 1).log() if need_b else None)
+
+
+class PowBackward2(Node):
+    """``number ** tensor``."""
+
+    @staticmethod
+    def forward(ctx, base, b):
+        result = np.asarray(base ** b, dtype=np.result_type(b, np.float32))
+        ctx.save_for_backward(result)
+        ctx.log_base = float(np.log(base)) if base > 0 else float("nan")
+        return result
+
+    @staticmethod
+    def backward(ctx, grad):
+        result, = ctx.saved_tensors
+        return None, grad * result * ctx.log_base
+
+
+class _MatMul(Node):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None,
+                              b if ctx.needs_input_grad[0] else None)
+        ctx.ndims = (a.ndim, b.ndim)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        a_ndim, b_ndim = ctx.ndims
+        need_a, need_b = ctx.needs_input_grad
+        # As products of matrices: a 1-D left operand is a row, a 1-D right one a column.
+        if b_ndim == 1:
+            grad = grad.unsqueeze(-1)
+            b = b.unsqueeze(-1) if need_a else None
+        if a_ndim == 1:
+            grad = grad.unsqueeze(-2)
+            a = a.unsqueeze(0) if need_b else None
+        grad_a = grad_b = None
+        if need_a:
+            grad_a = grad @ b.transpose(-1, -2)
+            grad_a = grad_a.squeeze(-2) if a_ndim == 1 else grad_a
+        if need_b:
+            grad_b = a.transpose(-1, -2) @ grad
+            grad_b = grad_b.squeeze(-1) if b_ndim == 1 else grad_b
+        return grad_a, grad_b
+
+
+class MmBackward0(_MatMul):
+    pass
+
+
+class MvBackward0(_MatMul):
+    pass
+
+
+class DotBackward0(_MatMul):
+    pass
+
+
+class BmmBackward0(_MatMul):
+    pass
+
+
+# torch.matmul reduces other shapes to mm/bmm and reshapes the result: its grad_fn is the
+# last of those steps, so these nodes carry that step's name.
+class SqueezeBackward4(_MatMul):
+    """1-D @ 2-D: ``a.unsqueeze(0).mm(b).squeeze_(0)``."""
+
+
+class UnsafeViewBackward0(_MatMul):
+    """Batched matmul: folded into bmm/mm, then viewed back to the batch shape."""
+
+
+class _MatMulClone(_MatMul):
+    """2-D @ batched: computed transposed, then made contiguous."""
+
+    def name(self) -> str:
+        return "CloneBackward0"
+
+
+def matmul_op(a_ndim: int, b_ndim: int) -> type[Node]:
+    if a_ndim == 1 and b_ndim == 1:
+        return DotBackward0
+    if a_ndim == 2 and b_ndim == 1:
+        return MvBackward0
+    if a_ndim == 2 and b_ndim == 2:
+        return MmBackward0
+    if a_ndim == 1 and b_ndim == 2:
+        return SqueezeBackward4
+    if a_ndim == 2:
+        return _MatMulClone
+    return UnsafeViewBackward0

@@ -1,0 +1,128 @@
+"""Indexing, and the ops that put values at indices (their backward ops)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from runtime.autograd.node import Node
+
+
+def _is_basic(index) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items)
+
+
+class _Indexing(Node):
+    @staticmethod
+    def forward(ctx, a, index=None):
+        ctx.shape, ctx.index = a.shape, index
+        return a[index]
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad.new_zeros(ctx.shape).index_put(ctx.index, grad, accumulate=True),)
+
+
+class SelectBackward0(_Indexing):
+    is_view = True
+
+
+class SliceBackward0(_Indexing):
+    is_view = True
+
+
+class IndexBackward0(_Indexing):
+    pass
+
+
+class UnsqueezeIndexBackward0(_Indexing):
+    is_view = True
+
+    def name(self) -> str:
+        return "UnsqueezeBackward0"
+
+
+class AliasBackward0(_Indexing):
+    is_view = True
+
+
+def indexing_op(index) -> type[Node]:
+    if isinstance(index, (int, np.integer)) or (isinstance(index, np.ndarray) and index.ndim == 0
+                                                and index.dtype.kind in "iu"):
+        return SelectBackward0
+    if not _is_basic(index):
+        return IndexBackward0
+    if not isinstance(index, tuple):
+        return UnsqueezeIndexBackward0 if index is None else SliceBackward0
+    # PyTorch applies a basic index item by item; the node is the last step that did
+    # anything (a full ``:`` inside a tuple, or ``...``, does nothing; nothing at all: alias).
+    for item in reversed(index):
+        if item is None:
+            return UnsqueezeIndexBackward0
+        if isinstance(item, (int, np.integer)):
+            return SelectBackward0
+        if isinstance(item, slice) and item != slice(None):
+            return SliceBackward0
+    return AliasBackward0
+
+
+def _without_new_axes(index):
+    """``index`` for an array whose size-1 axes from ``None`` items were not added: the
+    places ``np.add.at`` should write to."""
+    items = index if isinstance(index, tuple) else (index,)
+    return tuple(i for i in items if i is not None)
+
+
+class IndexPutBackward0(Node):
+    """``base.index_put(index, values, accumulate)``: base with ``values`` written (or added)
+    at ``index``."""
+
+    @staticmethod
+    def forward(ctx, base, values, index=None, accumulate=False):
+        ctx.index, ctx.accumulate = index, accumulate
+        result = base.copy()
+        if accumulate:
+            where = _without_new_axes(index)
+            np.add.at(result, where, np.asarray(values).reshape(result[where].shape)
+                      if np.ndim(values) else values)
+        else:
+            result[index] = values
+        return result
+
+    @staticmethod
+    def backward(ctx, grad):
+        need_base, need_values = ctx.needs_input_grad
+        grad_base = grad_values = None
+        if need_base:
+            grad_base = grad if ctx.accumulate else grad.index_put(ctx.index, 0.0)
+        if need_values:
+            grad_values = grad[ctx.index]
+        return grad_base, grad_values
+
+
+class GatherBackward0(Node):
+    @staticmethod
+    def forward(ctx, a, dim=0, index=None):
+        ctx.shape, ctx.dim, ctx.index = a.shape, dim, index
+        return np.take_along_axis(a, index, axis=dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad.new_zeros(ctx.shape).scatter_add(ctx.dim, ctx.index, grad),)
+
+
+class ScatterAddBackward0(Node):
+    @staticmethod
+    def forward(ctx, base, source, dim=0, index=None):
+        ctx.dim, ctx.index = dim, index
+        result = base.copy()
+        positions = list(np.indices(index.shape, sparse=True))
+        positions[dim] = index
+        np.add.at(result, tuple(positions), source[tuple(slice(0, n) for n in index.shape)])
+        return result
+
+    @staticmethod
+    def backward(ctx, grad):
+        need_base, need_source = ctx.needs_input_grad
+        return (grad if need_base else None,
+                grad.gather(ctx.dim, ctx.index) if need_source else None)

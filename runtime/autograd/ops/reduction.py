@@ -1,0 +1,200 @@
+"""Reductions over all elements or along dimensions, and the normalising ones (softmax)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from runtime.autograd.node import Node
+
+
+def _axes(dim, ndim):
+    if dim is None:
+        return None
+    return tuple([d % ndim for d in (dim if isinstance(dim, (tuple, list)) else (dim,))])
+
+
+def expand_back(grad, shape, axes, keepdim):
+    """Broadcast a reduced gradient back over the reduced ``axes`` of ``shape``."""
+    if axes is not None and not keepdim:
+        for axis in sorted(axes):
+            grad = grad.unsqueeze(axis)
+    return grad.expand(shape)
+
+
+class SumBackward0(Node):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.shape = a.shape
+        return np.asarray(a.sum(), dtype=a.dtype if a.dtype != np.bool_ else np.int64)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad.expand(ctx.shape),)
+
+
+class SumBackward1(Node):
+    @staticmethod
+    def forward(ctx, a, dim=None, keepdim=False):
+        axes = _axes(dim, a.ndim)
+        ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        return a.sum(axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (expand_back(grad, ctx.shape, ctx.axes, ctx.keepdim),)
+
+
+class MeanBackward0(Node):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.shape = a.shape
+        return np.asarray(a.mean(), dtype=a.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ((grad / max(int(np.prod(ctx.shape)), 1)).expand(ctx.shape),)
+
+
+class MeanBackward1(Node):
+    @staticmethod
+    def forward(ctx, a, dim=None, keepdim=False):
+        axes = _axes(dim, a.ndim)
+        ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        ctx.count = int(np.prod([a.shape[d] for d in axes]))
+        return a.mean(axis=axes, keepdims=keepdim).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (expand_back(grad / ctx.count, ctx.shape, ctx.axes, ctx.keepdim),)
+
+
+class _Extreme(Node):
+    """max()/min() of all elements: the gradient is shared evenly among the extreme values."""
+
+    @classmethod
+    def forward(cls, ctx, a):
+        result = np.asarray(cls.pick(a))
+        ctx.save_for_backward(a, result)
+        return result
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, result = ctx.saved_tensors
+        hits = (a == result).to(a.dtype)
+        return (grad * hits / hits.sum(),)
+
+
+class MaxBackward1(_Extreme):
+    pick = staticmethod(np.max)
+
+
+class MinBackward1(_Extreme):
+    pick = staticmethod(np.min)
+
+
+class _ExtremeAlong(Node):
+    """max(dim)/min(dim): the gradient goes to the index that was picked."""
+
+    @classmethod
+    def forward(cls, ctx, a, dim=0, keepdim=False):
+        axis = dim % a.ndim
+        indices = np.expand_dims(cls.arg(a, axis=axis), axis)
+        ctx.shape, ctx.axis, ctx.keepdim, ctx.indices = a.shape, axis, keepdim, indices
+        values = np.take_along_axis(a, indices, axis=axis)
+        return values if keepdim else values.squeeze(axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad if ctx.keepdim else grad.unsqueeze(ctx.axis)
+        return (grad.new_zeros(ctx.shape).scatter_add(ctx.axis, ctx.indices, grad),)
+
+
+class MaxBackward0(_ExtremeAlong):
+    arg = staticmethod(np.argmax)
+
+
+class MinBackward0(_ExtremeAlong):
+    arg = staticmethod(np.argmin)
+
+
+def _variance_grad(grad, a, axes, correction, keepdim):
+    count = a.numel() if axes is None else int(np.prod([a.shape[d] for d in axes]))
+    centered = a - a.mean(dim=axes, keepdim=True)
+    grad = expand_back(grad, a.shape, axes, keepdim or axes is None)
+    return grad * 2 * centered / (count - correction)
+
+
+class VarBackward0(Node):
+    @staticmethod
+    def forward(ctx, a, dim=None, correction=1, keepdim=False):
+        axes = _axes(dim, a.ndim)
+        ctx.save_for_backward(a)
+        ctx.axes, ctx.correction, ctx.keepdim = axes, correction, keepdim
+        return np.asarray(a.var(axis=axes, ddof=correction, keepdims=keepdim), dtype=a.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, = ctx.saved_tensors
+        return (_variance_grad(grad, a, ctx.axes, ctx.correction, ctx.keepdim),)
+
+
+class StdBackward0(Node):
+    @staticmethod
+    def forward(ctx, a, dim=None, correction=1, keepdim=False):
+        axes = _axes(dim, a.ndim)
+        result = np.sqrt(np.asarray(a.var(axis=axes, ddof=correction, keepdims=keepdim), dtype=a.dtype))
+        ctx.save_for_backward(a, result)
+        ctx.axes, ctx.correction, ctx.keepdim = axes, correction, keepdim
+        return result
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, result = ctx.saved_tensors
+        return (_variance_grad(grad / (2 * result), a, ctx.axes, ctx.correction, ctx.keepdim),)
+
+
+class LinalgVectorNormBackward0(Node):
+    @staticmethod
+    def forward(ctx, a, dim=None, keepdim=False):
+        axes = _axes(dim, a.ndim)
+        result = np.asarray(np.sqrt((a * a).sum(axis=axes, keepdims=keepdim)), dtype=a.dtype)
+        ctx.save_for_backward(a, result)
+        ctx.axes, ctx.keepdim = axes, keepdim
+        return result
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, norm = ctx.saved_tensors
+        zero = norm == 0  # the subgradient there is 0
+        scale = (grad / norm.masked_fill(zero, 1)).masked_fill(zero, 0)
+        return (a * expand_back(scale, a.shape, ctx.axes, ctx.keepdim or ctx.axes is None),)
+
+
+class SoftmaxBackward0(Node):
+    @staticmethod
+    def forward(ctx, a, dim=-1):
+        shifted = np.exp(a - a.max(axis=dim, keepdims=True))
+        result = (shifted / shifted.sum(axis=dim, keepdims=True)).astype(a.dtype, copy=False)
+        ctx.save_for_backward(result)
+        ctx.dim = dim
+        return result
+
+    @staticmethod
+    def backward(ctx, grad):
+        result, = ctx.saved_tensors
+        return (result * (grad - (grad * result).sum(dim=ctx.dim, keepdim=True)),)
+
+
+class LogSoftmaxBackward0(Node):
+    @staticmethod
+    def forward(ctx, a, dim=-1):
+        shifted = a - a.max(axis=dim, keepdims=True)
+        result = (shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))).astype(a.dtype, copy=False)
+        ctx.save_for_backward(result)
+        ctx.dim = dim
+        return result
+
+    @staticmethod
+    def backward(ctx, grad):
+        result, = ctx.saved_tensors
+        return (grad - result.exp() * grad.sum(dim=ctx.dim, keepdim=True),)

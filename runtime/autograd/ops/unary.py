@@ -1,0 +1,154 @@
+"""Elementwise functions of one tensor, and the elementwise selections (clamp, where,
+masked_fill)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from runtime.autograd.node import Node
+
+
+class _Unary(Node):
+    """``y = function(x)`` with ``dy/dx = derivative(x)``, or ``derivative(y)`` when
+    ``of_result`` (the cheaper one to keep)."""
+
+    of_result = False
+
+    @classmethod
+    def forward(cls, ctx, a):
+        result = cls.function(a)
+        ctx.save_for_backward(result if cls.of_result else a)
+        return result
+
+    @classmethod
+    def backward(cls, ctx, grad):
+        saved, = ctx.saved_tensors
+        return (cls.derivative(grad, saved),)
+
+
+class ExpBackward0(_Unary):
+    of_result = True
+    function = staticmethod(np.exp)
+    derivative = staticmethod(lambda grad, result: grad * result)
+
+
+class LogBackward0(_Unary):
+    function = staticmethod(np.log)
+    derivative = staticmethod(lambda grad, a: grad / a)
+
+
+class SqrtBackward0(_Unary):
+    of_result = True
+    function = staticmethod(np.sqrt)
+    derivative = staticmethod(lambda grad, result: grad / (2 * result))
+
+
+class AbsBackward0(_Unary):
+    function = staticmethod(np.abs)
+    derivative = staticmethod(lambda grad, a: grad * a.sign())
+
+
+class SinBackward0(_Unary):
+    function = staticmethod(np.sin)
+    derivative = staticmethod(lambda grad, a: grad * a.cos())
+
+
+class CosBackward0(_Unary):
+    function = staticmethod(np.cos)
+    derivative = staticmethod(lambda grad, a: -grad * a.sin())
+
+
+class TanhBackward0(_Unary):
+    of_result = True
+    function = staticmethod(np.tanh)
+    derivative = staticmethod(lambda grad, result: grad * (1 - result * result))
+
+
+class SigmoidBackward0(_Unary):
+    of_result = True
+
+    @staticmethod
+    def function(a):
+        return (1 / (1 + np.exp(-a))).astype(a.dtype, copy=False)
+
+    derivative = staticmethod(lambda grad, result: grad * result * (1 - result))
+
+
+class ReluBackward0(_Unary):
+    of_result = True
+    function = staticmethod(lambda a: np.maximum(a, 0).astype(a.dtype, copy=False))
+    derivative = staticmethod(lambda grad, result: grad * (result > 0))
+
+
+class SignBackward0(Node):
+    @staticmethod
+    def forward(ctx, a):
+        return np.sign(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad.new_zeros(grad.shape),)
+
+
+class ClampBackward1(Node):
+    @staticmethod
+    def forward(ctx, a, min=None, max=None):  # noqa: A002 - torch's names
+        ctx.save_for_backward(a)
+        ctx.bounds = (min, max)
+        return np.clip(a, min, max).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, = ctx.saved_tensors
+        low, high = ctx.bounds
+        if low is not None:
+            grad = grad * (a >= low)
+        if high is not None:
+            grad = grad * (a <= high)
+        return (grad,)
+
+
+class CloneBackward0(Node):
+    @staticmethod
+    def forward(ctx, a):
+        return a.copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad,)
+
+
+class WhereBackward0(Node):
+    @staticmethod
+    def forward(ctx, a, b, condition=None):
+        ctx.condition = condition
+        return np.where(condition, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.masked_fill(~ctx.condition, 0), grad.masked_fill(ctx.condition, 0)
+
+
+class MaskedFillBackward0(Node):
+    @staticmethod
+    def forward(ctx, a, mask=None, value=0.0):
+        ctx.mask = mask
+        return np.where(mask, np.asarray(value, dtype=a.dtype), a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad.masked_fill(ctx.mask, 0),)
+
+
+class DelayedError(Node):
+    """The node over a gradient computed by an ``@once_differentiable`` backward: it refuses
+    to be differentiated."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return a
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError("trying to differentiate twice a function that was marked with "
+                           "@once_differentiable")
