@@ -17,6 +17,8 @@ SUBMODULES = {
     "torch": "runtime",
     "torch.autograd": "runtime.autograd",
     "torch.autograd.grad_mode": "runtime.autograd.grad_mode",
+    "torch.autograd.function": "runtime.autograd.function",
+    "torch.autograd.graph": "runtime.autograd.graph",
     "torch.nn": "runtime.nn",
     "torch.nn.functional": "runtime.nn.functional",
     "torch.nn.init": "runtime.nn.init",

@@ -17,6 +17,12 @@ from runtime.tensor import NO_GRAD_FN, Tensor, _tensor
 
 VOLATILE_REMOVED = "volatile was removed and now has no effect. Use `with torch.no_grad():` instead."
 NON_SCALAR = "grad can be implicitly created only for scalar outputs"
+GRAD_CYCLE = (
+    "Using backward() with create_graph=True will create a reference cycle between the parameter "
+    "and its gradient which can cause a memory leak. We recommend using autograd.grad when "
+    "creating the graph to avoid this. If you have to use this function, make sure to reset the "
+    ".grad fields of your parameters to None after use to break the cycle and avoid the leak. "
+    "(Triggered internally at /__w/pytorch/pytorch/torch/csrc/autograd/engine.cpp:1307.)")
 
 
 def _roots(tensors, grad_tensors) -> list:
@@ -42,6 +48,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     """Accumulate gradients of ``tensors`` into the leaves that require grad.  With
     ``create_graph`` the gradients are recorded, so they can be differentiated again."""
     retain_graph = create_graph if retain_graph is None else retain_graph
+    if create_graph:
+        warnings.warn(GRAD_CYCLE, UserWarning, stacklevel=2)
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
         grads = grad(tensors, inputs, grad_tensors, retain_graph=retain_graph,

@@ -92,58 +92,73 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         ctx = cls._backward_cls()
-        is_tensor = tuple(isinstance(arg, Tensor) for arg in args)
-        needs = tuple(t and arg._requires_grad for t, arg in zip(is_tensor, args))
-        recording = modes.grad and any(needs)
-        ctx.needs_input_grad = needs if recording else (False,) * len(args)
+        is_tensor = tuple([isinstance(arg, Tensor) for arg in args])
+        ctx.needs_input_grad = needs = tuple([t and arg._requires_grad
+                                              for t, arg in zip(is_tensor, args)])
         with no_grad():
             if cls.setup_context is Function.setup_context:
                 output = cls.forward(ctx, *args, **kwargs)
             else:
                 output = cls.forward(*args, **kwargs)
                 cls.setup_context(ctx, args, output)
-        if not recording:
-            return output
         outputs = output if isinstance(output, tuple) else (output,)
-        results = tuple(_output(ctx, nr, value, args) for nr, value in enumerate(outputs))
-        ctx._tensor_inputs = is_tensor
-        ctx.next_functions = tuple(arg._edge() if need else (None, 0)
-                                   for arg, need in zip(args, needs))
-        ctx._output_meta = tuple((r._data.shape, r.dtype) if isinstance(r, Tensor) else None
-                                 for r in results)
-        ctx._shapes = tuple(meta[0] if meta else () for meta in ctx._output_meta)
-        ctx._saved = tuple(_save(ctx, value, outputs, results) for value in ctx._to_save)
-        for nr, result in enumerate(results):
-            if isinstance(result, Tensor) and not _is_in(result, ctx._non_differentiable):
-                result._set_history(ctx, nr)
+        results = tuple([_output(ctx, value, args) for value in outputs])
+        if modes.grad and any(needs):
+            _record(ctx, args, is_tensor, outputs, results)
         return results if isinstance(output, tuple) else results[0]
+
+
+def _record(ctx: BackwardCFunction, args: tuple, is_tensor: tuple, outputs: tuple,
+            results: tuple) -> None:
+    ctx._tensor_inputs = is_tensor
+    ctx.next_functions = tuple([arg._edge() if need else (None, 0)
+                                for arg, need in zip(args, ctx.needs_input_grad)])
+    ctx._output_meta = tuple([(r._data.shape, r.dtype) if isinstance(r, Tensor) else None
+                              for r in results])
+    ctx._shapes = tuple([meta[0] if meta else () for meta in ctx._output_meta])
+    ctx._saved = tuple([_save(value, outputs, results) for value in ctx._to_save])
+    for nr, result in enumerate(results):
+        if isinstance(result, Tensor) and not _is_in(result, ctx._non_differentiable):
+            if _is_in(result, ctx._dirty) and result.grad_fn is None and result._requires_grad:
+                raise RuntimeError(LEAF_DIRTY)
+            result._set_history(ctx, nr)
 
 
 def _is_in(tensor, tensors) -> bool:
     return any(tensor is t for t in tensors)
 
 
-def _output(ctx: BackwardCFunction, nr: int, value, args: tuple):
-    """The tensor the caller gets for output ``nr``: itself, or an alias of an input returned
-    unmodified (the input keeps its own history)."""
+def _output(ctx: BackwardCFunction, value, args: tuple):
+    """What the caller gets for an output: a tensor modified in place (marked dirty) itself,
+    with a new version; an input returned unmodified as a view of it; others as they are."""
     if not isinstance(value, Tensor):
         return value
     if _is_in(value, ctx._dirty):
-        if value.grad_fn is None and value._requires_grad:
-            raise RuntimeError(LEAF_DIRTY)
+        if value._counter is not None:
+            value._counter.value += 1
         return value
     if _is_in(value, args):
         return _view(value, value._data)
     return value
 
 
-def _save(ctx: BackwardCFunction, value, outputs: tuple, results: tuple):
+def _save(value, outputs: tuple, results: tuple):
     if value is None:
         return None
     for nr, output in enumerate(outputs):
         if value is output:
             return save_output(results[nr], nr)
     return save_input(value)
+
+
+def _refusing(grad):
+    """``grad`` over a node that raises if differentiated (a leaf stands in for its history,
+    so that the node is recorded at all)."""
+    if not isinstance(grad, Tensor):
+        return grad
+    stand_in = grad.detach()
+    stand_in._requires_grad = True
+    return apply(DelayedError, stand_in)
 
 
 def once_differentiable(backward):
@@ -157,7 +172,6 @@ def once_differentiable(backward):
             result = backward(ctx, *grads)
         if not modes.grad or not any(isinstance(g, Tensor) and g._requires_grad for g in grads):
             return result
-        wrap = (lambda g: apply(DelayedError, g) if isinstance(g, Tensor) else g)
-        return tuple(map(wrap, result)) if isinstance(result, tuple) else wrap(result)
+        return tuple(map(_refusing, result)) if isinstance(result, tuple) else _refusing(result)
 
     return run_once

@@ -144,6 +144,9 @@ class DelayedError(Node):
     """The node over a gradient computed by an ``@once_differentiable`` backward: it refuses
     to be differentiated."""
 
+    def name(self) -> str:
+        return "torch::autograd::Error"  # PyTorch's name: this node is no codegen'd op
+
     @staticmethod
     def forward(ctx, a):
         return a
