@@ -112,10 +112,33 @@ def _operand(value):
 
 
 def _binary(op: type[Node]):
-    """``tensor <op> other``, the operand checked inline: these run once per arithmetic op."""
+    """``tensor <op> other``: ``apply`` inlined for two operands, since arithmetic (forward,
+    and the backward formulas written with it) is most of what runs."""
+    forward = op.forward
+
     def operator(self, other):
-        return apply(op, self, other if isinstance(other, _PASSED_OPERANDS) else _operand(other))
+        if not isinstance(other, _PASSED_OPERANDS):
+            other = _operand(other)
+        if isinstance(other, Tensor):
+            if modes.grad and (self._requires_grad or other._requires_grad):
+                return _record(op, (self, other), None, {})
+            return _tensor(forward(NULL_CTX, self._data, other._data))
+        if modes.grad and self._requires_grad:
+            return _record(op, (self, other), None, {})
+        return _tensor(forward(NULL_CTX, self._data, other))
     return operator
+
+
+def _unary(op: type[Node]):
+    """``tensor.op()`` for an elementwise op without options: ``apply`` inlined, as above."""
+    forward = op.forward
+
+    def method(self):
+        if modes.grad and self._requires_grad:
+            return _record(op, (self,), None, {})
+        return _tensor(forward(NULL_CTX, self._data))
+    method.__name__ = op.__name__.removesuffix("Backward0").lower()
+    return method
 
 
 class Tensor:
@@ -502,8 +525,7 @@ class Tensor:
     def __rmatmul__(self, other):
         return _operand(other).__matmul__(self)
 
-    def __neg__(self):
-        return apply(arithmetic.NegBackward0, self)
+    __neg__ = _unary(arithmetic.NegBackward0)
 
     def add(self, other, alpha=1):
         return apply(arithmetic.AddBackward0, self, _operand(other), alpha=alpha)
@@ -565,32 +587,23 @@ class Tensor:
         return builtins.bool(np.allclose(self._data, other._data, rtol=rtol, atol=atol))
 
     # ---------------------------------------------------------------- elementwise
-    def exp(self):
-        return apply(unary.ExpBackward0, self)
+    exp = _unary(unary.ExpBackward0)
 
-    def log(self):
-        return apply(unary.LogBackward0, self)
+    log = _unary(unary.LogBackward0)
 
-    def sqrt(self):
-        return apply(unary.SqrtBackward0, self)
+    sqrt = _unary(unary.SqrtBackward0)
 
-    def abs(self):
-        return apply(unary.AbsBackward0, self)
+    abs = _unary(unary.AbsBackward0)
 
-    def sin(self):
-        return apply(unary.SinBackward0, self)
+    sin = _unary(unary.SinBackward0)
 
-    def cos(self):
-        return apply(unary.CosBackward0, self)
+    cos = _unary(unary.CosBackward0)
 
-    def tanh(self):
-        return apply(unary.TanhBackward0, self)
+    tanh = _unary(unary.TanhBackward0)
 
-    def sigmoid(self):
-        return apply(unary.SigmoidBackward0, self)
+    sigmoid = _unary(unary.SigmoidBackward0)
 
-    def relu(self):
-        return apply(unary.ReluBackward0, self)
+    relu = _unary(unary.ReluBackward0)
 
     def clamp(self, min=None, max=None):  # noqa: A002 - torch's names
         return apply(unary.ClampBackward1, self, min=min, max=max)
@@ -600,8 +613,7 @@ class Tensor:
     def masked_fill(self, mask, value):
         return apply(unary.MaskedFillBackward0, self, mask=_data_of(mask), value=value)
 
-    def sign(self):
-        return apply(unary.SignBackward0, self)
+    sign = _unary(unary.SignBackward0)
 
     # ---------------------------------------------------------------- reductions
     def sum(self, dim=None, keepdim=False):
@@ -907,7 +919,8 @@ def _record(op: type[Node], inputs: tuple, out, options: dict) -> Tensor:
             arrays.append(tensor._data)
             if tensor._requires_grad:
                 needs.append(True)
-                edges.append(tensor._edge())
+                grad_fn = tensor.grad_fn
+                edges.append((grad_fn, tensor._output_nr) if grad_fn is not None else tensor._edge())
                 continue
         else:
             arrays.append(tensor)

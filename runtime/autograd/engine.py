@@ -111,15 +111,20 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
             if child is None:
                 continue
             if grad is not None:
-                shape = child._shapes[output_nr]
-                if grad._data.shape != shape:
-                    grad = sum_to(grad, shape, node, results)
-                _add(pending, child, output_nr, grad)
+                shapes = child._shapes
+                if grad._data.shape != shapes[output_nr]:
+                    grad = sum_to(grad, shapes[output_nr], node, results)
+                slots = pending.get(child)
+                if slots is None:
+                    slots = pending[child] = [None] * len(shapes)
+                    slots[output_nr] = grad
+                else:
+                    slots[output_nr] = grad if slots[output_nr] is None else slots[output_nr] + grad
             counts[child] -= 1
             if counts[child] == 0:
                 ready.append(child)
-        if not retain_graph:
-            node._release()
+        if not retain_graph and node._saved:
+            node._saved = None  # frees what forward saved
     return capture or {}
 
 

@@ -110,10 +110,6 @@ class Node:
             raise RuntimeError(FREED)
         return tuple([s.unpack(self) if type(s) is SavedTensor else s for s in saved])
 
-    def _release(self) -> None:
-        if self._saved:
-            self._saved = None
-
     @staticmethod
     def forward(ctx, *args, **options):
         raise NotImplementedError
@@ -123,24 +119,13 @@ class Node:
         raise NotImplementedError
 
 
-class _NeverNeeded:
-    """``needs_input_grad`` of the null context: False at every position."""
-
-    __slots__ = ()
-
-    def __getitem__(self, position: int) -> bool:
-        return False
-
-    def __iter__(self):
-        return iter(())
-
-
 class _NullContext:
     """The ``ctx`` of a built-in op whose call records nothing: it keeps nothing, so one
     shared instance serves every call and every thread."""
 
     __slots__ = ()
-    needs_input_grad = _NeverNeeded()
+    #: False at every position a forward may ask about (a tuple: indexing it costs nothing)
+    needs_input_grad = (False,) * 64
 
     def __setattr__(self, name: str, value) -> None:
         pass  # nothing will run backward: what forward leaves for it is not kept
