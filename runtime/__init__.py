@@ -199,6 +199,14 @@ def cos(input: Tensor):  # noqa: A002 - torch's names
     return input.cos()
 
 
+def sinh(input: Tensor):  # noqa: A002 - torch's names
+    return input.sinh()
+
+
+def cosh(input: Tensor):  # noqa: A002 - torch's names
+    return input.cosh()
+
+
 def tanh(input: Tensor):  # noqa: A002 - torch's names
     return input.tanh()
 

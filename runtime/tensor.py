@@ -599,6 +599,8 @@ class Tensor:
 
     cos = _unary(unary.CosBackward0)
 
+    sinh = _unary(unary.SinhBackward0)
+    cosh = _unary(unary.CoshBackward0)
     tanh = _unary(unary.TanhBackward0)
 
     sigmoid = _unary(unary.SigmoidBackward0)

@@ -100,6 +100,8 @@ CASES = [
     ("abs", lambda a: a.abs(), [away_from_zero(2, 3)]),
     ("sin", lambda a: a.sin(), [normal(2, 3)]),
     ("cos", lambda a: a.cos(), [normal(2, 3)]),
+    ("sinh", lambda a: runtime.sinh(a), [normal(2, 3)]),
+    ("cosh", lambda a: runtime.cosh(a), [normal(2, 3)]),
     ("tanh", lambda a: a.tanh(), [normal(2, 3)]),
     ("sigmoid", lambda a: a.sigmoid(), [normal(2, 3)]),
     ("relu", lambda a: a.relu(), [away_from_zero(2, 3)]),

@@ -123,6 +123,8 @@ OPS = {
     "abs": lambda m, a, b: (a - 3.5).abs(),
     "sin": lambda m, a, b: a.sin(),
     "cos": lambda m, a, b: a.cos(),
+    "sinh": lambda m, a, b: (a / 4).sinh(),
+    "cosh": lambda m, a, b: m.cosh(a / 4),
     "tanh": lambda m, a, b: a.tanh(),
     "sigmoid": lambda m, a, b: a.sigmoid(),
     "relu": lambda m, a, b: (a - 3.5).relu(),

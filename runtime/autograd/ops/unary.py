@@ -58,6 +58,30 @@ class CosBackward0(_Unary):
     derivative = staticmethod(lambda grad, a: -grad * a.sin())
 
 
+class SinhBackward0(Node):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.sinh(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, = ctx.saved_tensors
+        return (grad * a.cosh(),)
+
+
+class CoshBackward0(Node):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.cosh(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, = ctx.saved_tensors
+        return (grad * a.sinh(),)
+
+
 class TanhBackward0(_Unary):
     of_result = True
     function = staticmethod(np.tanh)
