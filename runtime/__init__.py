@@ -141,6 +141,18 @@ def is_tensor(value) -> builtins.bool:
 # ------------------------------------------------------------------------------ operations
 
 
+def unbind(input: Tensor, dim=0) -> tuple:  # noqa: A002 - torch's names
+    return input.unbind(dim)
+
+
+def split(input: Tensor, split_size_or_sections, dim=0) -> tuple:  # noqa: A002
+    return input.split(split_size_or_sections, dim)
+
+
+def chunk(input: Tensor, chunks, dim=0) -> tuple:  # noqa: A002
+    return input.chunk(chunks, dim)
+
+
 def cat(tensors, dim=0) -> Tensor:
     return apply(CatBackward0, *tensors, dim=dim)
 

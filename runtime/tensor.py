@@ -21,6 +21,7 @@ from runtime.device import CPU, NO_CUDA, check_available, device
 from runtime.autograd.node import NULL_CTX, Node, SavedTensor
 from runtime.autograd.ops import arithmetic, indexing, inplace, reduction, unary
 from runtime.autograd.ops import shape as shape_ops
+from runtime.grad_mode import enable_grad
 from runtime.grad_mode import state as modes
 
 LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
@@ -29,6 +30,32 @@ VIEW_OF_LEAF_INPLACE = "a view of a leaf Variable that requires grad is being us
 INFERENCE_INPLACE = ("Inplace update to inference tensor outside InferenceMode is not allowed.You "
                      "can make a clone to get a normal tensor before doing inplace update.See "
                      "https://github.com/pytorch/rfcs/pull/17 for more details.")
+VIEW_FROM_NO_GRAD = (
+    "A view was created in no_grad mode and is being modified inplace with grad mode enabled. "
+    "Given that this use case is ambiguous and error-prone, it is forbidden. You can clarify your "
+    "code by moving both the view and the inplace either both inside the no_grad block (if you "
+    "don't want the inplace to be tracked) or both outside (if you want the inplace to be "
+    "tracked).")
+VIEW_FROM_INFERENCE = (
+    "A view was created in inference mode and is being modified inplace in normal mode. Given "
+    "that this use case is ambiguous and error-prone, it is forbidden. You can clarify your code "
+    "by moving both the view and the inplace either both inside the inference_mode block (if you "
+    "don't want the inplace to be tracked) or both outside (if you want the inplace to be "
+    "tracked).")
+MULTIPLE_VIEWS = (
+    "Output {nr} of {function} is a view and is being modified inplace. This view is the output "
+    "of a function that returns multiple views. Such functions do not allow the output views to "
+    "be modified inplace. You should replace the inplace operation by an out-of-place one.")
+MULTIPLE_VIEWS_NO_GRAD = (
+    "A view was created in no_grad mode and is being modified inplace with grad mode enabled. "
+    "This view is the output of a function that returns multiple views. Such functions do not "
+    "allow the output views to be modified inplace. You should replace the inplace operation by "
+    "an out-of-place one.")
+DETACH_VIEW = (
+    "Can't detach views in-place. Use detach() instead. If you are using DistributedDataParallel "
+    "(DDP) for training, and gradient_as_bucket_view is set as True, gradients are views of DDP "
+    "buckets, and hence detach_() cannot be called on these gradients. To fix this error, please "
+    "refer to the Optimizer.zero_grad() function in torch/optim/optimizer.py as the solution.")
 NO_GRAD_FN = "element 0 of tensors does not require grad and does not have a grad_fn"
 NON_LEAF_GRAD = (
     "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
@@ -143,17 +170,36 @@ def _unary(op: type[Node]):
 
 class Tensor:
     # _counter: the version counter, shared by views; None for an inference tensor
-    # _output_nr: which output of grad_fn this tensor is
-    __slots__ = ("_data", "_counter", "_requires_grad", "grad_fn", "_output_nr", "_grad", "_base",
-                 "_accumulator", "__weakref__")
+    # _output_nr: which output of grad_fn this tensor is; _base: for a view, the tensor whose
+    # storage it shares; _creation (views only): the mode it was made in, or how
+    # _history_version (views only): the version their grad_fn was derived at
+    __slots__ = ("_data", "_counter", "_requires_grad", "_grad_fn", "_output_nr", "_grad",
+                 "_base", "_creation", "_history_version", "_accumulator", "__weakref__")
 
     def __new__(cls, data=(), dtype=None) -> Tensor:
         return _tensor(_array(data, dtype), kind=cls)
 
     def _set_history(self, node: Node, output_nr: int = 0) -> None:
         self._requires_grad = True
-        self.grad_fn = node
+        self._grad_fn = node
         self._output_nr = output_nr
+        if self._base is not None and self._counter is not None:
+            self._history_version = self._counter.value
+
+    @property
+    def grad_fn(self) -> Node | None:
+        """The node that produced this tensor.  A view whose storage was changed in place
+        since (through its base or another view) is re-derived from its base first, as in
+        PyTorch (AsStridedBackward0)."""
+        base = self._base
+        if (base is not None and self._counter is not None and base._requires_grad
+                and self._counter.value != self._history_version
+                and (self._creation is _IN_GRAD_MODE or type(self._creation) is _OneOfMany)):
+            with _recording():
+                rederived = apply(indexing.AsStridedBackward0, base,
+                                  index=_region(base._data, self._data))
+            self._set_history(rederived._grad_fn)
+        return self._grad_fn
 
     def _edge(self) -> tuple:
         """The ``next_functions`` entry for this tensor as an op input that requires grad:
@@ -312,7 +358,9 @@ class Tensor:
         return _tensor(self._data, self._counter)
 
     def detach_(self) -> Tensor:
-        self.grad_fn = None
+        if self._base is not None:
+            raise RuntimeError(DETACH_VIEW)
+        self._grad_fn = None
         self._requires_grad = False
         return self
 
@@ -740,30 +788,86 @@ class Tensor:
         dims = tuple([i for i, n in enumerate(size) if n == 1 and result._data.shape[i] != 1])
         return result.sum(dim=dims, keepdim=True) if dims else result
 
+    def unbind(self, dim=0):
+        dim %= self.dim()
+        return tuple([self._one_of_many(indexing.UnbindBackward0, (slice(None),) * dim + (i,),
+                                        "Unbind", i) for i in range(self._data.shape[dim])])
+
+    def split(self, split_size, dim=0):
+        dim %= self.dim()
+        size = self._data.shape[dim]
+        if isinstance(split_size, builtins.int):
+            op, sizes = indexing.SplitBackward0, [split_size] * -(-size // split_size)
+        else:
+            op, sizes = indexing.SplitWithSizesBackward0, list(split_size)
+        starts = np.cumsum([0, *sizes]).tolist()
+        return tuple([self._one_of_many(op, (slice(None),) * dim + (slice(start, start + n),),
+                                        "Split", nr)
+                      for nr, (start, n) in enumerate(zip(starts, sizes))])
+
+    def chunk(self, chunks, dim=0):
+        return self.split(-(-self._data.shape[dim % self.dim()] // chunks), dim)
+
+    def _one_of_many(self, op: type[Node], index: tuple, function: str, nr: int) -> Tensor:
+        """Output ``nr`` of an op that returns several views: in-place changes to it are
+        refused (when recorded)."""
+        view = apply(op, self, index=index)
+        if view._creation is _IN_GRAD_MODE:
+            view._creation = _OneOfMany(function, nr)
+        return view
+
     def __getitem__(self, index):
         index = _index(index)
         return apply(indexing.indexing_op(index), self, index=index)
 
     # ---------------------------------------------------------------- in place
-    def _check_inplace(self) -> None:
+    def _check_inplace(self, recording: bool) -> None:
+        """PyTorch's refusals of an in-place change (``recording``: it will be recorded)."""
         if self._counter is None and not modes.inference:
             raise RuntimeError(INFERENCE_INPLACE)
-        if not modes.grad:
+        if not recording:
             return
-        if self._base is not None and self._base._requires_grad and self._base.grad_fn is None:
-            raise RuntimeError(VIEW_OF_LEAF_INPLACE)
-        if self._requires_grad and self.grad_fn is None and self._base is None:
+        base = self._base
+        if base is not None:
+            creation = self._creation
+            if type(creation) is _OneOfMany:
+                function, nr = creation
+                if base._requires_grad:
+                    raise RuntimeError(MULTIPLE_VIEWS.format(nr=nr, function=function))
+                raise RuntimeError(MULTIPLE_VIEWS_NO_GRAD)  # PyTorch's wording for this case
+            if creation is _IN_NO_GRAD:
+                raise RuntimeError(VIEW_FROM_NO_GRAD)
+            if creation is _IN_INFERENCE and not modes.inference:
+                raise RuntimeError(VIEW_FROM_INFERENCE)
+            if self._requires_grad and base._requires_grad and base.grad_fn is None:
+                raise RuntimeError(VIEW_OF_LEAF_INPLACE)
+        elif self._requires_grad and self.grad_fn is None:
             raise RuntimeError(LEAF_INPLACE)
 
     def _inplace(self, op: type[Node], *others, **options) -> Tensor:
-        self._check_inplace()
+        # (a view made under no_grad does not require grad, but its base may)
         recording = modes.grad and (
-            self._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in others))
+            self._requires_grad or (self._base is not None and self._base._requires_grad)
+            or any(isinstance(o, Tensor) and o._requires_grad for o in others))
+        self._check_inplace(recording)
         if recording and self._base is not None:
-            raise NotImplementedError("runtime: in-place change of a view of a tensor with "
-                                      "autograd history is not supported")
-        apply(op, self, *others, out=self, **options)
+            self._inplace_on_view(op, others, options)
+        else:
+            apply(op, self, *others, out=self, **options)
         return self
+
+    def _inplace_on_view(self, op: type[Node], others: tuple, options: dict) -> None:
+        """An in-place op on a view, recorded as PyTorch does: the base takes a CopySlices
+        history (its old values, with the view's region replaced by the op's result), and the
+        view is re-derived from the base (AsStridedBackward0)."""
+        base = self._base
+        region = _region(base._data, self._data)
+        # on a copy of the view's values with the view's history, like original_self
+        new_values = apply(op, _original_self(self, self._data.copy()), *others, **options)
+        updated = apply(inplace.CopySlices, base, new_values, index=region)
+        base._write(updated._data)  # also the view's storage; one version step for both
+        base._set_history(updated.grad_fn)
+        self._set_history(apply(indexing.AsStridedBackward0, base, index=region).grad_fn)
 
     def add_(self, other, alpha=1):
         return self._inplace(arithmetic.AddBackward0, _operand(other), alpha=alpha)
@@ -846,7 +950,7 @@ class Tensor:
 
     def __setitem__(self, index, value) -> None:
         index = _index(index)
-        if modes.grad and self._requires_grad and self.grad_fn is None:
+        if modes.grad and self._requires_grad and self.grad_fn is None and self._base is None:
             raise RuntimeError(VIEW_OF_LEAF_INPLACE)  # x[i] = v changes a view of x
         self._inplace(inplace.CopySlices, _operand(value), index=index)
 
@@ -868,7 +972,7 @@ def _tensor(array, counter=_IN_MODE, kind=Tensor) -> Tensor:
     tensor._data = array
     tensor._counter = counter
     tensor._requires_grad = False
-    tensor.grad_fn = None
+    tensor._grad_fn = None
     tensor._output_nr = 0
     tensor._grad = None
     tensor._base = None
@@ -880,10 +984,36 @@ Tensor._wrap = staticmethod(_tensor)  # the name the rest of runtime knows it by
 
 
 def _view(base: Tensor, array: np.ndarray) -> Tensor:
-    """A view of ``base``: shares its version counter (or its lack of one)."""
+    """A view of ``base``: shares its version counter (or its lack of one), and remembers the
+    grad mode it was made in (an in-place change under another mode is refused).  Made in
+    inference mode, it keeps ``requires_grad``, as in PyTorch."""
     view = _tensor(array, base._counter)
     view._base = base._base if base._base is not None else base
+    if modes.inference:
+        view._creation = _IN_INFERENCE
+        view._requires_grad = base._requires_grad
+    else:
+        view._creation = _IN_GRAD_MODE if modes.grad else _IN_NO_GRAD
+    view._history_version = 0 if base._counter is None else base._counter.value
     return view
+
+
+class _recording(enable_grad):
+    """Grad mode on, and not inference mode: for re-deriving a view's history."""
+
+    def _modes(self):
+        return True, False
+
+
+# How a view was made: its in-place rules depend on it.
+_IN_GRAD_MODE, _IN_NO_GRAD, _IN_INFERENCE = "grad mode", "no_grad", "inference_mode"
+
+
+class _OneOfMany(tuple):
+    """``_creation`` of output ``nr`` of an op returning several views (unbind, split)."""
+
+    def __new__(cls, function: str, nr: int):
+        return super().__new__(cls, (function, nr))
 
 
 # ------------------------------------------------------------------------------ dispatch
@@ -921,7 +1051,7 @@ def _record(op: type[Node], inputs: tuple, out, options: dict) -> Tensor:
             arrays.append(tensor._data)
             if tensor._requires_grad:
                 needs.append(True)
-                grad_fn = tensor.grad_fn
+                grad_fn = tensor._grad_fn if tensor._base is None else tensor.grad_fn
                 edges.append((grad_fn, tensor._output_nr) if grad_fn is not None else tensor._edge())
                 continue
         else:
@@ -983,6 +1113,23 @@ def save_output(tensor: Tensor, output_nr: int = 0) -> SavedTensor:
     return SavedTensor(alias, 0 if counter is None else counter.value, output_nr)
 
 
+def _region(base: np.ndarray, view: np.ndarray) -> tuple:
+    """The index into ``base`` of each element of ``view``, which shares its memory: found
+    from the two arrays' strides and byte offsets."""
+    def offsets(array, start):
+        result = np.full(array.shape, start, dtype=np.intp)
+        for axis, (size, stride) in enumerate(zip(array.shape, array.strides)):
+            steps = np.arange(size, dtype=np.intp) * stride
+            result = result + steps.reshape((1,) * axis + (size,) + (1,) * (array.ndim - axis - 1))
+        return result
+
+    start = view.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    in_base = offsets(base, 0).reshape(-1)
+    order = np.argsort(in_base, kind="stable")
+    flat = order[np.searchsorted(in_base[order], offsets(view, start))]
+    return np.unravel_index(flat, base.shape)
+
+
 def _original_self(out: Tensor, old_values: np.ndarray) -> Tensor:
     """The values an in-place op overwrote, with the history they had: what its backward
     differentiates through."""
@@ -1031,7 +1178,7 @@ def _format(tensor: Tensor) -> str:
     if data.dtype in (np.float64, np.int32, np.uint8):
         suffix.append(f"dtype={tensor.dtype!r}")
     if tensor.grad_fn is not None:
-        suffix.append(f"grad_fn=<{tensor.grad_fn.name()}>")
+        suffix.append(f"grad_fn=<{tensor.grad_fn.name().removeprefix('torch::autograd::')}>")
     elif tensor._requires_grad:
         suffix.append("requires_grad=True")
     element = _element_format(data)

@@ -51,6 +51,20 @@ def _in_place(method, *args):
     return run
 
 
+def _view_mul_(x, other):
+    y = x * 1
+    y[1:, ::2].mul_(other)
+    return y
+
+
+def _stale_view(x):
+    """A view taken before its base changed in place: re-derived from the base."""
+    y = x * 1
+    view = y[0]
+    y.mul_(3)
+    return view * y
+
+
 def _set_index(x, value):
     y = x * 1
     y[0, 1:] = value
@@ -163,6 +177,12 @@ CASES = [
     ("copy_", _in_place("copy_"), [normal(2, 3), normal(3)]),
     ("fill_", lambda a: _in_place("fill_", 2.0)(a) * a, [normal(2, 3)]),
     ("setitem", _set_index, [normal(2, 3), normal(2)]),
+    ("view_mul_", _view_mul_, [normal(3, 3), normal(2, 2)]),
+    ("stale_view", _stale_view, [normal(2, 3)]),
+    ("unbind", lambda a: runtime.stack([p * (i + 1) for i, p in enumerate(a.unbind(1))]),
+     [normal(2, 3)]),
+    ("split", lambda a: a.split(2, dim=1)[1] * a.split([1, 2], dim=1)[0], [normal(2, 3)]),
+    ("chunk", lambda a: a.chunk(2)[0] - a.chunk(2)[1], [normal(4, 2)]),
     # nn
     ("linear", lambda x, w, b: F.linear(x, w, b), [normal(4, 3), normal(2, 3), normal(2)]),
     ("linear_batched", lambda x, w, b: F.linear(x, w, b), [normal(2, 2, 3), normal(2, 3), normal(2)]),

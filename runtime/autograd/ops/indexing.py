@@ -46,6 +46,23 @@ class AliasBackward0(_Indexing):
     is_view = True
 
 
+class AsStridedBackward0(_Indexing):
+    """A view re-derived from its base after an in-place change of it: the elements of the
+    base at ``index``.  (Only its node is used: the view keeps its own storage.)"""
+
+
+class UnbindBackward0(SelectBackward0):
+    pass
+
+
+class SplitBackward0(SliceBackward0):
+    pass
+
+
+class SplitWithSizesBackward0(SliceBackward0):
+    pass
+
+
 def indexing_op(index) -> type[Node]:
     if isinstance(index, (int, np.integer)) or (isinstance(index, np.ndarray) and index.ndim == 0
                                                 and index.dtype.kind in "iu"):
