@@ -204,8 +204,9 @@ class Tensor:
     def _edge(self) -> tuple:
         """The ``next_functions`` entry for this tensor as an op input that requires grad:
         ``(grad_fn, output_nr)``, or for a leaf its AccumulateGrad node."""
-        if self.grad_fn is not None:
-            return (self.grad_fn, self._output_nr)
+        grad_fn = self._grad_fn if self._base is None else self.grad_fn
+        if grad_fn is not None:
+            return (grad_fn, self._output_nr)
         node = self._accumulator() if self._accumulator is not None else None
         if node is None:
             node = AccumulateGrad(self)

@@ -66,7 +66,7 @@ class NllLossBackward0(Node):
             per_row = (grad / ctx.count).expand((count,))
         else:
             per_row = grad.reshape(-1).expand((count,))
-        values = -per_row * ctx.valid
+        values = (-per_row).masked_fill(~ctx.valid, 0)
         rows = grad.new_zeros((count, ctx.shape[-1]))
         return (rows.index_put((np.arange(count), ctx.target), values).reshape(ctx.shape),)
 
