@@ -1,10 +1,17 @@
-"""``Tensor``: a NumPy array with PyTorch's autograd state and in-place rules.
+"""``Tensor``: a NumPy array with PyTorch's autograd state and in-place rules, and
+``apply``, the dispatcher that runs the ops of ``runtime/autograd/ops`` and records them.
 
 A tensor either is a *leaf* (no ``grad_fn``: created by the user; gradients accumulate into its
 ``.grad`` when it requires grad) or the result of a recorded op (``grad_fn`` is the op's node).
 Views share their base's storage and version counter; every in-place change bumps the counter,
-and backward refuses to use a saved tensor whose version moved.  Inference tensors, as in
-PyTorch, have no version counter at all.
+and backward refuses to use a saved tensor whose version moved.  An in-place change through a
+view is recorded on its base (``CopySlices``) and the view re-derived from it
+(``AsStridedBackward0``), as in PyTorch.  Inference tensors, as in PyTorch, have no version
+counter at all.
+
+``apply`` lives here rather than in ``runtime.autograd`` because it makes tensors and every
+tensor method calls it: the autograd modules below (``node``, ``engine``, ``ops``) never import
+this one.
 """
 
 from __future__ import annotations
