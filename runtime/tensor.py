@@ -865,17 +865,12 @@ class Tensor:
         return self
 
     def _inplace_on_view(self, op: type[Node], others: tuple, options: dict) -> None:
-        """An in-place op on a view, recorded as PyTorch does: the base takes a CopySlices
-        history (its old values, with the view's region replaced by the op's result), and the
-        view is re-derived from the base (AsStridedBackward0)."""
-        base = self._base
-        region = _region(base._data, self._data)
+        """An in-place op on a view, recorded as PyTorch does (see :func:`rebase_view`)."""
         # on a copy of the view's values with the view's history, like original_self
         new_values = apply(op, _original_self(self, self._data.copy()), *others, **options)
-        updated = apply(inplace.CopySlices, base, new_values, index=region)
-        base._write(updated._data)  # also the view's storage; one version step for both
-        base._set_history(updated.grad_fn)
-        self._set_history(apply(indexing.AsStridedBackward0, base, index=region).grad_fn)
+        self._write(new_values._data)  # also the base's storage; one version step for both
+        self._set_history(new_values._grad_fn)
+        rebase_view(self)
 
     def add_(self, other, alpha=1):
         return self._inplace(arithmetic.AddBackward0, _operand(other), alpha=alpha)
@@ -1119,6 +1114,16 @@ def save_output(tensor: Tensor, output_nr: int = 0) -> SavedTensor:
     counter = tensor._counter
     alias = _tensor(tensor._data, counter)  # without history: a node holding it forms no cycle
     return SavedTensor(alias, 0 if counter is None else counter.value, output_nr)
+
+
+def rebase_view(view: Tensor) -> None:
+    """After ``view`` was changed in place and given the history of that change: its base
+    takes a CopySlices history (its old history, with the view's region from the view's), and
+    the view is re-derived from the base (AsStridedBackward0), as in PyTorch."""
+    base = view._base
+    region = _region(base._data, view._data)
+    base._set_history(apply(inplace.CopySlices, base, view, index=region)._grad_fn)
+    view._set_history(apply(indexing.AsStridedBackward0, base, index=region)._grad_fn)
 
 
 def _region(base: np.ndarray, view: np.ndarray) -> tuple:

@@ -31,7 +31,9 @@ from runtime.autograd.node import Node
 from runtime.autograd.ops.unary import DelayedError
 from runtime.grad_mode import no_grad
 from runtime.grad_mode import state as modes
-from runtime.tensor import LEAF_DIRTY, Tensor, _view, apply, save_input, save_output
+from runtime.tensor import (
+    LEAF_DIRTY, Tensor, _view, apply, rebase_view, save_input, save_output,
+)
 
 
 class BackwardCFunction(Node):
@@ -119,9 +121,12 @@ def _record(ctx: BackwardCFunction, args: tuple, is_tensor: tuple, outputs: tupl
     ctx._saved = tuple([_save(value, outputs, results) for value in ctx._to_save])
     for nr, result in enumerate(results):
         if isinstance(result, Tensor) and not _is_in(result, ctx._non_differentiable):
-            if _is_in(result, ctx._dirty) and result.grad_fn is None and result._requires_grad:
+            dirty = _is_in(result, ctx._dirty)
+            if dirty and result.grad_fn is None and result._requires_grad:
                 raise RuntimeError(LEAF_DIRTY)
             result._set_history(ctx, nr)
+            if dirty and result._base is not None:
+                rebase_view(result)
 
 
 def _is_in(tensor, tensors) -> bool:

@@ -185,6 +185,26 @@ def split_and_chunk_values_and_gradients(m):
     return names, sizes, a.grad, m.arange(6).split([1, 5])
 
 
+def function_marking_a_view_dirty(m):
+    class Double(m.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            x.mul_(2)
+            ctx.mark_dirty(x)
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 2
+
+    a = _leaf(m)
+    b = a * 1
+    row = Double.apply(b[1])
+    names = row.grad_fn.name(), b.grad_fn.name(), row._version
+    (b * b).sum().backward()
+    return names, b, a.grad
+
+
 def detach_in_place_of_a_view(m):
     (_leaf(m) * 1)[0].detach_()
 
@@ -205,7 +225,7 @@ CASES = [
     view_made_in_inference_mode_modified_under_no_grad, unbind_output_modified,
     split_output_modified, chunk_output_modified, unbind_output_modified_under_no_grad,
     unbind_of_a_plain_tensor_given_a_gradient, split_and_chunk_values_and_gradients,
-    detach_in_place_of_a_view, detach_in_place_of_a_plain_view,
+    function_marking_a_view_dirty, detach_in_place_of_a_view, detach_in_place_of_a_plain_view,
 ]
 
 
