@@ -63,6 +63,9 @@ DETACH_VIEW = (
     "(DDP) for training, and gradient_as_bucket_view is set as True, gradients are views of DDP "
     "buckets, and hence detach_() cannot be called on these gradients. To fix this error, please "
     "refer to the Optimizer.zero_grad() function in torch/optim/optimizer.py as the solution.")
+VIEW_NEEDS_COPY = (
+    "view size is not compatible with input tensor's size and stride (at least one dimension "
+    "spans across two contiguous subspaces). Use .reshape(...) instead.")
 NO_GRAD_FN = "element 0 of tensors does not require grad and does not have a grad_fn"
 NON_LEAF_GRAD = (
     "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
@@ -545,7 +548,7 @@ class Tensor:
         return self
 
     def contiguous(self) -> Tensor:
-        return self
+        return self if self._data.flags.c_contiguous else apply(unary.CloneBackward0, self)
 
     def clone(self) -> Tensor:
         return apply(unary.CloneBackward0, self)
@@ -730,24 +733,34 @@ class Tensor:
     # ---------------------------------------------------------------- shape
     def view(self, *shape):
         shape = _shape(shape)
-        return apply(shape_ops.reshape_op(self._data, shape), self, shape=shape)
+        op = shape_ops.reshape_op(self._data, shape)
+        if op is not shape_ops.ViewBackward0:
+            raise RuntimeError(VIEW_NEEDS_COPY)
+        return apply(op, self, shape=shape)
 
-    reshape = view
+    def reshape(self, *shape):
+        """A view where the elements' layout allows one, else a copy (as PyTorch)."""
+        shape = _shape(shape)
+        return apply(shape_ops.reshape_op(self._data, shape), self, shape=shape)
 
     def view_as(self, other):
         return self.view(other.shape)
 
-    reshape_as = view_as
+    def reshape_as(self, other):
+        return self.reshape(other.shape)
+
+    def is_contiguous(self) -> bool:
+        return self._data.flags.c_contiguous
 
     def flatten(self, start_dim=0, end_dim=-1):
         shape = self._data.shape
         if not shape:
-            return self.view(1)
+            return self.reshape(1)
         end = end_dim % len(shape)
         if start_dim % len(shape) == end:
             return self  # nothing to merge: PyTorch returns the tensor itself
         merged = int(np.prod(shape[start_dim:end + 1]))
-        return self.view(*shape[:start_dim], merged, *shape[end + 1:])
+        return self.reshape(*shape[:start_dim], merged, *shape[end + 1:])
 
     def transpose(self, dim0, dim1):
         return apply(shape_ops.TransposeBackward0, self, dim0=dim0, dim1=dim1)

@@ -412,8 +412,9 @@ def _act(action: str, tensor):
         tensor += 3.0
     elif action == "setitem":
         tensor[0] = 7.0
-    elif action == "view":
-        return tensor.view(-1), True
+    elif action == "view":  # reshape: a view where the layout allows one, else a copy
+        flat = tensor.reshape(-1)
+        return flat, bool(np.shares_memory(flat.detach().numpy(), tensor.detach().numpy()))
     elif action == "t":
         return (tensor.t() if len(shape) <= 2 else tensor.transpose(0, 1)), True
     elif action == "index":

@@ -205,6 +205,17 @@ def function_marking_a_view_dirty(m):
     return names, b, a.grad
 
 
+def view_needing_a_copy(m):
+    m.zeros(2, 3).t().view(-1)
+
+
+def reshape_copies_where_a_view_cannot_be(m):
+    transposed = (_leaf(m) * 1).t()
+    flat = transposed.reshape(-1)
+    return (flat, flat._base is None, transposed.is_contiguous(),
+            transposed.contiguous().reshape(6)._base is not None)
+
+
 def detach_in_place_of_a_view(m):
     (_leaf(m) * 1)[0].detach_()
 
@@ -225,7 +236,8 @@ CASES = [
     view_made_in_inference_mode_modified_under_no_grad, unbind_output_modified,
     split_output_modified, chunk_output_modified, unbind_output_modified_under_no_grad,
     unbind_of_a_plain_tensor_given_a_gradient, split_and_chunk_values_and_gradients,
-    function_marking_a_view_dirty, detach_in_place_of_a_view, detach_in_place_of_a_plain_view,
+    function_marking_a_view_dirty, view_needing_a_copy, reshape_copies_where_a_view_cannot_be,
+    detach_in_place_of_a_view, detach_in_place_of_a_plain_view,
 ]
 
 
