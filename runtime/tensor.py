@@ -860,7 +860,7 @@ class Tensor:
                 raise RuntimeError(VIEW_FROM_NO_GRAD)
             if creation is _IN_INFERENCE and not modes.inference:
                 raise RuntimeError(VIEW_FROM_INFERENCE)
-            if self._requires_grad and base._requires_grad and base.grad_fn is None:
+            if base._requires_grad and base.grad_fn is None:
                 raise RuntimeError(VIEW_OF_LEAF_INPLACE)
         elif self._requires_grad and self.grad_fn is None:
             raise RuntimeError(LEAF_INPLACE)
@@ -1007,7 +1007,8 @@ def _view(base: Tensor, array: np.ndarray) -> Tensor:
     view._base = base._base if base._base is not None else base
     if modes.inference:
         view._creation = _IN_INFERENCE
-        view._requires_grad = base._requires_grad
+        # a view of a normal tensor; one of an inference tensor is an inference tensor
+        view._requires_grad = base._requires_grad and base._counter is not None
     else:
         view._creation = _IN_GRAD_MODE if modes.grad else _IN_NO_GRAD
     view._history_version = 0 if base._counter is None else base._counter.value
