@@ -62,9 +62,14 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-         allow_unused=False):
+         allow_unused=None, materialize_grads=False):
     """Gradients of ``outputs`` with respect to ``inputs``, without touching any ``.grad``.
-    With ``create_graph`` they are recorded (also inside ``no_grad``, as in PyTorch)."""
+    With ``create_graph`` they are recorded (also inside ``no_grad``, as in PyTorch);
+    ``materialize_grads`` gives zeros for inputs the outputs do not depend on."""
+    if materialize_grads and allow_unused is False:
+        raise ValueError("Expected allow_unused to be True or not passed when materialize_grads="
+                         "True, but got: allow_unused=False.")
+    allow_unused = materialize_grads if allow_unused is None else allow_unused
     retain_graph = create_graph if retain_graph is None else retain_graph
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
@@ -79,6 +84,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             raise RuntimeError(f"The differentiated Tensor at index {index} appears to not have "
                                "been used in the graph. Set allow_unused=True if this is the "
                                "desired behavior.")
+        if value is None and materialize_grads:
+            value = _tensor(np.zeros_like(tensor._data))
+            value._requires_grad = create_graph  # as a leaf, so it can be differentiated again
         if value is not None and value._data.shape != tensor._data.shape:
             value = value.expand(tensor.shape) if create_graph else _tensor(
                 np.broadcast_to(value._data, tensor._data.shape))

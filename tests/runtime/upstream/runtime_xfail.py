@@ -23,7 +23,6 @@ def _op(*names: str) -> str:
 RUNTIME_XFAIL = {
     # ported_autograd.py
     "TestAutograd::test_grad": CREATE_GRAPH,
-    "TestAutograd::test_grad_materialize_grads": CREATE_GRAPH,
     "TestAutograd::test_grad_fn_prehooks": CUSTOM_FUNCTION,
     "TestAutograd::test_grad_fn_prehooks_remove_hooks": CUSTOM_FUNCTION,
     "TestAutograd::test_post_accumulate_grad_hook_on_non_leaf": NODE_HOOKS,
@@ -44,7 +43,6 @@ RUNTIME_XFAIL = {
     "TestAutograd::test_tensor_hooks_inplace_over_view": VIEWS_WITH_HISTORY,
     "TestAutograd::test_sharded_grad": ENGINE_FREEING,
     "TestAutograd::test_backward_twice_with_saved_values": ENGINE_FREEING,
-    "TestAutograd::test_unused_grad_requires_grad_with_materialize": AUTOGRAD_API + "grad(materialize_grads=)",
     "TestAutograd::test_backward_with_inputs": AUTOGRAD_API + "backward(inputs=<one tensor>)",
     "TestAutograd::test_volatile_deprecated": AUTOGRAD_API + "torch.autograd.torch",
     "TestAutograd::test_increment_version": AUTOGRAD_API + "the torch.autograd.graph module",
