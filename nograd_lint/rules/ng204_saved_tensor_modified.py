@@ -54,6 +54,7 @@ class SavedTensorModified(Rule):
         "ng204_clamp_under_no_grad.py",
         "ng204_saved_input.py",
         "ng204_sigmoid_then_inplace.py",
+        "ok_custom_function.py",
         "ok_inplace_after_backward.py",
         "ok_non_leaf_inplace.py",
         "ok_seed_nn_gradient.py",
