@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import gc
 import os
 import sys
@@ -18,10 +19,11 @@ from nograd_lint.config import (
     Config, ConfigError, load_config, load_config_file, parse_size, split_codes,
 )
 from nograd_lint.engine import (
-    FileResult, default_jobs, internal_error, lint_paths, lint_source, unreadable,
+    FileResult, could_report, default_jobs, internal_error, lint_paths, lint_source, unreadable,
 )
 from nograd_lint.files import discover, is_force_excluded
 from nograd_lint.formats import FORMATS, statistics
+from nograd_lint.project import Project, open_project
 from nograd_lint.rule import Finding
 from nograd_lint.rules import RULES
 from nograd_lint.terminal import Progress, colored_text, summary, use_color
@@ -63,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-prefilter", action="store_true",
                         help="parse every file and run every selected rule, skipping the text "
                              "and syntax-tree filters (slower; shows that they hide nothing)")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="where to cache the project index and results (default: "
+                             ".nograd-lint-cache in the project root)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="neither read nor write the cache")
     parser.add_argument("--jobs", "-j", type=int, default=None,
                         help=f"worker processes (default: all cores, here {default_jobs()})")
     parser.add_argument("--stdin-filename", help="lint standard input, reported under this name")
@@ -152,18 +159,20 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     changed = False
     fixed: int | None = None
+    project = _open_project(args, config, [p for p in paths if os.path.exists(p)],
+                            linted=[] if args.fix or args.diff else discovery.files)
     progress = Progress(len(discovery.files))
     try:
         if args.fix or args.diff:
             outcomes = []
             for path in discovery.files:
-                outcomes.append(_fix_file(path, config, args))
+                outcomes.append(_fix_file(path, config, args, project))
                 progress.update(len(outcomes))
             results = [result for result, _, _ in outcomes]
             changed = any(file_changed for _, file_changed, _ in outcomes)
             fixed = sum(count for _, _, count in outcomes) if args.fix else None
         else:
-            results = lint_paths(discovery.files, config, args.jobs, progress.update)
+            results = lint_paths(discovery.files, config, args.jobs, progress.update, project)
     finally:
         progress.close()
     findings = [f for result in results for f in result.findings]
@@ -207,6 +216,18 @@ def _max_file_size(option: str | None) -> int | None:
         raise ConfigError(f"--max-file-size: {error}") from None
 
 
+def _open_project(args: argparse.Namespace, config: Config, paths: Sequence[str],
+                  sources: dict[str, bytes] = {}, linted: Sequence[str] = ()) -> Project:
+    """The project index around ``paths`` (see nograd_lint/project/), its warnings shown;
+    the files it parses of those ``linted`` are screened as it goes (engine.could_report)."""
+    project = open_project(paths, config, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                           jobs=args.jobs or default_jobs(), sources=sources, linted=linted,
+                           screen=functools.partial(could_report, config=config))
+    for warning in project.warnings:
+        sys.stderr.write(f"nograd-lint: warning: {warning}\n")
+    return project
+
+
 def _emit(findings: list[Finding], args: argparse.Namespace, color: bool,
           fixed: int | None = None) -> None:
     """The findings in the chosen format on standard output.  Text output ends with the
@@ -231,10 +252,13 @@ def _lint_stdin(args: argparse.Namespace, config: Config, color: bool) -> int:
         if args.fix:  # a formatter-style caller replaces the buffer with what it gets back
             sys.stdout.buffer.write(source)
         return 0
+    callers = {}
+    if args.stdin_filename:
+        callers = _open_project(args, config, [name], {name: source}).callers(name)
     if args.fix or args.diff:
         from nograd_lint.fix import fix_source  # its transformer class loads libcst
 
-        result = fix_source(source, name, config, unsafe=args.unsafe_fixes)
+        result = fix_source(source, name, config, unsafe=args.unsafe_fixes, callers=callers)
         if args.diff:
             sys.stdout.write(_unified_diff(source, result.source, name))
             return 1 if result.source != source else 0
@@ -243,7 +267,7 @@ def _lint_stdin(args: argparse.Namespace, config: Config, color: bool) -> int:
         if result.error:
             sys.stderr.write(f"nograd-lint: error: {result.error}\n")
         return 0 if args.exit_zero or not (result.remaining or result.error) else 1
-    findings = lint_source(source, name, config)
+    findings = lint_source(source, name, config, callers=callers)
     _emit(findings, args, color)
     return 0 if args.exit_zero or not findings else 1
 
@@ -253,7 +277,8 @@ def _report_to_stderr(findings: list[Finding]) -> None:
         sys.stderr.write(f"{f.path}:{f.line}:{f.column}: {f.code} {f.message}\n")
 
 
-def _fix_file(path: str, config: Config, args: argparse.Namespace) -> tuple[FileResult, bool, int]:
+def _fix_file(path: str, config: Config, args: argparse.Namespace,
+              project: Project) -> tuple[FileResult, bool, int]:
     """Fix one file (or print its diff); returns its result, whether fixes changed it and how
     many findings they fixed."""
     from nograd_lint.fix import fix_source, write_atomic  # its transformer class loads libcst
@@ -264,7 +289,8 @@ def _fix_file(path: str, config: Config, args: argparse.Namespace) -> tuple[File
     except OSError as error:
         return unreadable(path, error), False, 0
     try:
-        result = fix_source(source, path, config, unsafe=args.unsafe_fixes)
+        result = fix_source(source, path, config, unsafe=args.unsafe_fixes,
+                            callers=project.callers(path))
     except Exception as error:  # a bug of ours: this file stays as it was, the others go on
         return internal_error(path, error), False, 0
     changed = result.source != source
@@ -274,7 +300,8 @@ def _fix_file(path: str, config: Config, args: argparse.Namespace) -> tuple[File
         try:
             write_atomic(path, result.source)
         except OSError as error:
-            return FileResult(path, lint_source(source, path, config),
+            return FileResult(path, lint_source(source, path, config,
+                                                callers=project.callers(path)),
                               f"{path}: cannot write fixes: {error.strerror or error}; "
                               "file left unchanged"), False, 0
         sys.stderr.write(f"{path}: fixed {result.fixed} finding(s)\n")

@@ -25,6 +25,7 @@ else:  # pragma: no cover - exercised only on Python 3.10
 DEFAULT_EXCLUDE = (
     ".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", ".eggs", "__pycache__",
     "build", "dist", "node_modules", ".mypy_cache", ".pytest_cache", ".ruff_cache",
+    ".nograd-lint-cache",
 )
 
 
@@ -47,6 +48,7 @@ class Config:
     #: (0: no limit); the analysis of a multi-megabyte generated file takes minutes and gigabytes.
     max_file_size: int = 1_000_000
     force_exclude: bool = False  # exclude applies to files named on the command line too
+    cache_dir: str | None = None  # the project index's cache (default: in the project root)
 
     def enabled_codes(self, all_rules: dict[str, type], path: str | None = None) -> frozenset[str]:
         """The codes to check in ``path`` (or in general when ``path`` is None)."""
@@ -116,6 +118,7 @@ _KEYS = {
     "exclude": "exclude", "torch-modules": "torch_modules",
     "eval-function-patterns": "eval_function_patterns", "per-file-ignores": "per_file_ignores",
     "max-file-size": "max_file_size",
+    "cache-dir": "cache_dir",
 }
 
 
@@ -161,6 +164,10 @@ def load_config_file(path: str | os.PathLike) -> Config:
                 values["max_file_size"] = parse_size(value)
             except ConfigError as error:
                 raise ConfigError(f"{path}: max-file-size: {error}") from None
+        elif key == "cache-dir":
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{path}: 'cache-dir' must be a path")
+            values["cache_dir"] = str(path.parent / value)
         elif _is_str_list(value):
             values[_KEYS[key]] = tuple(value)
         else:

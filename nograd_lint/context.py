@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from nograd_lint import libcst as cst
@@ -13,6 +14,7 @@ from nograd_lint.grad_regions import GradRegions
 from nograd_lint.leaves import LeafAnalysis
 from nograd_lint.names import ImportResolver
 from nograd_lint.rule import Report
+from nograd_lint.vocabulary import Grad
 
 
 @dataclass
@@ -26,11 +28,13 @@ class ModuleContext:
     evaluation: EvaluationRegions | None = None
     leaves: LeafAnalysis | None = None
     escape: EscapeAnalysis | None = None  # NG106's escape analysis
+    # From the project index: the grad mode of each function's call sites in other files.
+    callers: Mapping[str, Grad] = field(default_factory=dict)
 
     def analyses(self, needed: set[str]) -> list[object]:
         """Create the shared analyses the rules need, in the order they must see each node."""
         if needed:
-            self.grad = GradRegions(self.names)
+            self.grad = GradRegions(self.names, self.callers)
         if "evaluation" in needed:
             self.evaluation = EvaluationRegions(self.names, self.grad, self.config, self.path)
         if "leaves" in needed:

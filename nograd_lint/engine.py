@@ -12,7 +12,7 @@ import ast
 import functools
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -23,10 +23,14 @@ from nograd_lint.context import ModuleContext
 from nograd_lint.names import ImportResolver
 from nograd_lint.positions import Statements, is_statement, locate
 from nograd_lint.noqa import ignores_file, is_suppressed, suppressions
+from nograd_lint.project import Project, content_digest
+from nograd_lint.project.cache import Cache
+from nograd_lint.project.results import load_findings, result_key, store_findings
 from nograd_lint.rule import Finding, Rule
 from nograd_lint.rules import PARSE_ERROR, RULES
-from nograd_lint.screen import features
+from nograd_lint.screen import ANY_CALLERS, features
 from nograd_lint.tree import children, parse_module
+from nograd_lint.vocabulary import Grad
 
 
 @dataclass
@@ -46,10 +50,13 @@ class FileResult:
 
 
 def lint_source(source: str | bytes, path: str = "<stdin>", config: Config = Config(), *,
-                honor_noqa: bool = True, report_parse_errors: bool = True) -> list[Finding]:
-    """Lint one file's text.  ``bytes`` are decoded as Python does (PEP 263 cookie, BOM)."""
+                honor_noqa: bool = True, report_parse_errors: bool = True,
+                callers: Mapping[str, Grad] = {}) -> list[Finding]:
+    """Lint one file's text.  ``bytes`` are decoded as Python does (PEP 263 cookie, BOM).
+    ``callers``: the project index's grad mode of the module's functions' call sites in other
+    files (``Project.callers``)."""
     return analyze(source, path, config, honor_noqa=honor_noqa,
-                   report_parse_errors=report_parse_errors).findings
+                   report_parse_errors=report_parse_errors, callers=callers).findings
 
 
 # Python allows blanks, line continuations and (inside brackets) comments after a '.' and
@@ -101,10 +108,23 @@ def triggered_rules(source: str | bytes, codes: frozenset[str], config: Config) 
     return [rule for rule, triggers in rules if any(t.found_in(source) for t in triggers)]
 
 
+def could_report(source: bytes, tree: ast.Module, path: str, config: Config) -> bool:
+    """Can an enabled rule report in ``source`` (parsed: ``tree``) under any callers in other
+    files?  The project index asks while it parses the files being linted, so that those
+    ruled out here are not parsed again (screen.ANY_CALLERS)."""
+    rules = triggered_rules(source, config.enabled_codes(RULES, path), config)
+    if not rules or not config.prefilter or 0 < config.max_file_size < len(source) \
+            or _long_boolean_chain(source, tree):
+        return bool(rules)  # what analyze() reports before its screen, it reports itself
+    present = features(tree, source, path, config, ANY_CALLERS)
+    return any(rule.features <= present for rule in rules)
+
+
 def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool = True,
-            report_parse_errors: bool = True, repair_legacy: bool = True) -> Analysis:
+            report_parse_errors: bool = True, repair_legacy: bool = True,
+            callers: Mapping[str, Grad] = {}) -> Analysis:
     """``repair_legacy``: a file only Python 2 (or an old Python 3) parses is linted after the
-    mechanical repairs of ``legacy.py``, and never fixed."""
+    mechanical repairs of ``legacy.py``, and never fixed.  ``callers``: as for lint_source."""
     codes = config.enabled_codes(RULES, path)
     rules = triggered_rules(source, codes, config)
     if not rules or honor_noqa and ignores_file(source):
@@ -139,7 +159,7 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
     if _long_boolean_chain(source, tree):
         return Analysis(None, [_too_deep(path)] if report_parse_errors else [])
     if config.prefilter:
-        present = features(tree, source, path, config)
+        present = features(tree, source, path, config, callers)
         rules = [rule for rule in rules if rule.features <= present]
         if not rules:
             return Analysis(None, [])
@@ -155,7 +175,8 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
         found = [_parse_error(path, 1, 1, f"cannot read source: {error}")]
         return Analysis(None, found if report_parse_errors else [])
 
-    context = ModuleContext(path, config, module, ImportResolver(config.torch_modules))
+    context = ModuleContext(path, config, module, ImportResolver(config.torch_modules),
+                            callers=callers)
     analyses = context.analyses(set().union(*(rule.needs for rule in rules)))
     instances = [rule(context) for rule in rules]
     statements = _Walker([*analyses, *instances]).walk(module)
@@ -294,16 +315,29 @@ class _Leave:
 # ----------------------------------------------------------------------------- many files
 
 
-def lint_file(path: str, config: Config) -> FileResult:
+def lint_file(path: str, config: Config, callers: Mapping[str, Grad] = {},
+              cache: Cache | None = None, screened: str | None = None) -> FileResult:
+    """Lint the file at ``path``; with a ``cache``, reuse the findings of a run that saw the
+    same content, configuration and callers (project/results.py).  ``screened``: the digest
+    of the content the project index found no rule can report in (``Project.quiet``)."""
     try:
         with open(path, "rb") as handle:
             source = handle.read()
     except OSError as error:
         return unreadable(path, error)
+    key = result_key(path, source, config, callers) if cache is not None else None
+    if key is not None:
+        cached = load_findings(cache, key, path)
+        if cached is not None:
+            return FileResult(path, cached)
     try:
-        return FileResult(path, lint_source(source, path, config))
+        quiet = screened is not None and screened == content_digest(source)
+        findings = [] if quiet else lint_source(source, path, config, callers=callers)
     except Exception as error:  # a bug of ours must cost this file its findings, not the run
         return internal_error(path, error)
+    if key is not None:
+        store_findings(cache, key, findings)
+    return FileResult(path, findings)
 
 
 def unreadable(path: str, error: OSError) -> FileResult:
@@ -315,8 +349,25 @@ def internal_error(path: str, error: Exception) -> FileResult:
                       f"{error}); please report this", analysed=False)
 
 
-def _lint_chunk(paths: list[str], config: Config) -> list[FileResult]:
-    return [lint_file(path, config) for path in paths]
+def _lint_chunk(paths: list[str], config: Config, project: _Callers) -> list[FileResult]:
+    return [lint_file(path, config, project.callers.get(path, {}), project.cache,
+                      project.quiet.get(path)) for path in paths]
+
+
+class _Callers(NamedTuple):
+    """What a worker needs of the project index for its files."""
+
+    callers: dict[str, Mapping[str, Grad]]
+    cache: Cache | None
+    quiet: dict[str, str]  # path -> digest, as Project.quiet
+
+    @classmethod
+    def of(cls, project: Project | None, paths: Sequence[str]) -> _Callers:
+        if project is None:
+            return cls({}, None, {})
+        quiet = {path: project.quiet[os.path.abspath(path)] for path in paths
+                 if os.path.abspath(path) in project.quiet}
+        return cls({path: project.callers(path) for path in paths}, project.cache, quiet)
 
 
 def default_jobs() -> int:
@@ -327,27 +378,30 @@ def default_jobs() -> int:
 
 
 def lint_paths(paths: Sequence[str], config: Config, jobs: int | None = None,
-               progress: Callable[[int], None] | None = None) -> list[FileResult]:
+               progress: Callable[[int], None] | None = None,
+               project: Project | None = None) -> list[FileResult]:
     """Lint ``paths`` (files), in parallel when it pays; results sorted by path.  ``progress``
-    is told how many files are done, as they finish."""
+    is told how many files are done, as they finish; ``project``: the index the files'
+    callers are read from, and its cache."""
     jobs = default_jobs() if jobs is None else max(jobs, 1)
     progress = progress or (lambda done: None)
     if jobs == 1 or len(paths) <= jobs:
         results = []
+        work = _Callers.of(project, paths)
         for path in paths:
-            results.append(lint_file(path, config))
+            results += _lint_chunk([path], config, work)
             progress(len(results))
     else:
         # Big files first so that no worker is left with a large file at the end.
         ordered = sorted(paths, key=_size, reverse=True)
         chunk = max(1, min(32, len(ordered) // (jobs * 8)))
-        results, lost = _lint_in_pool(ordered, config, jobs, chunk, in_flight=2 * jobs,
-                                      progress=progress)
+        results, lost = _lint_in_pool(ordered, config, project, jobs, chunk,
+                                      in_flight=2 * jobs, progress=progress)
         if lost:
             # A worker died holding these files (killed, out of memory, a crash in the native
             # parser).  Each is linted again alone in a fresh worker: a file that kills it again
             # is named, and the others still get their findings.
-            retried, crashed = _lint_in_pool(lost, config, 1, 1, in_flight=1,
+            retried, crashed = _lint_in_pool(lost, config, project, 1, 1, in_flight=1,
                                              progress=lambda done: progress(len(results) + done))
             results += retried
             results += [FileResult(path, error=f"{path}: not linted: the worker process linting "
@@ -356,7 +410,8 @@ def lint_paths(paths: Sequence[str], config: Config, jobs: int | None = None,
     return results
 
 
-def _lint_in_pool(paths: list[str], config: Config, jobs: int, chunk: int, *, in_flight: int,
+def _lint_in_pool(paths: list[str], config: Config, project: Project | None, jobs: int,
+                  chunk: int, *, in_flight: int,
                   progress: Callable[[int], None]) -> tuple[list[FileResult], list[str]]:
     """Lint ``paths`` in ``jobs`` worker processes, ``chunk`` files per task, at most
     ``in_flight`` tasks handed out at a time.  Returns the results and the files of the tasks
@@ -376,7 +431,8 @@ def _lint_in_pool(paths: list[str], config: Config, jobs: int, chunk: int, *, in
             try:
                 while pending or out:
                     while pending and len(out) < in_flight:
-                        future = pool.submit(_lint_chunk, pending[-1], config)
+                        future = pool.submit(_lint_chunk, pending[-1], config,
+                                             _Callers.of(project, pending[-1]))
                         out[future] = pending.pop()  # only once submitted: a broken pool refuses
                     done, _ = wait(out, return_when=FIRST_COMPLETED)
                     for future in done:

@@ -10,10 +10,12 @@ adjacent ``with torch.no_grad():`` blocks) is tidied up (``cleanup.py``).
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import re
 import stat
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from nograd_lint import libcst as cst
@@ -22,8 +24,9 @@ from nograd_lint.cleanup import (
     imports_made_unused, is_self_assignment, merge_adjacent, unused_import_fixes,
 )
 from nograd_lint.config import Config
-from nograd_lint.engine import analyze
+from nograd_lint.engine import analyze as analyze_module
 from nograd_lint.rule import Finding, Fix, FixSafety
+from nograd_lint.vocabulary import Grad
 
 MAX_PASSES = 10
 
@@ -36,7 +39,10 @@ class FixResult:
     error: str | None = None  # why the file was left unchanged
 
 
-def fix_source(source: str | bytes, path: str, config: Config, *, unsafe: bool = False) -> FixResult:
+def fix_source(source: str | bytes, path: str, config: Config, *, unsafe: bool = False,
+               callers: Mapping[str, Grad] = {}) -> FixResult:
+    """``callers`` as for ``engine.lint_source``."""
+    analyze = functools.partial(analyze_module, callers=callers)
     analysis = analyze(source, path, config)
     before = len(analysis.findings)
     if analysis.module is None or not any(_allowed(f.fix, unsafe) for f in analysis.findings):

@@ -4,16 +4,23 @@ flake8 owns ``# noqa``, selection and syntax errors (E999), so the engine runs e
 without its own noqa filtering and without NG001, and flake8 decides what is shown.  Options
 come from flake8's own configuration (command line, setup.cfg, tox.ini, .flake8), not from
 ``[tool.nograd-lint]``.
+
+flake8 hands the plugin one file at a time, so the project index (nograd_lint/project/) is
+built once per process, on the first file of a project, through the same on-disk cache as
+the command line's.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Iterator
 
 from nograd_lint import __version__
 from nograd_lint.config import Config, ConfigError, check_patterns
 from nograd_lint.engine import lint_source
+from nograd_lint.project import Project, open_project
 from nograd_lint.rules import RULES
 
 
@@ -23,6 +30,8 @@ class NogradChecker:
     # Until parse_options has read the selection: the rules on by default.  No size limit:
     # flake8 has no notion of a file it skips, and NG001 is never reported under it.
     _config = Config(max_file_size=0)
+    _paths: tuple[str, ...] = ()  # what flake8 was asked to check
+    _project: Project | None = None  # built once per process, on the first file
 
     def __init__(self, tree: object, lines: list[str], filename: str) -> None:
         # flake8's lines, not the file: that is how stdin is linted; ``filename`` is already
@@ -59,10 +68,32 @@ class NogradChecker:
             torch_modules=tuple(options.nograd_torch_modules),
             eval_function_patterns=patterns,
         )
+        cls._paths = tuple(p for p in filenames if p != "-")
+        cls._project = None
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
         source = "".join(self._lines)
         findings = lint_source(source, self._filename, self._config, honor_noqa=False,
-                               report_parse_errors=False)
+                               report_parse_errors=False, callers=self._callers(source))
         for finding in findings:
             yield finding.line, finding.column - 1, f"{finding.code} {finding.message}", type(self)
+
+    def _callers(self, source: str):
+        """What the project index says about this file's callers in other files: the index
+        of the projects around the paths flake8 checks, as the command line builds it."""
+        if not os.path.isfile(self._filename):  # standard input, under a new file's name
+            if self._filename in ("stdin", "-"):
+                return {}
+            project = self._open([self._filename], {self._filename: source.encode()})
+            return project.callers(self._filename)
+        cls = type(self)
+        if cls._project is None:
+            cls._project = self._open(list(cls._paths) or [self._filename])
+        return cls._project.callers(self._filename)
+
+    def _open(self, paths: list[str], sources: dict[str, bytes] = {}) -> Project:
+        project = open_project([p for p in paths if p in sources or os.path.exists(p)],
+                               self._config, sources=sources)
+        for warning in project.warnings:
+            sys.stderr.write(f"nograd-lint: warning: {warning}\n")
+        return project

@@ -13,7 +13,10 @@ an earlier bare ``set_grad_enabled(...)`` statement in the same block, a decorat
 a function (or method, or lambda) whose every call site in the module is in a disabled region
 counts as disabled; one that is referenced in any other way (returned, stored) is called from
 places we cannot see, so it counts as enabled.  A function passed as an argument
-(``model.apply(init_weights)``) is taken to be called at that argument.
+(``model.apply(init_weights)``) is taken to be called at that argument.  Call sites in other
+files come from the project index (nograd_lint/project/): for a module-level function or a
+method of a module-level class, the grad mode they run in (enabled if it escapes there)
+joins its call sites here.
 
 ``MANAGED`` means the program decides at run time (``set_grad_enabled(phase == "train")``, a
 context manager of its own that calls ``set_grad_enabled``): rules never flag it.
@@ -21,27 +24,16 @@ context manager of its own that calls ``set_grad_enabled``): rules never flag it
 
 from __future__ import annotations
 
-import enum
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Union
 
 from nograd_lint import libcst as cst
 
 from nograd_lint.names import ImportResolver, dotted_name
-from nograd_lint.vocabulary import ENABLE_GRAD, GRAD_MODE_APIS, INFERENCE_MODE, NO_GRAD, SET_GRAD_ENABLED
-
-
-class Grad(enum.Enum):
-    ENABLED = "enabled"
-    DISABLED = "disabled"
-    MANAGED = "managed"
-
-
-# Context managers from elsewhere whose name says they switch grad mode (e.g. a project's
-# ``evaluating(model)`` helper): treated as managed rather than guessed at.
-_MANAGER_NAME = re.compile(r"no_?grad|grad_?mode|inference|evaluating|eval_?mode|frozen|freeze",
-                           re.IGNORECASE)
+from nograd_lint.vocabulary import (
+    GRAD_MODE_APIS, MANAGER_NAME, NO_FLAG, SET_GRAD_ENABLED, Grad, grad_api_effect, meet,
+)
 
 
 @dataclass(frozen=True)
@@ -86,8 +78,12 @@ def _flag_argument(call: cst.Call, keyword: str) -> cst.BaseExpression | None:
 class GradRegions:
     """The traversal participant that tracks grad mode; see the module docstring."""
 
-    def __init__(self, names: ImportResolver) -> None:
+    def __init__(self, names: ImportResolver, callers: Mapping[str, Grad] = {}) -> None:
         self.names = names
+        # From the project index: per module-level function or method (``f``, ``Class.f``),
+        # the grad mode of its call sites in other files (ENABLED if it escapes there).
+        self._outside_callers = callers
+        self._qualified: dict[cst.CSTNode, str] = {}  # the functions ``callers`` can name
         self._frames = [_Frame(None, [None])]
         self._block_entry: list[Explicit] = []
         self._scopes: list[cst.CSTNode] = []  # enclosing ClassDef/FunctionDef/Lambda nodes
@@ -117,28 +113,18 @@ class GradRegions:
         call = expression if isinstance(expression, cst.Call) else None
         target = call.func if call is not None else expression
         qualified = self.names.qualified_name(target)
-        if qualified in NO_GRAD:
-            return Grad.DISABLED
-        if qualified in ENABLE_GRAD:
-            return Grad.ENABLED
-        if qualified in INFERENCE_MODE or qualified in SET_GRAD_ENABLED:
-            if call is None:
-                return Grad.DISABLED if qualified in INFERENCE_MODE else None
-            flag = _flag_argument(call, "mode")
-            if flag is None:
-                return Grad.DISABLED if qualified in INFERENCE_MODE else Grad.MANAGED
-            value = constant_bool(flag)
-            if value is None:
-                return Grad.MANAGED
-            enabled = value if qualified in SET_GRAD_ENABLED else not value
-            return Grad.ENABLED if enabled else Grad.DISABLED
+        flag = _flag_argument(call, "mode") if call is not None else None
+        api = grad_api_effect(qualified, call is not None,
+                              NO_FLAG if flag is None else constant_bool(flag))
+        if api is not None or qualified in GRAD_MODE_APIS:
+            return api
         name = dotted_name(target)
         if name is None:
             return None
         last = name.rsplit(".", 1)[-1]
         if qualified is None and "." not in name:
             return _Deferred(name, self.where().explicit)
-        if _MANAGER_NAME.search(last):
+        if MANAGER_NAME.search(last):
             return Grad.MANAGED
         return None
 
@@ -146,7 +132,7 @@ class GradRegions:
         """The grad mode at a place recorded by :meth:`where`, once the traversal is over."""
         explicit = where.explicit
         while isinstance(explicit, _Deferred):
-            if explicit.name in self._managing or _MANAGER_NAME.search(explicit.name):
+            if explicit.name in self._managing or MANAGER_NAME.search(explicit.name):
                 return Grad.MANAGED
             explicit = explicit.outer
         if explicit is not None:
@@ -173,8 +159,12 @@ class GradRegions:
         parent = self._scopes[-1] if self._scopes else None
         if isinstance(parent, cst.ClassDef):
             self._methods.setdefault((parent, node.name.value), []).append(node)
+            if len(self._scopes) == 1:
+                self._qualified[node] = f"{parent.name.value}.{node.name.value}"
         else:
             self._functions.setdefault(node.name.value, []).append(node)
+            if not self._scopes:
+                self._qualified[node] = node.name.value
         self._definitions.add(id(node.name))
         explicit: Explicit = None
         for decorator in node.decorators:
@@ -278,27 +268,19 @@ class GradRegions:
         escaped = {f for name in self._escaped_names for f in self._functions.get(name, ())}
         escaped |= {f for key in self._escaped_methods for f in self._methods.get(key, ())}
         call_sites.update(self._lambda_sites)
+        outside = {f: self._outside_callers[name] for f, name in self._qualified.items()
+                   if name in self._outside_callers}
         # Greatest fixed point: start from "disabled" for every function with call sites and
         # weaken until stable, so recursion among no_grad-only helpers stays disabled.
-        states = {f: Grad.DISABLED for f in call_sites if f not in escaped}
+        states = {f: Grad.DISABLED for f in (*call_sites, *outside) if f not in escaped}
         self._resolved = states
         changed = True
         while changed:
             changed = False
             for function in list(states):
-                new = _meet(self.state(where) for where in call_sites[function])
+                new = meet([*(self.state(where) for where in call_sites.get(function, ())),
+                            *((outside[function],) if function in outside else ())])
                 if new is not states[function]:
                     states[function] = new
                     changed = True
         return states
-
-
-_ORDER = {Grad.DISABLED: 0, Grad.MANAGED: 1, Grad.ENABLED: 2}
-
-
-def _meet(states) -> Grad:
-    worst = Grad.DISABLED
-    for state in states:
-        if _ORDER[state] > _ORDER[worst]:
-            worst = state
-    return worst

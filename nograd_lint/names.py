@@ -30,20 +30,30 @@ def dotted_name(node: cst.BaseExpression | None) -> str | None:
     return ".".join(reversed(parts))
 
 
+def torch_aliases(torch_modules: Iterable[str]) -> tuple[str, ...]:
+    """The configured modules that stand for torch, minus torch itself."""
+    return tuple(m for m in torch_modules if m and m != "torch")
+
+
+def canonical(module_path: str, aliases: tuple[str, ...]) -> str:
+    """``module_path`` with a module standing for torch (see torch_aliases) spelled ``torch``."""
+    for alias in aliases:
+        if module_path == alias or module_path.startswith(alias + "."):
+            return "torch" + module_path[len(alias):]
+    return module_path
+
+
 class ImportResolver:
     """Tracks import bindings during the traversal; ``qualified_name`` answers at use sites."""
 
     def __init__(self, torch_modules: Iterable[str] = ("runtime",)) -> None:
         # Modules that stand for torch (our own runtime by default): their names map onto torch.
-        self._torch_aliases = tuple(m for m in torch_modules if m and m != "torch")
+        self._torch_aliases = torch_aliases(torch_modules)
         self._bindings: dict[str, str] = {}
         self.imports_torch = False
 
     def canonical(self, module_path: str) -> str:
-        for alias in self._torch_aliases:
-            if module_path == alias or module_path.startswith(alias + "."):
-                return "torch" + module_path[len(alias):]
-        return module_path
+        return canonical(module_path, self._torch_aliases)
 
     def _bind(self, local: str, target: str) -> None:
         target = self.canonical(target)

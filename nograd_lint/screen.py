@@ -16,7 +16,8 @@ Features:
                   loop over ``val``/``test`` data (NG101).
 ``forward-after-eval``  a ``.eval()``/``.train(False)`` call and a call that may run a model
                   with gradients that may be on, in the same function (NG105).
-``grad-mode``     a grad-mode API (``no_grad``, ``inference_mode``...) mentioned anywhere.
+``grad-mode``     a grad-mode API (``no_grad``, ``inference_mode``...) mentioned anywhere, or
+                  a function that callers in other files may run with gradients off.
 ``grad-mode-with``  a ``with`` item that is such an API not called, or ``no_grad`` or
                   ``enable_grad`` called with arguments (NG102).
 ``grad-mode-call-statement``  a ``no_grad``, ``enable_grad`` or ``inference_mode`` call as
@@ -48,10 +49,11 @@ Grad mode follows grad_regions.py.  Gradients *may be on* unless the function ha
 ``set_grad_enabled`` call and either the innermost grad-mode ``with`` item or decorator is
 torch's ``no_grad`` or ``inference_mode()`` (resolved from the imports the way names.py does),
 or there is none and the function is surely called only where gradients are off (its name
-occurs nowhere but in its ``def`` and in such calls).  They *may be off* under any grad-mode
-``with`` or decorator, in a function with a ``set_grad_enabled`` call, in a lambda, and in a
-function all of whose calls in the module (``f(...)``, ``self.f(...)``, passing ``f`` along)
-are where they may be off.
+occurs nowhere but in its ``def`` and in such calls, and its call sites in other files, from
+the project index, all have them off).  They *may be off* under any grad-mode ``with`` or
+decorator, in a function with a ``set_grad_enabled`` call, in a lambda, and in a function all
+of whose calls in the module (``f(...)``, ``self.f(...)``, passing ``f`` along) are where they
+may be off, and whose calls in other files may have them off, if it has any.
 
 Names imported under another name (``from torch import no_grad as ng``) are found with a
 textual scan for ``<name> as <alias>``, so that the walk's order does not matter.
@@ -61,12 +63,18 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple, Optional
 
+from nograd_lint.ast_walk import (
+    CHILD_FIELDS as _CHILD_FIELDS, child_fields as _child_fields, children as _children,
+    dotted as _dotted, push_children as _push_children,
+)
 from nograd_lint.config import Config
+from nograd_lint.names import canonical, torch_aliases
+from nograd_lint.project.indexer import qualified_definitions
 from nograd_lint.vocabulary import (
-    COPIES, EVAL_DATA_WORDS, EVAL_FUNCTION_WORDS, GRAD_MODE_NAMES, INFERENCE_MODE, LAYERS,
+    COPIES, EVAL_DATA_WORDS, EVAL_FUNCTION_WORDS, GRAD_MODE_NAMES, INFERENCE_MODE, LAYERS, Grad,
     MODULE_COLLECTIONS, NO_GRAD, PARAMETER, SET_GRAD_ENABLED, WEIGHTS,
     is_inplace_method, is_test_file, names_a_model, words,
 )
@@ -98,20 +106,32 @@ _ALIAS = {str: (re.compile(rf"[\s\\]as{_GAP}+(\w+)"), re.compile(rf"(\w+){_GAP}*
 _ALIAS[bytes] = tuple(re.compile(pattern.pattern.encode()) for pattern in _ALIAS[str])
 
 
-def features(tree: ast.Module, source: str | bytes, path: str, config: Config) -> frozenset[str]:
-    """The features present in ``tree``, parsed from ``source`` (see the module docstring)."""
-    return _Screen(source, path, config).run(tree)
+def features(tree: ast.Module, source: str | bytes, path: str, config: Config,
+             callers: Mapping[str, Grad] = {}) -> frozenset[str]:
+    """The features present in ``tree``, parsed from ``source`` (see the module docstring);
+    ``callers`` as grad_regions.py takes them from the project index, or ANY_CALLERS."""
+    return _Screen(source, path, config, callers).run(tree)
 
 
-def _dotted(node: ast.AST) -> str | None:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))
+class _AnyCallers(Mapping):
+    """Callers in other files not known yet: every module-level function and method may have
+    some, in any grad mode.  Every feature only grows when a function may run with gradients
+    off, or on, so the features under it include those under any callers the project index
+    can find."""
+
+    def __getitem__(self, qualname: str) -> Grad:
+        if not isinstance(qualname, str):
+            raise KeyError(qualname)
+        return Grad.MANAGED
+
+    def __iter__(self):
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+ANY_CALLERS = _AnyCallers()
 
 
 def _callee(func: ast.AST) -> str | None:
@@ -122,37 +142,6 @@ def _callee(func: ast.AST) -> str | None:
     if kind is ast.Name:
         return func.id
     return None
-
-
-# Fields that never hold a node the screen looks into: identifiers, numbers, ``Load``/``Store``,
-# import aliases (read from the Import node itself).
-_LEAF_FIELDS = frozenset({"ctx", "id", "attr", "name", "arg", "module", "level", "names",
-                          "asname", "kind", "type_comment", "conversion", "is_async", "simple",
-                          "tag", "kwd_attrs", "rest"})
-_CHILD_FIELDS: dict[type, tuple[str, ...]] = {ast.Constant: (), ast.MatchSingleton: ()}
-
-
-def _child_fields(kind: type) -> tuple[str, ...]:
-    fields = _CHILD_FIELDS.get(kind)
-    if fields is None:  # anything without ``_fields`` (None in ``Dict.keys``) has no children
-        fields = _CHILD_FIELDS[kind] = tuple(
-            f for f in getattr(kind, "_fields", ()) if f not in _LEAF_FIELDS)
-    return fields
-
-
-def _push_children(node: ast.AST, stack: list) -> None:
-    for name in _child_fields(type(node)):
-        value = getattr(node, name)
-        if type(value) is list:
-            stack.extend(value)
-        elif value is not None:
-            stack.append(value)
-
-
-def _children(node: ast.AST) -> list[ast.AST]:
-    found: list = []
-    _push_children(node, found)
-    return found
 
 
 def _identifiers(node: ast.AST) -> Iterable[str]:
@@ -213,14 +202,15 @@ class _Frame:
     """What one function (or the module) contains, for the features that need two things in
     the same function, and what decides its grad mode."""
 
-    __slots__ = ("key", "pytest", "evals", "calls", "inplace", "backward", "trains", "sets_grad",
-                 "set_grad_calls")
+    __slots__ = ("key", "qualname", "pytest", "evals", "calls", "inplace", "backward", "trains",
+                 "sets_grad", "set_grad_calls")
 
     def __init__(self, key: tuple[ast.ClassDef | None, str] | None = None,
-                 pytest: bool = False) -> None:
+                 pytest: bool = False, qualname: str | None = None) -> None:
         # How grad_regions.py finds the function's callers: (its class if it is a method,
         # its name); None for the module and for lambdas.
         self.key = key
+        self.qualname = qualname  # how the project index names it, if it can
         self.pytest = pytest  # a pytest test: evaluation.py takes no region from it
         self.evals = self.backward = False
         self.trains = False  # a ``.backward()`` call: surely training to evaluation.py
@@ -264,8 +254,12 @@ _SPECIAL = frozenset({_Restore, ast.Call, ast.FunctionDef, ast.AsyncFunctionDef,
 
 
 class _Screen:
-    def __init__(self, source: str | bytes, path: str, config: Config) -> None:
+    def __init__(self, source: str | bytes, path: str, config: Config,
+                 callers: Mapping[str, Grad]) -> None:
         self.config = config
+        self.callers = callers  # the grad mode of call sites in other files, by qualname
+        self.qualified: dict[int, str] = {}  # see run()
+        self.torch_aliases = torch_aliases(config.torch_modules)
         self.test_file = is_test_file(path)  # pytest test functions are no evaluation regions
         self.patterns = [re.compile(p) for p in config.eval_function_patterns]
         self.aliases: dict[str, set[str]] = {}  # local name -> the names it may import
@@ -326,6 +320,7 @@ class _Screen:
     def run(self, tree: ast.Module) -> frozenset[str]:
         module = _Frame()
         self.frames.append(module)
+        self.qualified = qualified_definitions(tree)
         context = _Context(module, module, None, False, False, False, None)
         mentioned, stored, child_fields = self.mentioned, self.stored, _CHILD_FIELDS
         stack: list = [tree]
@@ -367,7 +362,7 @@ class _Screen:
                                     *arguments.kwonlyargs][:2])
                 pytest = self.test_file and node.name.startswith("test")
                 frame = _Frame((context.klass if context.in_class_body else None, node.name),
-                               pytest)
+                               pytest, self.qualified.get(id(node)))
                 self.frames.append(frame)
                 disabler = None
                 for decorator in node.decorator_list:
@@ -552,16 +547,15 @@ class _Screen:
                 self.bind(top, top, node.lineno)
 
     def bind(self, local: str, target: str, line: int) -> None:
-        for module in self.config.torch_modules:
-            if module and module != "torch" and (target == module or target.startswith(module + ".")):
-                target = "torch" + target[len(module):]
-                break
+        target = canonical(target, self.torch_aliases)
         self.imports.setdefault(local, []).append((target, line))
 
     # ------------------------------------------------------------------ after the walk
     def settle(self) -> frozenset[str]:
         found = self.found
-        if not self.mentioned.isdisjoint(self.grad_mode_names):
+        if not self.mentioned.isdisjoint(self.grad_mode_names) or any(
+                self.callers.get(frame.qualname, Grad.ENABLED) is not Grad.ENABLED
+                for frame in self.frames if frame.qualname is not None):
             found.add("grad-mode")
         self.disabled_functions = self.functions_maybe_called_without_grad()
         self.without_grad = self.functions_surely_called_without_grad()
@@ -601,12 +595,14 @@ class _Screen:
         """The functions grad_regions.py may take to run with gradients off: those whose every
         call site may have them off.  Its greatest fixed point, over-approximated: escapes
         (a function stored or returned) are not followed, and lambdas may be anything."""
-        disabled = self.disabled_functions = set(self.calls)  # may_disable reads it
+        disabled = self.disabled_functions = set(self.calls) | {  # may_disable reads it
+            frame.key for frame in self.frames
+            if self.callers.get(frame.qualname) in (Grad.DISABLED, Grad.MANAGED)}
         changed = True
         while changed:
             changed = False
             for key in list(disabled):
-                if not all(self.may_disable(frame, d) for frame, d in self.calls[key]):
+                if not all(self.may_disable(frame, d) for frame, d in self.calls.get(key, ())):
                     disabled.discard(key)
                     changed = True
         return disabled
@@ -617,21 +613,28 @@ class _Screen:
         occurrence of its name is its ``def`` or a call site (or argument) seen here, so it
         cannot escape, and every call site surely has gradients off."""
         defined: dict[str, int] = {}
+        frames: dict[tuple[ast.ClassDef | None, str], list[_Frame]] = {}
         for frame in self.frames:
             if frame.key is not None:
                 defined[frame.key[1]] = defined.get(frame.key[1], 0) + 1
+                frames.setdefault(frame.key, []).append(frame)
         seen: dict[str, int] = {}
         for (_, name), sites in self.calls.items():
             seen[name] = seen.get(name, 0) + len(sites)
         encode = str.encode if isinstance(self.source, bytes) else str
+        # Every function of the key must have call sites (here or, from the project index, in
+        # other files), and those in other files must all have gradients off.
         without = self.without_grad = {
-            key for key in self.calls if key[1] in defined
-            and self.source.count(encode(key[1])) <= defined[key[1]] + seen[key[1]]}
+            key for key, group in frames.items() if all(
+                (key in self.calls or frame.qualname in self.callers)
+                and self.callers.get(frame.qualname, Grad.DISABLED) is Grad.DISABLED
+                for frame in group)
+            and self.source.count(encode(key[1])) <= defined[key[1]] + seen.get(key[1], 0)}
         changed = True
         while changed:  # may_have_grad reads ``without``
             changed = False
             for key in list(without):
-                if any(self.may_have_grad(frame, d) for frame, d in self.calls[key]):
+                if any(self.may_have_grad(frame, d) for frame, d in self.calls.get(key, ())):
                     without.discard(key)
                     changed = True
         return without

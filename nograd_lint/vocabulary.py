@@ -8,6 +8,7 @@ loads it.
 
 from __future__ import annotations
 
+import enum
 import functools
 import re
 
@@ -36,6 +37,58 @@ LAYERS = frozenset(f"torch.nn.{name}" for name in (
 WEIGHTS = frozenset({"weight", "bias"})
 #: Module methods that return an iterable of submodules (``named_*``: of (name, module) pairs).
 MODULE_COLLECTIONS = frozenset({"modules", "named_modules", "children", "named_children"})
+
+
+
+class Grad(enum.Enum):
+    """Gradient recording at a point of the program.  ``MANAGED``: the program decides at run
+    time (``set_grad_enabled(phase == "train")``, a context manager of its own)."""
+
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    MANAGED = "managed"
+
+
+_GRAD_ORDER = {Grad.DISABLED: 0, Grad.MANAGED: 1, Grad.ENABLED: 2}
+
+
+def meet(states) -> Grad:
+    """The grad mode of code reached from all of ``states``: disabled only if all are."""
+    worst = Grad.DISABLED
+    for state in states:
+        if _GRAD_ORDER[state] > _GRAD_ORDER[worst]:
+            worst = state
+    return worst
+
+
+#: ``flag`` of :func:`grad_api_effect` when the call has no ``mode`` argument.
+NO_FLAG = object()
+
+
+def grad_api_effect(qualified: str | None, called: bool, flag=NO_FLAG) -> Grad | None:
+    """What entering ``with <api>:`` (or decorating with it) does, for a torch grad-mode API
+    ``qualified`` (None for anything else): ``called`` says whether it is called, ``flag`` is
+    the constant ``mode`` argument (True/False), None when it is not a constant, or NO_FLAG."""
+    if qualified in NO_GRAD:
+        return Grad.DISABLED
+    if qualified in ENABLE_GRAD:
+        return Grad.ENABLED
+    if qualified not in INFERENCE_MODE and qualified not in SET_GRAD_ENABLED:
+        return None
+    inference = qualified in INFERENCE_MODE
+    if not called:
+        return Grad.DISABLED if inference else None
+    if flag is NO_FLAG:
+        return Grad.DISABLED if inference else Grad.MANAGED
+    if flag is None:
+        return Grad.MANAGED
+    return Grad.ENABLED if (flag if not inference else not flag) else Grad.DISABLED
+
+
+# Context managers from elsewhere whose name says they switch grad mode (e.g. a project's
+# ``evaluating(model)`` helper): treated as managed rather than guessed at.
+MANAGER_NAME = re.compile(r"no_?grad|grad_?mode|inference|evaluating|eval_?mode|frozen|freeze",
+                          re.IGNORECASE)
 
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 EVAL_FUNCTION_WORDS = frozenset({

@@ -141,9 +141,10 @@ def rules_on_by_default() -> list[str]:
 
 
 def lint(directory: Path, *options: str) -> list[dict]:
-    """nograd-lint's JSON findings for ``directory``, paths relative to it."""
-    findings = json.loads(_nograd_lint("--format", "json", "--exit-zero", *options, ".",
-                                       cwd=directory))
+    """nograd-lint's JSON findings for ``directory``, paths relative to it.  Without the
+    cache: it would only add files to the exported snapshot."""
+    findings = json.loads(_nograd_lint("--format", "json", "--exit-zero", "--no-cache", *options,
+                                       ".", cwd=directory))
     for finding in findings:
         finding["path"] = Path(finding["path"]).as_posix().removeprefix("./")
     return findings

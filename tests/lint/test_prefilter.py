@@ -100,3 +100,198 @@ def test_the_screen_skips_files_no_rule_can_fire_on(tmp_path):
     present = features(ast.parse(source), source, "model.py", Config())
     enabled = [rule for rule in RULES.values() if rule.default_enabled and rule.code != "NG001"]
     assert not [rule.code for rule in enabled if rule.features <= present and rule.features]
+
+
+# Projects of several files, where callers in other files decide a function's grad mode (the
+# project index).  A trailing ``# NGxxx`` marks each line the linter must flag.
+CROSS_FILE = {
+    "called only under no_grad elsewhere": {
+        "b.py": """
+            import torch
+
+            def evaluate(model, loader):
+                for x in loader:
+                    model(x)
+            """,
+        "a.py": """
+            import torch
+            from b import evaluate
+
+            def main(model, val_loader):
+                with torch.no_grad():
+                    evaluate(model, val_loader)
+            """,
+    },
+    "called once with gradients elsewhere": {
+        "b.py": """
+            import torch
+
+            def evaluate(model, loader):
+                for x in loader:
+                    model(x)  # NG101
+            """,
+        "a.py": """
+            import torch
+            from b import evaluate
+
+            @torch.no_grad()
+            def main(model, val_loader):
+                evaluate(model, val_loader)
+            """,
+        "c.py": """
+            import b
+
+            def once(model, loader):
+                b.evaluate(model, loader)
+            """,
+    },
+    "disabled here, enabled elsewhere": {
+        "b.py": """
+            import torch
+
+            def evaluate(model, loader):
+                for x in loader:
+                    model(x)  # NG101
+
+            def check(model, loader):
+                with torch.no_grad():
+                    evaluate(model, loader)
+            """,
+        "a.py": """
+            import torch
+            import b
+
+            def main(model, loader):
+                b.evaluate(model, loader)
+            """,
+    },
+    "a chain of callers through three files": {
+        "c.py": """
+            import torch
+
+            def predict(model, x):
+                return model(x)
+            """,
+        "b.py": """
+            import torch
+            from c import predict
+
+            def outer(model, x):
+                return predict(model, x)
+            """,
+        "a.py": """
+            import torch
+            from b import outer
+
+            def main(model, x):
+                with torch.no_grad():
+                    outer(model, x)
+            """,
+    },
+    "backward in a helper called under no_grad": {
+        "b.py": """
+            import torch
+
+            def step(model, x):
+                loss = model(x).sum()
+                loss.backward()  # NG104
+            """,
+        "a.py": """
+            import torch
+            from b import step
+
+            def main(model, x):
+                with torch.no_grad():
+                    step(model, x)
+            """,
+    },
+    "leaf updates in helpers": {
+        "b.py": """
+            import torch
+
+            layer = torch.nn.Linear(2, 2)
+
+            def bump():
+                layer.weight.add_(1)
+
+            def shift():
+                layer.bias.add_(1)  # NG201
+
+            class Net(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = torch.nn.Linear(2, 2)
+
+                def reset(self):
+                    self.fc.weight.mul_(0)
+            """,
+        "a.py": """
+            import torch
+            from b import Net, bump, shift
+
+            class Big(Net):
+                def prepare(self):
+                    with torch.no_grad():
+                        self.reset()
+                        bump()
+                        shift()
+
+            def train():
+                shift()
+            """,
+    },
+    "escapes elsewhere, or managed elsewhere": {
+        "pkg/__init__.py": """
+            from .metrics import evaluate, validate
+            """,
+        "pkg/metrics.py": """
+            import torch
+
+            def evaluate(model, loader):
+                for x in loader:
+                    model(x)  # NG101
+
+            def validate(model, loader):
+                for x in loader:
+                    model(x)
+            """,
+        "main.py": """
+            import torch
+            from pkg import evaluate, validate
+
+            HOOKS = {"eval": evaluate}
+
+            def main(model, loader, training):
+                with torch.no_grad():
+                    evaluate(model, loader)
+                with torch.set_grad_enabled(training):
+                    validate(model, loader)
+            """,
+    },
+}
+
+
+def _markers(files: dict[str, str]) -> list[tuple]:
+    return sorted((path, number, code) for path, text in files.items()
+                  for number, line in enumerate(textwrap.dedent(text).splitlines(), start=1)
+                  for code in re.findall(r"#\s*(NG\d\d\d)\s*$", line))
+
+
+@pytest.mark.parametrize("case", sorted(CROSS_FILE))
+def test_filters_and_cache_hide_no_cross_file_finding(tmp_path, case):
+    files = CROSS_FILE[case]
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'case'\n")
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(textwrap.dedent(text))
+    runs = {mode: [(Path(path).relative_to(tmp_path).as_posix(), line, code)
+                   for path, line, _, code in _lint(tmp_path, *options)]
+            for mode, options in (("cold cache", ()), ("warm cache", ()),
+                                  ("no cache", ("--no-cache",)),
+                                  ("no filters", ("--no-prefilter", "--no-cache")),
+                                  ("no filters, cache", ("--no-prefilter",)))}
+    expected = _markers(files)
+    for mode, found in runs.items():
+        # NG106 (opt-in) may propose inference_mode for the no_grad blocks: not the point here.
+        assert [f for f in found if f[2] != "NG106"] == expected, mode
+    assert len({tuple(found) for found in runs.values()}) == 1, runs

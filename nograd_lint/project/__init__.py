@@ -1,0 +1,243 @@
+"""The project index: facts about every module of the project the linted files live in, so
+that the analysis of one file can use what other files say about it.
+
+    project = open_project(["src/pkg/b.py"], config)   # indexes the whole project around it
+    project.callers("src/pkg/b.py")                      # {"helper": Grad.DISABLED, ...}
+
+The project is the nearest directory at or above a linted path that holds a
+``pyproject.toml``, a ``setup.cfg`` or a ``.git``; every Python file in it is indexed, skipping
+what the linter skips (the default excludes and ``exclude``), so that pre-commit, which names
+only the changed files, still sees their callers.  A path outside any project is indexed alone
+(a directory with the files in it).  The cache goes in the first project's root; outside
+a project, only where ``cache_dir`` (or ``cache-dir``) says.  A file that never mentions torch
+is indexed too where it names a function of one that does: its calls still decide whether
+that function runs with gradients.  Each file's facts (facts.py) are read from CPython's
+``ast`` (indexer.py) and cached on disk by content hash (cache.py); the facts of all files
+are joined in callers.py.
+While it has a linted file's tree, the index also runs the screen on it (``screen``), so that
+the lint does not parse again a file no rule can report in.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from nograd_lint.config import Config
+from nograd_lint.files import discover
+from nograd_lint.names import torch_aliases
+from nograd_lint.project.cache import DEFAULT_DIRECTORY, Cache, digest
+from nograd_lint.project.callers import CallerIndex
+from nograd_lint.project.facts import ModuleFacts
+from nograd_lint.project.indexer import index_module
+from nograd_lint.vocabulary import Grad
+
+__all__ = ["ModuleFacts", "Project", "Screen", "content_digest", "open_project", "project_root"]
+
+_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
+_IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+#: From this many files to parse, worker processes index them: forked, they cost about as
+#: much CPU time as they save (bench/index_speed.py), and the wall time is shared out.
+_POOL_THRESHOLD = 100
+
+
+def project_root(path: str) -> str | None:
+    """The nearest directory at or above ``path`` with a project marker, if any."""
+    here = os.path.abspath(path)
+    if not os.path.isdir(here):
+        here = os.path.dirname(here)
+    while True:
+        if any(os.path.exists(os.path.join(here, marker)) for marker in _MARKERS):
+            return here
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
+def module_name(path: str, root: str) -> tuple[str, bool]:
+    """``pkg.train`` for ``<root>/pkg/train.py``; ``pkg`` (a package) for its
+    ``__init__.py``."""
+    relative = os.path.relpath(os.path.abspath(path), root)
+    if relative.startswith(os.pardir):
+        relative = os.path.basename(path)
+    parts = relative[:-3].split(os.sep) if relative.endswith(".py") else relative.split(os.sep)
+    package = parts[-1] == "__init__" and len(parts) > 1
+    if package:
+        parts.pop()
+    return ".".join(parts), package
+
+
+@dataclass
+class Project:
+    """The index of the projects around a run's files, and the cache it was read through."""
+
+    index: CallerIndex
+    roots: dict[str, str]  # file (absolute) -> its module name
+    cache: Cache | None = None
+    warnings: list[str] = field(default_factory=list)
+    # Linted files that no rule can report in, whatever their callers (see open_project's
+    # ``screen``): absolute path -> digest of the content that was screened.
+    quiet: dict[str, str] = field(default_factory=dict)
+
+    def callers(self, path: str) -> dict[str, Grad]:
+        """Per module-level function or method of ``path``: the grad mode of its call sites
+        in other files (see callers.py)."""
+        name = self.roots.get(os.path.abspath(path))
+        return self.index.outside_callers(name) if name is not None else {}
+
+
+#: ``screen(source, tree, path)``: can any rule report in this file, whatever its callers?
+Screen = Callable[[bytes, ast.Module, str], bool]
+
+
+class _Task(NamedTuple):
+    path: str  # as discovered
+    module: str
+    package: bool
+    source: bytes
+    linted_as: str | None  # the path it is linted under in this run, if it is linted
+
+
+def open_project(paths: Sequence[str], config: Config, *, cache_dir: str | None = None,
+                 use_cache: bool = True, jobs: int = 1, sources: Mapping[str, bytes] = {},
+                 linted: Sequence[str] = (), screen: Screen | None = None) -> Project:
+    """Index the projects ``paths`` (files and directories being linted) live in.
+    ``sources`` replaces the text of files that are not read from disk (standard input).
+    ``screen`` is run on each of the ``linted`` files the index parses, under the path it is
+    linted as, so that the lint need not parse again a file it rules out."""
+    files, projects = _project_files(paths, config, sources)
+    cache, warnings = None, []
+    directory = cache_dir or config.cache_dir or (
+        os.path.join(projects[0], DEFAULT_DIRECTORY) if projects else None)
+    if use_cache and files and directory is not None:
+        cache, warning = Cache.open(directory)
+        if warning:
+            warnings.append(warning)
+    aliases = torch_aliases(config.torch_modules)
+    markers = tuple(m.encode() for m in ("torch", *aliases))
+    linted_as = {os.path.abspath(path): path for path in linted} if screen is not None else {}
+    with_torch, without_torch = [], []
+    for absolute, (root, path) in files.items():
+        source = sources.get(path)
+        if source is None:
+            try:
+                with open(path, "rb") as handle:
+                    source = handle.read()
+            except OSError:
+                continue  # the lint reports it
+        task = _Task(path, *module_name(absolute, root), source, linted_as.get(absolute))
+        (with_torch if any(m in source for m in markers) else without_torch).append(task)
+    modules, quiet = _index(with_torch, aliases, cache, jobs, screen)
+    # A file that never mentions torch matters only where it calls a function of one that
+    # does: it must name one.  (No rule reports in it either: the text filter needs torch.)
+    defined = {d.qualname.rpartition(".")[2].encode() for m in modules.values() if m is not None
+               for d in m.definitions}
+    modules.update(_index([task for task in without_torch
+                           if not defined.isdisjoint(_IDENTIFIER.findall(task.source))],
+                          aliases, cache, jobs, None)[0])
+    index = CallerIndex(m for m in modules.values() if m is not None)
+    names = {os.path.abspath(path): m.name for path, m in modules.items() if m is not None}
+    return Project(index, names, cache, warnings, quiet)
+
+
+def _project_files(paths: Sequence[str], config: Config, sources: Mapping[str, bytes]
+                   ) -> tuple[dict[str, tuple[str, str]], list[str]]:
+    """The files to index (absolute path -> (its root, the path as discovered)), and the
+    project roots found (where the cache goes)."""
+    files: dict[str, tuple[str, str]] = {}
+    roots: list[str] = []
+    projects: list[str] = []
+    for path in paths:
+        root = project_root(path)
+        if root is not None and root not in projects:
+            projects.append(root)
+        if root is None:
+            root = os.path.abspath(path if os.path.isdir(path) else os.path.dirname(path) or ".")
+            found = discover([path], config).files
+        else:
+            found = discover([root], config).files if root not in roots else []
+            if os.path.isfile(path) or path in sources:
+                found.append(path)
+        if root not in roots:
+            roots.append(root)
+        for file in found:
+            files.setdefault(os.path.abspath(file), (root, file))
+    for path in sources:
+        files.setdefault(os.path.abspath(path), (roots[0] if roots else os.getcwd(), path))
+    return files, projects
+
+
+def content_digest(source: bytes) -> str:
+    return digest((source,))
+
+
+def _index(tasks: list[_Task], aliases: tuple[str, ...], cache: Cache | None, jobs: int,
+           screen: Screen | None) -> tuple[dict[str, ModuleFacts | None], dict[str, str]]:
+    """Each file's facts: from the cache where its content was seen before, else parsed (in
+    worker processes when there are many); and the ``quiet`` files of those parsed."""
+    found: dict[str, ModuleFacts | None] = {}
+    quiet: dict[str, str] = {}
+    missing = []
+    for task in tasks:
+        key = digest((repr(aliases), task.module, str(task.package), task.source))
+        plain = cache.load("index", key) if cache is not None else None
+        facts = _from_plain(plain)
+        if facts is not None or plain == ():  # () records a file that does not parse
+            found[task.path] = facts
+        else:
+            missing.append((task, key))
+    batches = [missing]
+    if jobs > 1 and len(missing) >= _POOL_THRESHOLD:
+        chunk = max(1, len(missing) // (jobs * 4))
+        batches = [missing[i:i + chunk] for i in range(0, len(missing), chunk)]
+    for batch, results in zip(batches, _map(batches, aliases, screen, jobs)):
+        for (task, key), (plain, reports) in zip(batch, results):
+            if cache is not None:
+                cache.store("index", key, plain)
+            found[task.path] = _from_plain(plain)
+            if reports is False:
+                quiet[os.path.abspath(task.path)] = content_digest(task.source)
+    return found, quiet
+
+
+def _map(batches: list, aliases: tuple[str, ...], screen: Screen | None, jobs: int):
+    if len(batches) == 1:
+        return [_index_batch(batches[0], aliases, screen)]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(_index_batch, batches, [aliases] * len(batches),
+                             [screen] * len(batches)))
+
+
+def _index_batch(batch: list[tuple[_Task, str]], aliases: tuple[str, ...],
+                 screen: Screen | None) -> list[tuple[tuple, bool | None]]:
+    """Per task: its facts as stored (``()`` when it does not parse), and whether a rule can
+    report in it (None: not screened)."""
+    results = []
+    for task, _ in batch:
+        try:
+            tree = ast.parse(task.source)
+            plain = index_module(tree, task.module, task.package, aliases).to_plain()
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            results.append(((), None))  # the lint reports it (NG001)
+            continue
+        reports = None
+        if screen is not None and task.linted_as is not None:
+            reports = screen(task.source, tree, task.linted_as)
+        results.append((plain, reports))
+    return results
+
+
+def _from_plain(plain) -> ModuleFacts | None:
+    if not plain:
+        return None
+    try:
+        return ModuleFacts.from_plain(plain)
+    except (TypeError, ValueError):  # an entry of another shape: a miss
+        return None

@@ -1,0 +1,64 @@
+"""What the project index knows about one module: plain tuples, cheap to store and to load.
+
+Names are dotted and, where the module's imports allow, resolved: ``torch.nn.Linear`` for
+``nn.Linear`` after ``from torch import nn``, ``pkg.utils.helper`` for ``helper`` after
+``from .utils import helper`` in ``pkg/train.py``, ``pkg.train.Trainer.step`` for
+``self.step`` inside ``class Trainer``.  Module names are relative to the project root.
+Grad modes are :class:`~nograd_lint.vocabulary.Grad` values (``"disabled"``...).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+
+class Definition(NamedTuple):
+    """A module-level function or class, or a method of a module-level class."""
+
+    qualname: str  # ``f``, ``Trainer``, ``Trainer.step``
+    kind: str  # "function", "method" or "class"
+    line: int
+    decorators: tuple[str, ...]  # resolved where the imports allow, else as written
+    grad: Optional[str]  # the grad mode its decorators set (``@torch.no_grad()``), if any
+    annotations: tuple[tuple[str, str], ...]  # (parameter, annotation) where it is a name
+
+
+class ClassFacts(NamedTuple):
+    name: str
+    bases: tuple[str, ...]
+    # ``self.<attr> = <constructor>(...)`` in ``__init__``: layers and submodules...
+    layers: tuple[tuple[str, str], ...]
+    parameters: tuple[str, ...]  # ... and the attributes assigned an ``nn.Parameter``
+
+
+class CallSite(NamedTuple):
+    """A call of (or a function passed along to) ``callee``."""
+
+    callee: str
+    caller: Optional[str]  # the enclosing module-level function or method, if any
+    grad: Optional[str]  # the grad mode at the call; None: as ``caller`` runs
+    line: int
+
+
+class ModuleFacts(NamedTuple):
+    name: str  # ``pkg.train``; a package's ``__init__.py`` is ``pkg``
+    package: bool
+    exports: tuple[tuple[str, str], ...]  # module-level names bound by imports -> targets
+    definitions: tuple[Definition, ...]
+    classes: tuple[ClassFacts, ...]
+    calls: tuple[CallSite, ...]
+    escapes: tuple[str, ...]  # functions referenced other than by a call: stored, returned
+    grad_switches: tuple[tuple[int, str], ...]  # module-level ``set_grad_enabled``: (line, mode)
+
+    def to_plain(self) -> tuple:
+        """Built-in tuples only: what ``marshal`` stores (see cache.py)."""
+        return (self.name, self.package, self.exports,
+                tuple(tuple(d) for d in self.definitions), tuple(tuple(c) for c in self.classes),
+                tuple(tuple(c) for c in self.calls), self.escapes, self.grad_switches)
+
+    @classmethod
+    def from_plain(cls, plain: tuple) -> ModuleFacts:
+        name, package, exports, definitions, classes, calls, escapes, switches = plain
+        return cls(name, package, exports, tuple(Definition(*d) for d in definitions),
+                   tuple(ClassFacts(*c) for c in classes), tuple(CallSite(*c) for c in calls),
+                   escapes, switches)

@@ -1,0 +1,467 @@
+"""One module's facts for the project index, read from CPython's ``ast`` (see facts.py).
+
+Grad mode at a call site is computed as grad_regions.py computes it on libcst, from the same
+vocabulary (``grad_api_effect``, ``MANAGER_NAME``) and the same import resolution (names.py's:
+module-flat, in source order, a ``def``/``class``/assignment shadowing an imported name):
+``with`` items, decorators, bare ``set_grad_enabled(...)`` statements (a block that ends in
+another mode than it began is *managed*), and context managers of the module's own that switch
+grad mode.  Where nothing local decides, a call site in a module-level function or method
+runs as that function does (``CallSite.grad`` None), which the project settles across files
+(callers.py); in a nested function or a lambda it counts as enabled.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from typing import NamedTuple, Optional, Union
+
+from nograd_lint.ast_walk import CHILD_FIELDS, child_fields, dotted
+from nograd_lint.names import canonical
+from nograd_lint.project.facts import CallSite, ClassFacts, Definition, ModuleFacts
+from nograd_lint.vocabulary import (
+    GRAD_MODE_APIS, MANAGER_NAME, NO_FLAG, PARAMETER, SET_GRAD_ENABLED, Grad, grad_api_effect,
+)
+
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_TRY = frozenset({ast.Try, *((ast.TryStar,) if hasattr(ast, "TryStar") else ())})  # 3.11+
+_MATCH = ast.Match
+
+
+def qualified_definitions(tree: ast.Module) -> dict[int, str]:
+    """``id`` of each module-level function and class, and of each method of a module-level
+    class, to its qualified name (``f``, ``Model``, ``Model.forward``): the functions the
+    project index can name, as grad_regions.py tells them apart (a ``def`` inside an ``if``
+    or ``try`` at module level is module-level too)."""
+    found: dict[int, str] = {}
+    for node in _definitions_in(tree.body):
+        found[id(node)] = node.name
+        if type(node) is ast.ClassDef:
+            for method in _definitions_in(node.body):
+                if type(method) is not ast.ClassDef:
+                    found[id(method)] = f"{node.name}.{method.name}"
+    return found
+
+
+def _definitions_in(statements: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """The ``def``s and ``class``es of a block, also inside its compound statements."""
+    stack = list(reversed(statements))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _DEFINITIONS):
+            yield node
+            continue
+        for block in _blocks(node):
+            stack.extend(reversed(block))
+
+
+def _blocks(node: ast.stmt) -> list[list[ast.stmt]]:
+    """The statement blocks of a compound statement (not a function's or class's)."""
+    kind = type(node)
+    if kind is ast.If or kind is ast.For or kind is ast.AsyncFor or kind is ast.While:
+        return [node.body, node.orelse]
+    if kind is ast.With or kind is ast.AsyncWith:
+        return [node.body]
+    if kind in _TRY:
+        return [node.body, *(h.body for h in node.handlers), node.orelse, node.finalbody]
+    if kind is _MATCH:
+        return [case.body for case in node.cases]
+    return []
+
+
+class _Deferred(NamedTuple):
+    """A ``with`` over this module's own function or class (grad_regions.py's _Deferred)."""
+
+    name: str
+    outer: Explicit
+
+
+Explicit = Union[Grad, _Deferred, None]
+
+
+class _Frame:
+    __slots__ = ("caller", "states")
+
+    def __init__(self, caller: str | None, state: Explicit) -> None:
+        self.caller = caller  # the qualified name the project can settle, if any
+        self.states: list[Explicit] = [state]
+
+
+class _Call(NamedTuple):
+    callee: str
+    caller: Optional[str]
+    explicit: Explicit
+    line: int
+
+
+def index_module(tree: ast.Module, module: str, package: bool,
+                 torch_aliases: tuple[str, ...]) -> ModuleFacts:
+    """The facts of ``tree``, the module named ``module`` (a package's ``__init__`` when
+    ``package``); ``torch_aliases`` are the modules that stand for torch."""
+    return _Indexer(tree, module, package, torch_aliases).facts()
+
+
+class _Indexer:
+    def __init__(self, tree: ast.Module, module: str, package: bool,
+                 torch_aliases: tuple[str, ...]) -> None:
+        self.tree, self.module, self.package = tree, module, package
+        self.torch_aliases = torch_aliases
+        self.qualified = qualified_definitions(tree)
+        self.local = {name for name in self.qualified.values() if "." not in name}
+        self.imported: dict[str, str] = {}  # as names.py binds: absolute imports, canonical
+        # Every import, relative ones resolved; shadowed only by module-level bindings.
+        self.bound: dict[str, str] = {}
+        self.exports: dict[str, str] = {}
+        self.definitions: list[Definition] = []
+        self.classes: list[ClassFacts] = []
+        self.calls: list[_Call] = []
+        self.escapes: set[str] = set()
+        self.switches: list[tuple[int, str]] = []
+        self.scopes: list[str] = []  # names of the enclosing classes and functions
+        self.managing: set[str] = set()  # own functions/classes whose body switches grad mode
+        self.klass: str | None = None  # the module-level class around, for ``self.f``
+        self.init: list[tuple[str, str]] | None = None  # ``self.x = C(...)`` in ``__init__``
+        self.layers: list[tuple[str, str]] = []  # the same, of the class being walked
+
+    def facts(self) -> ModuleFacts:
+        module_frame = _Frame(None, None)
+        for statement in self.tree.body:
+            self.statement(statement, module_frame)
+        calls = []
+        for call in self.calls:
+            grad = self.settle(call.explicit)
+            if grad is None and call.caller is None:
+                grad = Grad.ENABLED
+            calls.append(CallSite(call.callee, call.caller, grad and grad.value, call.line))
+        own = f"{self.module}."
+        names = set(self.qualified.values())
+        escapes = sorted(e for e in self.escapes if not e.startswith(own) or e[len(own):] in names)
+        return ModuleFacts(self.module, self.package, tuple(sorted(self.exports.items())),
+                           tuple(self.definitions), tuple(self.classes), tuple(calls),
+                           tuple(escapes), tuple(self.switches))
+
+    def settle(self, explicit: Explicit) -> Grad | None:
+        while isinstance(explicit, _Deferred):
+            if explicit.name in self.managing or MANAGER_NAME.search(explicit.name):
+                return Grad.MANAGED
+            explicit = explicit.outer
+        return explicit
+
+    # ------------------------------------------------------------------ names
+    def qualified_name(self, name: str | None) -> str | None:
+        """What names.py resolves ``name`` to: through absolute imports only."""
+        if name is None:
+            return None
+        head, _, rest = name.partition(".")
+        target = self.imported.get(head)
+        if target is None:
+            return None
+        return f"{target}.{rest}" if rest else target
+
+    def is_grad_api(self, node: ast.AST, apis: frozenset[str] = GRAD_MODE_APIS) -> bool:
+        """Does names.py resolve ``node`` to one of ``apis``?"""
+        base = node
+        while type(base) is ast.Attribute:
+            base = base.value
+        return (type(base) is ast.Name and base.id in self.imported
+                and self.qualified_name(dotted(node)) in apis)
+
+    def resolve(self, name: str) -> str | None:
+        """The project-wide dotted name of ``name``: through any import, a module-level
+        definition, or ``self.f``/``cls.f`` in a module-level class."""
+        head, _, rest = name.partition(".")
+        target = self.bound.get(head)
+        if target is None:
+            if head in self.local:
+                target = f"{self.module}.{head}"
+            elif head in ("self", "cls") and self.klass is not None and rest and "." not in rest:
+                return f"{self.module}.{self.klass}.{rest}"
+            else:
+                return None
+        return f"{target}.{rest}" if rest else target
+
+    def shadow(self, name: str, frame: _Frame) -> None:
+        """A definition or assignment of ``name``: names.py stops resolving it wherever it is;
+        the project only when it is at module level."""
+        self.imported.pop(name, None)
+        if frame.caller is None and not self.scopes:
+            self.bound.pop(name, None)
+            self.exports.pop(name, None)
+
+    def bind(self, local: str, target: str, relative: bool, frame: _Frame) -> None:
+        self.imported.pop(local, None)
+        if not relative:
+            self.imported[local] = target = canonical(target, self.torch_aliases)
+        self.bound[local] = target
+        if frame.caller is None and not self.scopes:
+            self.exports[local] = target
+
+    def imports(self, node: ast.Import | ast.ImportFrom, frame: _Frame) -> None:
+        if type(node) is ast.Import:
+            for alias in node.names:
+                if alias.asname is not None:
+                    self.bind(alias.asname, alias.name, False, frame)
+                else:
+                    top = alias.name.split(".", 1)[0]
+                    self.bind(top, top, False, frame)
+            return
+        if node.level:
+            parts = self.module.split(".")
+            keep = len(parts) - node.level + (1 if self.package else 0)
+            if keep < 0 or keep == 0 and not node.module:
+                return
+            module = ".".join([*parts[:keep], *([node.module] if node.module else [])])
+        else:
+            module = node.module
+        for alias in node.names:
+            if alias.name != "*" and module:
+                self.bind(alias.asname or alias.name, f"{module}.{alias.name}", bool(node.level),
+                          frame)
+
+    # ------------------------------------------------------------------ grad mode
+    def effect(self, expression: ast.AST, frame: _Frame) -> Explicit:
+        """grad_regions.py's ``GradRegions.effect`` on ``ast``."""
+        if type(expression) is ast.IfExp:
+            branches = (self.effect(expression.body, frame), self.effect(expression.orelse, frame))
+            return Grad.MANAGED if any(b is not None for b in branches) else None
+        call = expression if type(expression) is ast.Call else None
+        target = call.func if call is not None else expression
+        name = dotted(target)
+        qualified = self.qualified_name(name)
+        if qualified in GRAD_MODE_APIS:
+            return grad_api_effect(qualified, call is not None, _flag(call))
+        if name is None:
+            return None
+        if qualified is None and "." not in name:
+            return _Deferred(name, frame.states[-1])
+        return Grad.MANAGED if MANAGER_NAME.search(name.rsplit(".", 1)[-1]) else None
+
+    def block(self, statements: list[ast.stmt], frame: _Frame) -> None:
+        """An indented block: a bare ``set_grad_enabled`` in it that is still in force at its
+        end leaves what follows *managed*."""
+        entry = frame.states[-1]
+        frame.states.append(entry)
+        for statement in statements:
+            self.statement(statement, frame)
+        if frame.states.pop() != entry:
+            frame.states[-1] = Grad.MANAGED
+
+    # ------------------------------------------------------------------ statements
+    def statement(self, node: ast.stmt, frame: _Frame) -> None:
+        kind = type(node)
+        if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
+            self.function(node, frame)
+        elif kind is ast.ClassDef:
+            self.class_(node, frame)
+        elif kind is ast.With or kind is ast.AsyncWith:
+            state = frame.states[-1]
+            for item in node.items:
+                self.expressions(item.context_expr, frame)
+                if item.optional_vars is not None:
+                    self.expressions(item.optional_vars, frame)
+                effect = self.effect(item.context_expr, frame)
+                if type(effect) is _Deferred:
+                    state = _Deferred(effect.name, state)
+                elif effect is not None:
+                    state = effect
+            frame.states.append(state)
+            self.block(node.body, frame)
+            frame.states.pop()
+        elif kind is ast.Import or kind is ast.ImportFrom:
+            self.imports(node, frame)
+        elif kind is ast.Expr:
+            self.expressions(node.value, frame)
+            call = node.value
+            if type(call) is ast.Call and self.is_grad_api(call.func, SET_GRAD_ENABLED):
+                flag = _flag(call)
+                state = (Grad.MANAGED if flag is NO_FLAG or flag is None
+                         else Grad.ENABLED if flag else Grad.DISABLED)
+                frame.states[-1] = state
+                if frame.caller is None and not self.scopes:
+                    self.switches.append((node.lineno, state.value))
+        else:
+            if kind is ast.Assign:
+                self.assignment(node, frame)
+            blocks = _blocks(node)
+            for name in _EXPRESSION_FIELDS.get(kind, ()):
+                value = getattr(node, name)
+                if value is not None:
+                    self.expressions(value, frame)
+            if kind in _TRY:
+                for handler in node.handlers:
+                    if handler.type is not None:
+                        self.expressions(handler.type, frame)
+            elif kind is _MATCH:
+                for case in node.cases:
+                    if case.guard is not None:
+                        self.expressions(case.guard, frame)
+            for statements in blocks:
+                if statements:
+                    self.block(statements, frame)
+
+    def assignment(self, node: ast.Assign, frame: _Frame) -> None:
+        for target in node.targets:
+            if type(target) is ast.Name:
+                self.shadow(target.id, frame)
+            elif (self.init is not None and type(target) is ast.Attribute
+                  and type(target.value) is ast.Name and target.value.id == "self"
+                  and type(node.value) is ast.Call):
+                constructor = dotted(node.value.func)
+                if constructor is not None:
+                    self.init.append((target.attr, self.resolve(constructor) or constructor))
+
+    def function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, frame: _Frame) -> None:
+        explicit: Explicit = None
+        for decorator in node.decorator_list:
+            self.expressions(decorator, frame)
+            effect = self.effect(decorator, frame)
+            if isinstance(effect, Grad):
+                explicit = effect
+        arguments = node.args
+        for default in (*arguments.defaults, *(d for d in arguments.kw_defaults if d is not None)):
+            self.expressions(default, frame)
+        self.shadow(node.name, frame)
+        qualname = self.qualified.get(id(node))
+        annotations = []
+        for argument in (*arguments.posonlyargs, *arguments.args, arguments.vararg,
+                         *arguments.kwonlyargs, arguments.kwarg):
+            annotation = argument and argument.annotation
+            if type(annotation) is ast.Constant and type(annotation.value) is str:
+                name = annotation.value.strip()
+            else:
+                name = dotted(annotation) if annotation is not None else None
+            if name is not None:
+                annotations.append((argument.arg, self.resolve(name) or name))
+        if qualname is not None:
+            self.definitions.append(Definition(
+                qualname, "method" if "." in qualname else "function", node.lineno,
+                self.decorators(node), explicit and explicit.value, tuple(annotations)))
+        collects_layers = qualname is not None and qualname.endswith(".__init__")
+        saved = self.init
+        self.init = [] if collects_layers else None
+        self.scopes.append(node.name)
+        self.block(node.body, _Frame(qualname, explicit))
+        self.scopes.pop()
+        if collects_layers:
+            self.layers += self.init
+        self.init = saved
+
+    def decorators(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+                   ) -> tuple[str, ...]:
+        """The names of ``node``'s decorators (``torch.no_grad`` for ``@no_grad()``)."""
+        names = (dotted(d.func if type(d) is ast.Call else d) for d in node.decorator_list)
+        return tuple(self.resolve(name) or name for name in names if name is not None)
+
+    def class_(self, node: ast.ClassDef, frame: _Frame) -> None:
+        for expression in (*node.decorator_list, *node.bases, *(k.value for k in node.keywords)):
+            self.expressions(expression, frame)
+        self.shadow(node.name, frame)
+        top_level = self.qualified.get(id(node)) == node.name
+        bases = tuple(self.resolve(name) or name for name in map(dotted, node.bases) if name)
+        if top_level:
+            self.definitions.append(Definition(
+                node.name, "class", node.lineno, self.decorators(node), None, ()))
+        saved = self.klass, self.layers
+        self.klass = node.name if top_level else None
+        self.layers = []
+        self.scopes.append(node.name)
+        self.block(node.body, frame)
+        self.scopes.pop()
+        layers = self.layers
+        self.klass, self.layers = saved
+        if top_level:
+            parameters = tuple(attr for attr, made in layers if made in PARAMETER)
+            self.classes.append(ClassFacts(node.name, bases, tuple(
+                (attr, made) for attr, made in layers if attr not in parameters), parameters))
+
+    # ------------------------------------------------------------------ expressions
+    def expressions(self, root: ast.AST, frame: _Frame) -> None:
+        """Note the calls, lambdas and references in an expression."""
+        stack = [root]
+        fields_of = CHILD_FIELDS
+        while stack:
+            node = stack.pop()
+            kind = type(node)
+            if kind is ast.Name or kind is ast.Attribute:
+                if type(node.ctx) is ast.Load:
+                    target = self.reference(node, stack)
+                    if target is not None:
+                        self.escapes.add(target)
+            elif kind is ast.Call:
+                self.call(node, frame, stack)
+            elif kind is ast.Lambda:
+                # Its body runs wherever it is called: not followed (enabled, to the project).
+                self.expressions(node.body, _Frame(None, None))
+                stack.extend(d for d in (*node.args.defaults, *node.args.kw_defaults)
+                             if d is not None)
+            elif kind is list:
+                stack.extend(node)
+            else:
+                for name in fields_of.get(kind) or child_fields(kind):
+                    value = getattr(node, name)
+                    if type(value) is list:
+                        stack.extend(value)
+                    elif value is not None:
+                        stack.append(value)
+
+    def reference(self, node: ast.Name | ast.Attribute, stack: list) -> str | None:
+        """What a name or attribute chain that may refer to a function of the project
+        resolves to (see ``resolve``), if anything; an attribute of anything else (``f().x``)
+        is pushed onto ``stack`` to be walked."""
+        base = node
+        while type(base) is ast.Attribute:
+            base = base.value
+        if type(base) is not ast.Name:
+            stack.append(base)
+            return None
+        head = base.id
+        if head not in self.bound and head not in self.local and (
+                head not in ("self", "cls") or base is node):
+            return None  # the common case: a local variable
+        target = self.resolve(head if base is node else dotted(node))
+        return None if target is None or _is_torch(target) else target
+
+    def call(self, node: ast.Call, frame: _Frame, stack: list) -> None:
+        """Note a call site, and push what is left to walk onto ``stack``."""
+        func = node.func
+        kind = type(func)
+        if kind is not ast.Name and kind is not ast.Attribute:
+            stack.append(func)
+        elif self.is_grad_api(func):
+            self.managing.update(self.scopes)
+        explicit, line = frame.states[-1], node.lineno
+        # A function passed along (``model.apply(init)``) is taken to run right here.
+        for expression in (func, *node.args, *(k.value for k in node.keywords)):
+            kind = type(expression)
+            if kind is ast.Name or kind is ast.Attribute:
+                target = self.reference(expression, stack)
+                if target is not None:
+                    self.calls.append(_Call(target, frame.caller, explicit, line))
+            elif expression is not func:
+                stack.append(expression)
+
+
+def _flag(call: ast.Call | None):
+    """The ``mode`` argument of a grad-mode call, for ``grad_api_effect``."""
+    if call is None:
+        return NO_FLAG
+    value = next((a for a in call.args if type(a) is not ast.Starred), None) or next(
+        (k.value for k in call.keywords if k.arg == "mode"), None)
+    if value is None:
+        return NO_FLAG
+    if type(value) is ast.Constant and type(value.value) is bool:
+        return value.value
+    return None
+
+
+def _is_torch(name: str) -> bool:
+    return name == "torch" or name.startswith("torch.")
+
+
+_EXPRESSION_FIELDS: dict[type, tuple[str, ...]] = {
+    ast.Return: ("value",), ast.Delete: ("targets",), ast.Assign: ("targets", "value"),
+    ast.AugAssign: ("target", "value"), ast.AnnAssign: ("target", "annotation", "value"),
+    ast.For: ("target", "iter"), ast.AsyncFor: ("target", "iter"), ast.While: ("test",),
+    ast.If: ("test",), ast.Raise: ("exc", "cause"), ast.Assert: ("test", "msg"),
+    _MATCH: ("subject",),
+}

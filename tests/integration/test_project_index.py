@@ -1,0 +1,156 @@
+"""The project index and its cache, through the command line and flake8 (as subprocesses):
+callers in other files decide whether a helper runs without gradients, also when only the
+helper's file is linted, and the cache changes no finding whatever state it is in."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.integration.tools import FLAKE8, NOGRAD_LINT, findings, run
+
+HELPER = """\
+import torch
+
+
+def evaluate(model, loader):
+    for x in loader:
+        model(x)
+"""
+FLAGGED = ("b.py", 6, "NG101")
+CALLER_WITHOUT_GRAD = """\
+import torch
+from b import evaluate
+
+
+def main(model, val_loader):
+    with torch.no_grad():
+        evaluate(model, val_loader)
+"""
+CALLER_WITH_GRAD = """\
+import b
+
+
+def once(model, loader):
+    b.evaluate(model, loader)
+"""
+LEGACY = "import torch\nfrom torch.autograd import Variable\nx = Variable(torch.ones(2))\n"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    (tmp_path / "b.py").write_text(HELPER)
+    (tmp_path / "a.py").write_text(CALLER_WITHOUT_GRAD)
+    return tmp_path
+
+
+def lint(project: Path, *args: str):
+    done = run(NOGRAD_LINT, *args, cwd=project)
+    assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def ng101(output: str) -> set[tuple[str, int, str]]:
+    return {(os.path.normpath(path), line, code) for path, line, code in findings(output)
+            if code == "NG101"}
+
+
+def cache_entries(directory: Path) -> dict[str, int]:
+    return {str(p.relative_to(directory)): p.stat().st_mtime_ns
+            for p in directory.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("command", [NOGRAD_LINT, FLAKE8], ids=["cli", "flake8"])
+@pytest.mark.parametrize("named", [".", "b.py"], ids=["project", "only-the-helper"])
+def test_a_helper_is_flagged_only_when_some_caller_has_gradients(project, command, named):
+    # Naming only b.py, as pre-commit does with the changed files, still sees a.py and c.py.
+    assert ng101(run(command, "--select", "NG", named, cwd=project).stdout) == set()
+    (project / "c.py").write_text(CALLER_WITH_GRAD)
+    assert ng101(run(command, "--select", "NG", named, cwd=project).stdout) == {FLAGGED}
+
+
+@pytest.mark.parametrize("command", [NOGRAD_LINT, FLAKE8], ids=["cli", "flake8"])
+def test_standard_input_sees_the_callers_of_the_file_it_stands_for(project, command):
+    name_option = "--stdin-filename" if command is NOGRAD_LINT else "--stdin-display-name"
+    lint_stdin = lambda: run(command, "--select", "NG", name_option, "b.py", "-",  # noqa: E731
+                             cwd=project, stdin=HELPER).stdout
+    assert ng101(lint_stdin()) == set()
+    (project / "c.py").write_text(CALLER_WITH_GRAD)
+    assert ng101(lint_stdin()) == {FLAGGED}
+
+
+def test_the_cache_is_reused_and_follows_edits_in_other_files(project):
+    (project / "legacy.py").write_text(LEGACY)  # findings with fixes, kept in the cache
+    cold = lint(project, "--format", "json", ".")
+    cache = project / ".nograd-lint-cache"
+    assert (cache / ".gitignore").read_text() == "*\n"
+    tag = (cache / "CACHEDIR.TAG").read_text()
+    assert tag.startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    entries = cache_entries(cache)
+    warm = lint(project, "--format", "json", ".")
+    assert json.loads(warm.stdout) == json.loads(cold.stdout)
+    assert any(row["fixable"] for row in json.loads(warm.stdout))
+    assert cache_entries(cache) == entries  # nothing re-indexed or re-linted
+    # An edit of a caller changes what the unchanged helper's file says.
+    (project / "c.py").write_text(CALLER_WITH_GRAD)
+    assert ng101(lint(project, ".").stdout) == {FLAGGED}
+    (project / "c.py").unlink()
+    assert ng101(lint(project, ".").stdout) == set()
+    assert ng101(lint(project, "--no-cache", ".").stdout) == set()
+
+
+def test_damaged_cache_entries_are_ignored(project):
+    (project / "c.py").write_text(CALLER_WITH_GRAD)
+    expected = lint(project, "--no-cache", ".").stdout
+    lint(project, ".")
+    damage = [b"", b"\x00\xff garbage", b"\xe3\x02\x00\x00\x00"]  # empty, junk, a cut-off tuple
+    entries = sorted(p for p in (project / ".nograd-lint-cache").rglob("*")
+                     if p.is_file() and p.parent.name in ("index", "results"))
+    assert entries
+    for number, entry in enumerate(entries):
+        entry.write_bytes(damage[number % len(damage)])
+    again = lint(project, ".")
+    assert again.stdout == expected and again.stderr == ""
+    assert lint(project, ".").stdout == expected  # the entries were written anew
+
+
+def test_a_cache_that_cannot_be_written_is_a_warning(project):
+    (project / "c.py").write_text(CALLER_WITH_GRAD)
+    expected = lint(project, "--no-cache", ".")
+    (project / "not-a-directory").write_text("")
+    done = lint(project, "--cache-dir", "not-a-directory/cache", ".")
+    assert (done.stdout, done.returncode) == (expected.stdout, expected.returncode)
+    assert done.stderr.startswith("nograd-lint: warning: cannot write the cache")
+    if os.geteuid() != 0:  # root writes anyway
+        read_only = project / "read-only"
+        read_only.mkdir(mode=0o555)
+        done = lint(project, "--cache-dir", str(read_only), ".")
+        assert (done.stdout, done.returncode) == (expected.stdout, expected.returncode)
+
+
+def test_where_the_cache_goes(project):
+    lint(project, "--no-cache", ".")
+    assert not (project / ".nograd-lint-cache").exists()
+    lint(project, "--cache-dir", "elsewhere", ".")
+    assert (project / "elsewhere" / "CACHEDIR.TAG").is_file()
+    (project / "pyproject.toml").write_text(textwrap.dedent("""\
+        [tool.nograd-lint]
+        cache-dir = "build/lint-cache"
+        """))
+    lint(project, "b.py")
+    assert (project / "build" / "lint-cache" / ".gitignore").is_file()
+    assert not (project / ".nograd-lint-cache").exists()
+
+
+def test_outside_a_project_the_named_directory_is_indexed_without_a_cache(tmp_path):
+    (tmp_path / "b.py").write_text(HELPER)
+    (tmp_path / "a.py").write_text(CALLER_WITHOUT_GRAD)
+    assert ng101(lint(tmp_path, ".").stdout) == set()
+    (tmp_path / "c.py").write_text(CALLER_WITH_GRAD)
+    assert ng101(lint(tmp_path, ".").stdout) == {FLAGGED}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.py", "b.py", "c.py"]
