@@ -17,7 +17,7 @@ import pytest
 from nograd_lint.config import Config
 from nograd_lint.rules import RULES
 from nograd_lint.screen import features
-from nograd_lint.testing import rule_examples
+from nograd_lint.testing import expected_findings, rule_examples
 from tests.fixture_programs import FIXTURES, ROOT
 
 _SNIPPET = re.compile(r'"""(.*?)"""', re.DOTALL)
@@ -128,7 +128,7 @@ CROSS_FILE = {
 
             def evaluate(model, loader):
                 for x in loader:
-                    model(x)  # NG101
+                    model(x)  # expect: NG101
             """,
         "a.py": """
             import torch
@@ -151,7 +151,7 @@ CROSS_FILE = {
 
             def evaluate(model, loader):
                 for x in loader:
-                    model(x)  # NG101
+                    model(x)  # expect: NG101
 
             def check(model, loader):
                 with torch.no_grad():
@@ -194,7 +194,7 @@ CROSS_FILE = {
 
             def step(model, x):
                 loss = model(x).sum()
-                loss.backward()  # NG104
+                loss.backward()  # expect: NG104
             """,
         "a.py": """
             import torch
@@ -215,7 +215,7 @@ CROSS_FILE = {
                 layer.weight.add_(1)
 
             def shift():
-                layer.bias.add_(1)  # NG201
+                layer.bias.add_(1)  # expect: NG201
 
             class Net(torch.nn.Module):
                 def __init__(self):
@@ -249,7 +249,7 @@ CROSS_FILE = {
 
             def evaluate(model, loader):
                 for x in loader:
-                    model(x)  # NG101
+                    model(x)  # expect: NG101
 
             def validate(model, loader):
                 for x in loader:
@@ -273,8 +273,7 @@ CROSS_FILE = {
 
 def _markers(files: dict[str, str]) -> list[tuple]:
     return sorted((path, number, code) for path, text in files.items()
-                  for number, line in enumerate(textwrap.dedent(text).splitlines(), start=1)
-                  for code in re.findall(r"#\s*(NG\d\d\d)\s*$", line))
+                  for number, code in expected_findings(textwrap.dedent(text)))
 
 
 @pytest.mark.parametrize("case", sorted(CROSS_FILE))

@@ -10,7 +10,6 @@ linted with the pre-filters on and off.  Their text also joins the corpus of
 from __future__ import annotations
 
 import ast
-import re
 import subprocess
 import sys
 import textwrap
@@ -19,22 +18,19 @@ from dataclasses import replace
 import pytest
 
 from nograd_lint.config import Config
-from nograd_lint.engine import lint_source
 from nograd_lint.rules import RULES
 from nograd_lint.screen import features
+from nograd_lint.testing import check as flags_exactly_marked_lines
+from nograd_lint.testing import expected_findings
 
 EVERY_RULE = Config()
 
 
 def check(source: str, path: str = "train.py") -> None:
-    source = textwrap.dedent(source)
-    expected = {(number, code) for number, line in enumerate(source.splitlines(), start=1)
-                for marks in re.findall(r"#\s*((?:NG\d\d\d\s*)+)$", line)
-                for code in marks.split()}
-    assert expected, "a case must expect a finding"
+    """The marked findings, with the pre-filters on and off."""
+    assert expected_findings(textwrap.dedent(source)), "a case must expect a finding"
     for config in (EVERY_RULE, replace(EVERY_RULE, prefilter=False)):
-        found = {(f.line, f.code) for f in lint_source(source, path, config)}
-        assert found == expected, f"prefilter={config.prefilter}"
+        flags_exactly_marked_lines(source, path=path, config=config)
 
 
 def rules_let_through(source: str, path: str = "model.py") -> set[str]:
@@ -54,7 +50,7 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
     w = torch.zeros(3, requires_grad=True)
     with torch.no_grad():
         with no_grad():
-            w.add_(1)  # NG201
+            w.add_(1)  # expect: NG201
     """,
     # Gradients switched back on inside the block.
     """
@@ -62,14 +58,14 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
     w = torch.zeros(3, requires_grad=True)
     with torch.no_grad():
         torch.set_grad_enabled(True)
-        w.add_(1)  # NG201
+        w.add_(1)  # expect: NG201
     """,
     """
     import torch
     w = torch.zeros(3, requires_grad=True)
     with torch.no_grad():
         with torch.inference_mode(False):
-            w.add_(1)  # NG201
+            w.add_(1)  # expect: NG201
     """,
     # A function defined under no_grad runs when it is called, not where it is defined.
     """
@@ -77,7 +73,7 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
     w = torch.zeros(3, requires_grad=True)
     with torch.no_grad():
         def init():
-            w.add_(1)  # NG201
+            w.add_(1)  # expect: NG201
     init()
     """,
     # Parameter under another name.
@@ -85,14 +81,14 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
     import torch
     from torch.nn import Parameter as P
     w = P(torch.zeros(3))
-    w.add_(1)  # NG201
+    w.add_(1)  # expect: NG201
     """,
     # Gradients off through the callers only (grad_regions.py follows calls).
     """
     import torch
     def sgd(model):
         for p in model.parameters():
-            p = p - 0.1 * p.grad  # NG203
+            p = p - 0.1 * p.grad  # expect: NG203
     with torch.no_grad():
         sgd(torch.nn.Linear(2, 2))
     """,
@@ -102,7 +98,7 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
         def __init__(self):
             self.w = torch.nn.Parameter(torch.zeros(3))
         def update(self):
-            self.w = self.w - 0.1 * self.w.grad  # NG203
+            self.w = self.w - 0.1 * self.w.grad  # expect: NG203
         def step(self):
             with torch.no_grad():
                 self.update()
@@ -112,7 +108,7 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
     w = torch.zeros(3, requires_grad=True)
     def step(x):
         loss = (w * x).sum()
-        loss.backward()  # NG104
+        loss.backward()  # expect: NG104
     def run(x):
         step(x)
     with torch.no_grad():
@@ -125,7 +121,7 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
         G.eval()
     def sample(G, z):
         G.eval()
-        return G(z)  # NG105
+        return G(z)  # expect: NG105
     """,
     """
     import torch
@@ -133,7 +129,7 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
         G.eval()
     def check(G, val_loader):
         for z in val_loader:
-            G(z)  # NG101
+            G(z)  # expect: NG101
     """,
     # A tensor name that other code binds to a number.
     """
@@ -143,7 +139,7 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
         y += 1
     def step():
         y = torch.zeros(3, requires_grad=True).sigmoid()
-        y += 1  # NG204
+        y += 1  # expect: NG204
         y.sum().backward()
     """,
     # autograd.grad imported by name: the backward the update breaks.
@@ -153,7 +149,7 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
     def step():
         w = torch.zeros(3, requires_grad=True)
         y = w.sigmoid()
-        y.add_(1)  # NG204
+        y.add_(1)  # expect: NG204
         return grad(y.sum(), w)
     """,
     # Blanks, continuations and comments around '.' and before '(' (the text triggers).
@@ -161,29 +157,29 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
     import torch
     def check(model, x):
         model . eval ()
-        return model (x)  # NG105
+        return model (x)  # expect: NG105
     """,
     """
     import torch
     w = torch.nn.Parameter(torch.zeros(3))
-    (w.  # NG202
+    (w.  # expect: NG202
         data.add_(1))
     for p in torch.nn.Linear(2, 2).parameters \\
             ():
-        p.add_(1)  # NG201
+        p.add_(1)  # expect: NG201
     """,
     # Variable under another name.
     """
     import torch
     from torch.autograd import Variable as V
-    x = V(torch.zeros(3), volatile=True)  # NG301 NG303
+    x = V(torch.zeros(3), volatile=True)  # expect: NG301, NG303
     """,
     # A model name imported only after the call that uses it.
     """
     import torch
     def check(net, x):
         net.eval()
-        return encoder(x)  # NG105
+        return encoder(x)  # expect: NG105
     from models import encoder
     """,
     # Evaluation code that trains after its loop: the loop is still evaluation.
@@ -191,7 +187,7 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
     import torch
     def validate(model, val_loader):
         for x in val_loader:
-            out = model(x)  # NG101
+            out = model(x)  # expect: NG101
         loss = out.sum()
         loss.backward()
     """,
@@ -200,7 +196,7 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
     import torch
     w = torch.zeros(3, requires_grad=True)
     def step():
-        w.add_(1)  # NG201
+        w.add_(1)  # expect: NG201
     with torch.no_grad():
         step()
     callbacks = [step]
@@ -209,7 +205,7 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
     """
     import torch
     def predict(model, x):
-        torch.set_grad_enabled(False)  # NG103
+        torch.set_grad_enabled(False)  # expect: NG103
         model.set_grad_enabled(True)
         return x
     """,
@@ -217,7 +213,7 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
     import torch
     from torch import no_grad as inference_mode
     def predict(x):
-        with inference_mode(False):  # NG102
+        with inference_mode(False):  # expect: NG102
             return x
     """,
     # A param group is no leaf, its params are.
@@ -228,7 +224,7 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
             for group in self.param_groups:
                 group["lr"] = 0.1
                 for p in group["params"]:
-                    p.add_(p.grad, alpha=-group["lr"])  # NG201
+                    p.add_(p.grad, alpha=-group["lr"])  # expect: NG201
     """,
     # Layers known from isinstance, from apply, from .modules().
     """
@@ -236,7 +232,7 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
     from torch import nn
     def init(m):
         if isinstance(m, nn.Linear):
-            m.weight.data.fill_(0)  # NG202
+            m.weight.data.fill_(0)  # expect: NG202
     nn.Sequential(nn.Linear(2, 2)).apply(init)
     """,
     """
@@ -247,13 +243,13 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
             pass
         else:
             return
-        m.weight.data.zero_()  # NG202
+        m.weight.data.zero_()  # expect: NG202
     """,
     """
     import torch
     def reset(model):
         for m in model.modules():
-            m.bias.data.zero_()  # NG202
+            m.bias.data.zero_()  # expect: NG202
     """,
 ])
 def test_the_screen_lets_through(source):
@@ -265,7 +261,7 @@ def test_pytest_tests_are_no_evaluation_regions_but_their_helpers_are():
         import torch
         def helper(model, x):
             model.eval()
-            return model(x)  # NG105
+            return model(x)  # expect: NG105
         def test_forward(model, x):
             model.eval()
             assert helper(model, x) is not None and model(x) is not None
@@ -414,9 +410,9 @@ def test_grad_mode_calls_as_statements_under_aliases():
         from torch.autograd import enable_grad
 
         def embed(model, x):
-            T.no_grad()  # NG107
-            im()  # NG107
-            enable_grad()  # NG107
+            T.no_grad()  # expect: NG107
+            im()  # expect: NG107
+            enable_grad()  # expect: NG107
             with T.no_grad():
                 return model(x)
         """)
