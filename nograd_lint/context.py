@@ -12,6 +12,7 @@ from nograd_lint.escape import EscapeAnalysis
 from nograd_lint.evaluation import EvaluationRegions
 from nograd_lint.grad_regions import GradRegions
 from nograd_lint.leaves import LeafAnalysis
+from nograd_lint.model.scopes import SemanticModel
 from nograd_lint.names import ImportResolver
 from nograd_lint.rule import Report
 from nograd_lint.vocabulary import Grad
@@ -23,6 +24,7 @@ class ModuleContext:
     config: Config
     module: cst.Module
     names: ImportResolver
+    model: SemanticModel
     reports: list[Report] = field(default_factory=list)
     grad: GradRegions | None = None  # present when an enabled rule needs it
     evaluation: EvaluationRegions | None = None
@@ -34,12 +36,12 @@ class ModuleContext:
     def analyses(self, needed: set[str]) -> list[object]:
         """Create the shared analyses the rules need, in the order they must see each node."""
         if needed:
-            self.grad = GradRegions(self.names, self.callers)
+            self.grad = GradRegions(self.names, self.model, self.callers)
         if "evaluation" in needed:
-            self.evaluation = EvaluationRegions(self.names, self.grad, self.config, self.path)
+            self.evaluation = EvaluationRegions(self.names, self.model, self.grad, self.config, self.path)
         if "leaves" in needed:
-            self.leaves = LeafAnalysis(self.names, self.grad)
+            self.leaves = LeafAnalysis(self.names, self.model, self.grad)
         if "escape" in needed:
-            self.escape = EscapeAnalysis(self.names, self.grad)
+            self.escape = EscapeAnalysis(self.names, self.model, self.grad)
         analyses = (self.names, self.grad, self.evaluation, self.leaves, self.escape)
         return [a for a in analyses if a is not None]

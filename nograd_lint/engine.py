@@ -20,6 +20,7 @@ from nograd_lint import libcst as cst
 
 from nograd_lint.config import Config
 from nograd_lint.context import ModuleContext
+from nograd_lint.model.scopes import SemanticModel
 from nograd_lint.names import ImportResolver
 from nograd_lint.positions import Statements, is_statement, locate
 from nograd_lint.noqa import ignores_file, is_suppressed, suppressions
@@ -176,10 +177,10 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
         return Analysis(None, found if report_parse_errors else [])
 
     context = ModuleContext(path, config, module, ImportResolver(config.torch_modules),
-                            callers=callers)
+                            SemanticModel(), callers=callers)
     analyses = context.analyses(set().union(*(rule.needs for rule in rules)))
     instances = [rule(context) for rule in rules]
-    statements = _Walker([*analyses, *instances]).walk(module)
+    statements = _Walker(context.model, [*analyses, *instances]).walk(module)
     for instance in instances:
         instance.finish()
     if not context.reports:
@@ -245,13 +246,17 @@ class _Walker:
 
     _tables: dict[type, tuple[dict[str, str], dict[str, str]]] = {}
 
-    def __init__(self, visitors: Sequence[object]) -> None:
+    def __init__(self, model: SemanticModel, visitors: Sequence[object]) -> None:
+        self._model = model
         self._by_name_visit: dict[str, list[Callable]] = {}
         self._by_name_leave: dict[str, list[Callable]] = {}
-        for visitor in visitors:
-            visits, leaves = self._table(type(visitor))
+        # The model sees a node before every other visitor and lets go of it after them all.
+        for visitor in (model, *visitors):
+            visits, _ = self._table(type(visitor))
             for node_name, method in visits.items():
                 self._by_name_visit.setdefault(node_name, []).append(getattr(visitor, method))
+        for visitor in (*visitors, model):
+            _, leaves = self._table(type(visitor))
             for node_name, method in leaves.items():
                 self._by_name_leave.setdefault(node_name, []).append(getattr(visitor, method))
 
@@ -267,7 +272,10 @@ class _Walker:
 
     def walk(self, root: cst.CSTNode) -> Statements:
         """Visit every node; return the statements met, for positions.py (whose own walk
-        would cost a second traversal of every file with a finding)."""
+        would cost a second traversal of every file with a finding).  Keeps the model's
+        pre-order index current for the visitors that run."""
+        model = self._model
+        index = -1
         methods_for: dict[type, tuple[list[Callable], list[Callable], bool]] = {}
         statements: list[cst.CSTNode] = []
         owner: dict[int, int] = {}
@@ -277,10 +285,13 @@ class _Walker:
             node = stack.pop()
             node_type = type(node)
             if node_type is _Leave:
-                for method in node.methods:
-                    method(node.node)
+                if node.methods:
+                    model.index = index
+                    for method in node.methods:
+                        method(node.node)
                 current = node.owner
                 continue
+            index += 1
             methods = methods_for.get(node_type)
             if methods is None:
                 methods = methods_for[node_type] = (
@@ -294,11 +305,14 @@ class _Walker:
             elif leaves:  # most node types have none: no leave entry to push and pop
                 stack.append(_Leave(node, leaves, current))
             owner[id(node)] = current
-            for method in visits:
-                method(node)
+            if visits:
+                model.index = index
+                for method in visits:
+                    method(node)
             kids = children(node)
             kids.reverse()
             stack.extend(kids)
+        model.index = index
         return Statements(statements, owner)
 
 

@@ -55,6 +55,7 @@ from typing import Callable, Iterator
 from nograd_lint import libcst as cst
 
 from nograd_lint.grad_regions import Grad, GradRegions, Where
+from nograd_lint.model.scopes import SemanticModel
 from nograd_lint.names import ImportResolver, dotted_name
 from nograd_lint.tree import children
 from nograd_lint.vocabulary import NO_GRAD
@@ -300,12 +301,11 @@ class _Unsafe(Exception):
 class EscapeAnalysis:
     """The traversal participant; :meth:`candidates` judges every block afterwards."""
 
-    def __init__(self, names: ImportResolver, grad: GradRegions) -> None:
-        self.names, self.grad = names, grad
+    def __init__(self, names: ImportResolver, model: SemanticModel, grad: GradRegions) -> None:
+        self.names, self.model, self.grad = names, model, grad
         self.module_scope = _Scope(None, None)
         self._scope = self.module_scope
         self._stack: list[cst.CSTNode] = []
-        self._order = 0
         self.parent: dict[cst.CSTNode, cst.CSTNode] = {}
         self._not_loads: set[cst.Name] = set()
         self._bodies: dict[cst.CSTNode, Candidate] = {}
@@ -314,8 +314,6 @@ class EscapeAnalysis:
         self.scope_of: dict[cst.CSTNode, _Scope] = {}  # FunctionDef/Lambda/ClassDef -> scope
         self.call_events: dict[cst.Call, _Event] = {}
         self.attribute_refs: dict[str, list[cst.Attribute]] = {}
-        self.functions: dict[str, list[cst.FunctionDef]] = {}  # plain functions by name
-        self.methods: dict[str, list[cst.FunctionDef]] = {}  # methods by name, any class
         self.registers_hooks = False
         self._summaries: dict[cst.FunctionDef, str | None] = {}
         self._forward_stores: str | None | bool = False  # False: not computed yet
@@ -325,7 +323,6 @@ class EscapeAnalysis:
         if self._stack:
             self.parent[node] = self._stack[-1]
         self._stack.append(node)
-        self._order += 1
 
     def _pop(self, node: cst.CSTNode) -> None:
         self._stack.pop()
@@ -333,7 +330,8 @@ class EscapeAnalysis:
     def _event(self, kind: str, node: cst.CSTNode, value: cst.BaseExpression | None = None,
                how: str = "", scope: _Scope | None = None) -> _Event:
         scope = scope or self._scope
-        event = _Event(kind, node, scope, self.grad.where(), scope.context, self._order, value, how)
+        event = _Event(kind, node, scope, self.grad.where(), scope.context, self.model.index, value,
+                       how)
         for candidate in scope.context[0]:
             candidate.events.append(event)
         if kind != "use":
@@ -382,8 +380,6 @@ class EscapeAnalysis:
         self._push(node)
         self._not_loads.add(node.name)
         self._bind_name(node.name, None, "def")
-        kind = self.methods if self._scope.is_class else self.functions
-        kind.setdefault(node.name.value, []).append(node)
         manager = next((d.decorator for d in node.decorators if self._is_no_grad(d.decorator)),
                        None)
         self._enter_scope(node)
@@ -468,7 +464,7 @@ class EscapeAnalysis:
         self._push(node)
         candidate = self._bodies.get(node)
         if candidate is not None:
-            candidate.start = self._order
+            candidate.start = self.model.index
             self._scope.open.append(candidate)
             self._scope.refresh()
 
@@ -565,7 +561,6 @@ class EscapeAnalysis:
     def visit_Name(self, node: cst.Name) -> None:
         if self._stack:
             self.parent[node] = self._stack[-1]
-        self._order += 1
         if node in self._not_loads or node.value in ("True", "False", "None"):
             return
         event = self._event("use", node)
@@ -782,12 +777,9 @@ class EscapeAnalysis:
     def callees(self, call: cst.Call) -> list[cst.FunctionDef]:
         """This module's functions a call may run: ``f(...)`` and ``self.f(...)``/``cls.f(...)``."""
         func = call.func
-        if isinstance(func, cst.Name) and self.names.qualified_name(func) is None:
-            return self.functions.get(func.value, [])
-        if (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
-                and func.value.value in ("self", "cls")):
-            return self.methods.get(func.attr.value, [])
-        return []
+        if isinstance(func, cst.Name) and self.names.qualified_name(func) is not None:
+            return []
+        return self.model.callees(func, None, any_class=True)
 
     def side_effect(self, function: cst.FunctionDef) -> str | None:
         """Why calling ``function`` may store or update state it did not make (None: it
@@ -848,7 +840,8 @@ class EscapeAnalysis:
         what they compute."""
         if self._forward_stores is False:
             self._forward_stores = None
-            for method in [*self.methods.get("forward", []), *self.methods.get("__call__", [])]:
+            for method in [*self.model.methods_by_name.get("forward", []),
+                           *self.model.methods_by_name.get("__call__", [])]:
                 effect = self.side_effect(method)
                 if effect and not effect.startswith("updates"):
                     self._forward_stores = effect

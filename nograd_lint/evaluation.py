@@ -25,6 +25,7 @@ from nograd_lint import libcst as cst
 
 from nograd_lint.config import Config
 from nograd_lint.grad_regions import Grad, GradRegions, Where, constant_bool
+from nograd_lint.model.scopes import SemanticModel
 from nograd_lint.names import ImportResolver, dotted_name
 from nograd_lint.vocabulary import (
     AUTOGRAD_GRAD, EVAL_DATA_WORDS, EVAL_FUNCTION_WORDS, OPTIMIZER_WORDS, is_test_file, names_a_model, words,
@@ -91,35 +92,43 @@ class Verdict:
 class EvaluationRegions:
     """The traversal participant; :meth:`verdicts` answers after the traversal."""
 
-    def __init__(self, names: ImportResolver, grad: GradRegions, config: Config, path: str) -> None:
-        self.names, self.grad, self.config, self.path = names, grad, config, path
-        self._order = 0
-        self._stack = [_Function(None)]
-        self._done: list[_Function] = []
+    def __init__(self, names: ImportResolver, model: SemanticModel, grad: GradRegions,
+                 config: Config, path: str) -> None:
+        self.names, self.model, self.grad, self.config, self.path = names, model, grad, config, path
+        self._module = _Function(None)
+        self._functions: dict[cst.FunctionDef, _Function] = {}
+        self._done: list[_Function] = []  # in the order they end, inner functions first
         self._open_loops: list[tuple[cst.For, int, str]] = []
         self._detached: set[cst.CSTNode] = set()
         self._modules: set[str] = set()  # names that received .eval()/.train()
         self._verdicts: list[Verdict] | None = None
 
+    def _record(self, function: cst.FunctionDef | None) -> _Function:
+        return self._functions[function] if function is not None else self._module
+
+    def _current(self) -> _Function:
+        """The record of the innermost ``def`` around the node."""
+        return self._record(self.model.named_function())
+
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         name = node.name.value
-        inherited = self._stack[-1].evaluation_name
-        self._stack.append(_Function(node, name if self._is_eval_function(name) else inherited))
+        outer = self.model.named_function(below=node)
+        inherited = self._record(outer).evaluation_name
+        self._functions[node] = _Function(node, name if self._is_eval_function(name) else inherited)
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        function = self._stack.pop()
-        function.end = self._order
+        function = self._functions[node]
+        function.end = self.model.index
         self._done.append(function)
 
     def visit_For(self, node: cst.For) -> None:
-        self._order += 1
         named = [name for name in identifiers(node.iter) if words(name) & EVAL_DATA_WORDS]
-        self._open_loops.append((node, self._order, named[0] if named else ""))
+        self._open_loops.append((node, self.model.index, named[0] if named else ""))
 
     def leave_For(self, node: cst.For) -> None:
         loop, start, name = self._open_loops.pop()
         if name:
-            self._stack[-1].loops.append((loop, start, self._order, name))
+            self._current().loops.append((loop, start, self.model.index, name))
 
     def visit_Assign(self, node: cst.Assign) -> None:
         # ``encoder = EncoderCNN(...).eval()``: the name holds a model in eval mode.
@@ -129,26 +138,25 @@ class EvaluationRegions:
             name = dotted_name(node.targets[0].target)
             if name is not None:
                 self._modules.add(name)
-                self._stack[-1].evals.append((self._order, f"{name}.eval()"))
+                self._current().evals.append((self.model.index, f"{name}.eval()"))
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         if node.attr.value == "detach":
             self._detached.add(node.value)
 
     def visit_Call(self, node: cst.Call) -> None:
-        self._order += 1
-        function = self._stack[-1]
+        function = self._current()
         receiver = method_receiver(node, "eval", "train")
         if receiver is not None:
             self._note_mode_switch(node, receiver, function)
         elif method_receiver(node, "backward") is not None or \
                 self.names.qualified_name(node.func) in AUTOGRAD_GRAD:
-            function.trains.append(self._order)
+            function.trains.append(self.model.index)
         elif (step := method_receiver(node, "step")) is not None:
             if any(words(name) & OPTIMIZER_WORDS for name in identifiers(step)):
-                function.trains.append(self._order)
+                function.trains.append(self.model.index)
         elif self._is_model_call(node):
-            function.forwards.append(_Forward(node, self._order, self.grad.where()))
+            function.forwards.append(_Forward(node, self.model.index, self.grad.where()))
 
     def _note_mode_switch(self, node: cst.Call, receiver: cst.BaseExpression, function: _Function) -> None:
         name = dotted_name(receiver)
@@ -158,12 +166,12 @@ class EvaluationRegions:
         method = node.func.attr.value
         flag = constant_bool(node.args[0].value) if node.args else None
         if (method == "eval" and not node.args) or (method == "train" and flag is False):
-            function.evals.append((self._order, f"{name}.{method}({'False' if flag is False else ''})"))
+            function.evals.append((self.model.index, f"{name}.{method}({'False' if flag is False else ''})"))
         elif method == "train" and flag is not False:
-            function.resumes.append(self._order)
+            function.resumes.append(self.model.index)
 
     def leave_Call(self, node: cst.Call) -> None:
-        forwards = self._stack[-1].forwards
+        forwards = self._current().forwards
         if forwards and forwards[-1].call is node and node in self._detached:
             forwards[-1].detached = True
 
@@ -183,10 +191,10 @@ class EvaluationRegions:
     # ------------------------------------------------------------------ verdicts
     def verdicts(self) -> list[Verdict]:
         if self._verdicts is None:
-            self._stack[0].end = self._order
+            self._module.end = self.model.index
             self._verdicts = []
             covered: set[int] = set()
-            for function in [*self._done, self._stack[0]]:
+            for function in [*self._done, self._module]:
                 for region in self._regions(function):
                     self._judge(function, *region, covered)
         return self._verdicts

@@ -25,11 +25,12 @@ context manager of its own that calls ``set_grad_enabled``): rules never flag it
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Union
 
 from nograd_lint import libcst as cst
 
+from nograd_lint.model.scopes import SemanticModel, receiver_method
 from nograd_lint.names import ImportResolver, dotted_name
 from nograd_lint.vocabulary import (
     GRAD_MODE_APIS, MANAGER_NAME, NO_FLAG, SET_GRAD_ENABLED, Grad, grad_api_effect, meet,
@@ -54,14 +55,6 @@ class Where:
     function: cst.CSTNode | None  # FunctionDef or Lambda; None at module level
 
 
-@dataclass
-class _Frame:
-    """Grad state inside one function (or lambda, or the module): innermost last."""
-
-    function: cst.CSTNode | None
-    states: list[Explicit] = field(default_factory=list)
-
-
 def constant_bool(expression: cst.BaseExpression) -> bool | None:
     if isinstance(expression, cst.Name) and expression.value in ("True", "False"):
         return expression.value == "True"
@@ -78,17 +71,17 @@ def _flag_argument(call: cst.Call, keyword: str) -> cst.BaseExpression | None:
 class GradRegions:
     """The traversal participant that tracks grad mode; see the module docstring."""
 
-    def __init__(self, names: ImportResolver, callers: Mapping[str, Grad] = {}) -> None:
-        self.names = names
+    def __init__(self, names: ImportResolver, model: SemanticModel,
+                 callers: Mapping[str, Grad] = {}) -> None:
+        self.names, self.model = names, model
         # From the project index: per module-level function or method (``f``, ``Class.f``),
         # the grad mode of its call sites in other files (ENABLED if it escapes there).
         self._outside_callers = callers
         self._qualified: dict[cst.CSTNode, str] = {}  # the functions ``callers`` can name
-        self._frames = [_Frame(None, [None])]
+        # Per enclosing function (or lambda, or the module), innermost last: its grad states,
+        # innermost last.
+        self._frames: list[list[Explicit]] = [[None]]
         self._block_entry: list[Explicit] = []
-        self._scopes: list[cst.CSTNode] = []  # enclosing ClassDef/FunctionDef/Lambda nodes
-        self._functions: dict[str, list[cst.CSTNode]] = {}  # plain functions by name
-        self._methods: dict[tuple[cst.ClassDef, str], list[cst.CSTNode]] = {}
         # (expression that may name one of our functions, where it is called, enclosing class)
         self._calls: list[tuple[cst.BaseExpression, Where, cst.ClassDef | None]] = []
         self._escaped_names: set[str] = set()  # used other than by calling or passing along
@@ -102,8 +95,7 @@ class GradRegions:
 
     # ------------------------------------------------------------------ queries
     def where(self) -> Where:
-        frame = self._frames[-1]
-        return Where(frame.states[-1], frame.function)
+        return Where(self._frames[-1][-1], self.model.function())
 
     def effect(self, expression: cst.BaseExpression) -> Explicit:
         """What entering ``with <expression>:`` (or decorating with it) does to grad mode."""
@@ -142,49 +134,31 @@ class GradRegions:
         return self._function_states().get(where.function, Grad.ENABLED)
 
     # ------------------------------------------------------------------ traversal
-    def _enclosing_class(self) -> cst.ClassDef | None:
-        for scope in reversed(self._scopes):
-            if isinstance(scope, cst.ClassDef):
-                return scope
-        return None
-
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self._definitions.add(id(node.name))
-        self._scopes.append(node)
-
-    def leave_ClassDef(self, node: cst.ClassDef) -> None:
-        self._scopes.pop()
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        parent = self._scopes[-1] if self._scopes else None
-        if isinstance(parent, cst.ClassDef):
-            self._methods.setdefault((parent, node.name.value), []).append(node)
-            if len(self._scopes) == 1:
-                self._qualified[node] = f"{parent.name.value}.{node.name.value}"
-        else:
-            self._functions.setdefault(node.name.value, []).append(node)
-            if not self._scopes:
-                self._qualified[node] = node.name.value
+        outer = self.model.outer(node)
+        if outer is None:
+            self._qualified[node] = node.name.value
+        elif type(outer) is cst.ClassDef and self.model.outer(outer) is None:
+            self._qualified[node] = f"{outer.name.value}.{node.name.value}"
         self._definitions.add(id(node.name))
         explicit: Explicit = None
         for decorator in node.decorators:
             effect = self.effect(decorator.decorator)
             if isinstance(effect, Grad):
                 explicit = effect
-        self._frames.append(_Frame(node, [explicit]))
-        self._scopes.append(node)
+        self._frames.append([explicit])
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._frames.pop()
-        self._scopes.pop()
 
     def visit_Lambda(self, node: cst.Lambda) -> None:
-        self._frames.append(_Frame(node, [None]))
-        self._scopes.append(node)
+        self._frames.append([None])
 
     def leave_Lambda(self, node: cst.Lambda) -> None:
         self._frames.pop()
-        self._scopes.pop()
 
     def visit_With(self, node: cst.With) -> None:
         state = self.where().explicit
@@ -192,26 +166,26 @@ class GradRegions:
             effect = self.effect(item.item)
             if effect is not None:
                 state = effect if not isinstance(effect, _Deferred) else _Deferred(effect.name, state)
-        self._frames[-1].states.append(state)
+        self._frames[-1].append(state)
 
     def leave_With(self, node: cst.With) -> None:
-        self._frames[-1].states.pop()
+        self._frames[-1].pop()
 
     def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
         self._block_entry.append(self.where().explicit)
-        self._frames[-1].states.append(self.where().explicit)
+        self._frames[-1].append(self.where().explicit)
 
     def leave_IndentedBlock(self, node: cst.IndentedBlock) -> None:
-        entry, final = self._block_entry.pop(), self._frames[-1].states.pop()
+        entry, final = self._block_entry.pop(), self._frames[-1].pop()
         if final != entry:
             # A bare set_grad_enabled in an if/for/try body: what follows depends on the path.
-            self._frames[-1].states[-1] = Grad.MANAGED
+            self._frames[-1][-1] = Grad.MANAGED
 
     def visit_Call(self, node: cst.Call) -> None:
         if self.names.qualified_name(node.func) in GRAD_MODE_APIS:
-            for scope in self._scopes:
+            for scope in self.model.scopes:
                 self._managing.add(scope.name.value if not isinstance(scope, cst.Lambda) else "")
-        where, klass = self.where(), self._enclosing_class()
+        where, klass = self.where(), self.model.enclosing_class()
         self._note_call(node.func, where, klass)
         for arg in node.args:
             # A function passed along (``model.apply(init)``) is taken to run right here.
@@ -221,9 +195,7 @@ class GradRegions:
                 self._note_call(arg.value, where, klass)
 
     def _note_call(self, expression: cst.BaseExpression, where: Where, klass) -> None:
-        if isinstance(expression, cst.Name) or (
-                isinstance(expression, cst.Attribute) and isinstance(expression.value, cst.Name)
-                and expression.value.value in ("self", "cls")):
+        if isinstance(expression, cst.Name) or receiver_method(expression) is not None:
             self._called.add(id(expression))
             self._calls.append((expression, where, klass))
 
@@ -233,14 +205,13 @@ class GradRegions:
         if isinstance(call, cst.Call) and self.names.qualified_name(call.func) in SET_GRAD_ENABLED:
             flag = _flag_argument(call, "mode")
             value = constant_bool(flag) if flag is not None else None
-            self._frames[-1].states[-1] = (Grad.MANAGED if value is None
+            self._frames[-1][-1] = (Grad.MANAGED if value is None
                                            else Grad.ENABLED if value else Grad.DISABLED)
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         self._definitions.add(id(node.attr))
-        if isinstance(node.value, cst.Name) and node.value.value in ("self", "cls") \
-                and id(node) not in self._called:
-            self._escaped_methods.add((self._enclosing_class(), node.attr.value))
+        if receiver_method(node) is not None and id(node) not in self._called:
+            self._escaped_methods.add((self.model.enclosing_class(), node.attr.value))
 
     def visit_Name(self, node: cst.Name) -> None:
         if id(node) not in self._called and id(node) not in self._definitions:
@@ -250,23 +221,17 @@ class GradRegions:
         self._definitions.add(id(node.name))
 
     # ------------------------------------------------------------------ callers
-    def _targets(self, expression: cst.BaseExpression, klass: cst.ClassDef | None) -> list[cst.CSTNode]:
-        if isinstance(expression, cst.Name):
-            return self._functions.get(expression.value, [])
-        if (isinstance(expression, cst.Attribute) and isinstance(expression.value, cst.Name)
-                and expression.value.value in ("self", "cls") and klass is not None):
-            return self._methods.get((klass, expression.attr.value), [])
-        return []
-
     def _function_states(self) -> dict[cst.CSTNode, Grad]:
         if self._resolved is not None:
             return self._resolved
         call_sites: dict[cst.CSTNode, list[Where]] = {}
         for expression, where, klass in self._calls:
-            for function in self._targets(expression, klass):
+            for function in self.model.callees(expression, klass):
                 call_sites.setdefault(function, []).append(where)
-        escaped = {f for name in self._escaped_names for f in self._functions.get(name, ())}
-        escaped |= {f for key in self._escaped_methods for f in self._methods.get(key, ())}
+        functions, methods = self.model.functions, self.model.methods
+        escaped = {f for name in self._escaped_names for f in functions.get(name, ())}
+        escaped |= {f for klass, name in self._escaped_methods if klass is not None
+                    for f in methods(klass, name)}
         call_sites.update(self._lambda_sites)
         outside = {f: self._outside_callers[name] for f, name in self._qualified.items()
                    if name in self._outside_callers}

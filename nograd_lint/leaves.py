@@ -41,6 +41,7 @@ from typing import Optional
 from nograd_lint import libcst as cst
 
 from nograd_lint.grad_regions import Grad, GradRegions, Where, constant_bool
+from nograd_lint.model.scopes import SemanticModel
 from nograd_lint.names import ImportResolver, dotted_name
 from nograd_lint.tree import children, is_expression
 from nograd_lint.vocabulary import BACKWARD_FUNCTIONS, COPIES, LAYERS, PARAMETER, WEIGHTS, is_inplace_method
@@ -223,16 +224,13 @@ class LeafAnalysis:
     docstring.  Rules read :attr:`inplace`, :attr:`rebindings` and :attr:`stale_backwards`
     in ``finish``."""
 
-    def __init__(self, names: ImportResolver, grad: GradRegions) -> None:
-        self.names = names
-        self.grad = grad
+    def __init__(self, names: ImportResolver, model: SemanticModel, grad: GradRegions) -> None:
+        self.names, self.model, self.grad = names, model, grad
         self._where: dict[cst.CSTNode, Where] = {}  # every statement's grad mode
         self._lines: dict[cst.CSTNode, cst.CSTNode] = {}  # small statement -> its line
-        self._scopes: list[cst.CSTNode] = []  # enclosing ClassDef/FunctionDef
         self._candidates: set[cst.CSTNode | None] = set()  # functions worth interpreting
         self._rebinding_sites: list[tuple] = []  # (function, key, value, where)
         self._module: cst.Module | None = None
-        self._classes: dict[cst.FunctionDef, cst.ClassDef] = {}
         self._applied: set[str] = set()  # functions passed to ``X.apply(...)``
         self._done = False
         self._inplace: dict[tuple, InPlace] = {}
@@ -266,26 +264,8 @@ class LeafAnalysis:
     def visit_Module(self, node: cst.Module) -> None:
         self._module = node
 
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self._scopes.append(node)
-
-    def leave_ClassDef(self, node: cst.ClassDef) -> None:
-        self._scopes.pop()
-
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if self._scopes and isinstance(self._scopes[-1], cst.ClassDef):
-            self._classes[node] = self._scopes[-1]
-        self._scopes.append(node)
         self._where[node] = self.grad.where()
-
-    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self._scopes.pop()
-
-    def _function(self) -> cst.CSTNode | None:
-        for scope in reversed(self._scopes):
-            if isinstance(scope, cst.FunctionDef):
-                return scope
-        return None
 
     def _record_line(self, node: cst.SimpleStatementLine | cst.SimpleStatementSuite) -> None:
         where = self.grad.where()
@@ -302,21 +282,21 @@ class LeafAnalysis:
     visit_For = visit_While = visit_If = visit_With = visit_Try = _record_header
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        self._candidates.add(self._function())
+        self._candidates.add(self.model.named_function())
 
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
             target = target.target
             if isinstance(target, cst.Subscript) or isinstance(target, cst.Attribute) and \
                     target.attr.value in ("data", "requires_grad"):
-                self._candidates.add(self._function())
+                self._candidates.add(self.model.named_function())
             elif (key := dotted_name(target)) is not None:
                 # A possible NG203 rebinding; checked once grad modes are known (see _run).
-                self._rebinding_sites.append((self._function(), key, node.value, self.grad.where()))
+                self._rebinding_sites.append((self.model.named_function(), key, node.value, self.grad.where()))
 
     def visit_Call(self, node: cst.Call) -> None:
         if inplace_method(node) is not None:
-            self._candidates.add(self._function())
+            self._candidates.add(self.model.named_function())
         elif isinstance(node.func, cst.Attribute) and node.func.attr.value == "apply":
             for arg in node.args:
                 function = arg.value
@@ -355,7 +335,7 @@ class LeafAnalysis:
         every = [*params.posonly_params, *params.params, *params.kwonly_params]
         for param in every:
             state.bind(param.name.value, None)
-        klass = self._classes.get(function)
+        klass = self.model.class_of(function)
         if klass is not None:
             state.values.update(self._attributes(klass))
         if klass is not None and every and every[0].name.value in ("self", "cls"):
@@ -376,7 +356,7 @@ class LeafAnalysis:
             known["self.param_groups"] = Value(Kind.GROUPS)
         self._quiet += 1
         try:
-            for statement in _assignments_to_self(klass):
+            for statement in self.model.self_assignments(klass):
                 value = self._expression(statement.value, _State(), Grad.ENABLED)
                 if value is not None and value.kind in (Kind.LEAF, Kind.MODULE):
                     for target in statement.targets:
@@ -879,19 +859,3 @@ def _recomputes(expression: cst.BaseExpression, key: str) -> bool:
             and expression.func.attr.value in COPIES):
         return False
     return _mentions(expression, key)
-
-
-def _assignments_to_self(klass: cst.ClassDef):
-    """``self.<attr> = ...`` statements in the methods of ``klass`` (not nested classes)."""
-    stack = list(children(klass.body))
-    while stack:
-        node = stack.pop()
-        kind = type(node)
-        if kind is cst.ClassDef:
-            continue
-        if kind is cst.Assign and any(
-                isinstance(t.target, cst.Attribute) and isinstance(t.target.value, cst.Name)
-                and t.target.value.value == "self" for t in node.targets):
-            yield node
-        elif not is_expression(node):
-            stack.extend(children(node))

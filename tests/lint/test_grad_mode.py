@@ -276,3 +276,16 @@ def test_eval_chained_on_construction():
         return feature
     """
     assert codes(source) == [(5, "NG105")]
+
+
+def test_eval_region_starts_at_the_eval_call_not_at_the_forward_before_it():
+    # Intended change with the semantic model's pre-order index: a region after
+    # ``encoder = EncoderCNN().eval()`` used to start at the call before that statement.
+    source = """
+    import torch
+    def main(model, image):
+        warm = model(image)
+        encoder = EncoderCNN(256).eval()
+        return warm, encoder
+    """
+    assert codes(source) == []
