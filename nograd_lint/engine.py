@@ -21,7 +21,6 @@ from nograd_lint import libcst as cst
 from nograd_lint.config import Config
 from nograd_lint.context import ModuleContext
 from nograd_lint.model.scopes import SemanticModel
-from nograd_lint.names import ImportResolver
 from nograd_lint.positions import Statements, is_statement, locate
 from nograd_lint.noqa import ignores_file, is_suppressed, suppressions
 from nograd_lint.project import Project, content_digest
@@ -176,9 +175,8 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
         found = [_parse_error(path, 1, 1, f"cannot read source: {error}")]
         return Analysis(None, found if report_parse_errors else [])
 
-    context = ModuleContext(path, config, module, ImportResolver(config.torch_modules),
-                            SemanticModel(), callers=callers)
-    analyses = context.analyses(set().union(*(rule.needs for rule in rules)))
+    context = ModuleContext(path, config, module, callers=callers)
+    analyses = context.build(layer for rule in rules for layer in rule.needs)
     instances = [rule(context) for rule in rules]
     statements = _Walker(context.model, [*analyses, *instances]).walk(module)
     for instance in instances:

@@ -50,15 +50,18 @@ from __future__ import annotations
 
 import builtins
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from nograd_lint import libcst as cst
 
 from nograd_lint.grad_regions import Grad, GradRegions, Where
-from nograd_lint.model.scopes import SemanticModel
+from nograd_lint.model.layers import Layer
 from nograd_lint.names import ImportResolver, dotted_name
 from nograd_lint.tree import children
 from nograd_lint.vocabulary import NO_GRAD
+
+if TYPE_CHECKING:
+    from nograd_lint.context import ModuleContext
 
 # ----------------------------------------------------------------------------- vocabulary
 
@@ -298,11 +301,13 @@ class _Unsafe(Exception):
 # ----------------------------------------------------------------------------- traversal
 
 
-class EscapeAnalysis:
+class EscapeAnalysis(Layer):
     """The traversal participant; :meth:`candidates` judges every block afterwards."""
 
-    def __init__(self, names: ImportResolver, model: SemanticModel, grad: GradRegions) -> None:
-        self.names, self.model, self.grad = names, model, grad
+    requires = (ImportResolver, GradRegions)
+
+    def __init__(self, context: ModuleContext) -> None:
+        self.names, self.model, self.grad = context.names, context.model, context.grad
         self.module_scope = _Scope(None, None)
         self._scope = self.module_scope
         self._stack: list[cst.CSTNode] = []

@@ -20,16 +20,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from nograd_lint import libcst as cst
 
-from nograd_lint.config import Config
 from nograd_lint.grad_regions import Grad, GradRegions, Where, constant_bool
-from nograd_lint.model.scopes import SemanticModel
+from nograd_lint.model.layers import Layer
 from nograd_lint.names import ImportResolver, dotted_name
 from nograd_lint.vocabulary import (
     AUTOGRAD_GRAD, EVAL_DATA_WORDS, EVAL_FUNCTION_WORDS, OPTIMIZER_WORDS, is_test_file, names_a_model, words,
 )
+
+if TYPE_CHECKING:
+    from nograd_lint.context import ModuleContext
 
 
 def identifiers(expression: cst.CSTNode) -> list[str]:
@@ -89,12 +92,14 @@ class Verdict:
     whole_function: bool  # the region is a whole function that never trains
 
 
-class EvaluationRegions:
+class EvaluationRegions(Layer):
     """The traversal participant; :meth:`verdicts` answers after the traversal."""
 
-    def __init__(self, names: ImportResolver, model: SemanticModel, grad: GradRegions,
-                 config: Config, path: str) -> None:
-        self.names, self.model, self.grad, self.config, self.path = names, model, grad, config, path
+    requires = (ImportResolver, GradRegions)
+
+    def __init__(self, context: ModuleContext) -> None:
+        self.names, self.model, self.grad = context.names, context.model, context.grad
+        self.config, self.path = context.config, context.path
         self._module = _Function(None)
         self._functions: dict[cst.FunctionDef, _Function] = {}
         self._done: list[_Function] = []  # in the order they end, inner functions first

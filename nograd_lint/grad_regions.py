@@ -24,17 +24,20 @@ context manager of its own that calls ``set_grad_enabled``): rules never flag it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from nograd_lint import libcst as cst
 
-from nograd_lint.model.scopes import SemanticModel, receiver_method
+from nograd_lint.model.layers import Layer
+from nograd_lint.model.scopes import receiver_method
 from nograd_lint.names import ImportResolver, dotted_name
 from nograd_lint.vocabulary import (
     GRAD_MODE_APIS, MANAGER_NAME, NO_FLAG, SET_GRAD_ENABLED, Grad, grad_api_effect, meet,
 )
+
+if TYPE_CHECKING:
+    from nograd_lint.context import ModuleContext
 
 
 @dataclass(frozen=True)
@@ -68,15 +71,16 @@ def _flag_argument(call: cst.Call, keyword: str) -> cst.BaseExpression | None:
     return None
 
 
-class GradRegions:
+class GradRegions(Layer):
     """The traversal participant that tracks grad mode; see the module docstring."""
 
-    def __init__(self, names: ImportResolver, model: SemanticModel,
-                 callers: Mapping[str, Grad] = {}) -> None:
-        self.names, self.model = names, model
+    requires = (ImportResolver,)
+
+    def __init__(self, context: ModuleContext) -> None:
+        self.names, self.model = context.names, context.model
         # From the project index: per module-level function or method (``f``, ``Class.f``),
         # the grad mode of its call sites in other files (ENABLED if it escapes there).
-        self._outside_callers = callers
+        self._outside_callers = context.callers
         self._qualified: dict[cst.CSTNode, str] = {}  # the functions ``callers`` can name
         # Per enclosing function (or lambda, or the module), innermost last: its grad states,
         # innermost last.

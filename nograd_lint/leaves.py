@@ -36,15 +36,18 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from nograd_lint import libcst as cst
 
 from nograd_lint.grad_regions import Grad, GradRegions, Where, constant_bool
-from nograd_lint.model.scopes import SemanticModel
+from nograd_lint.model.layers import Layer
 from nograd_lint.names import ImportResolver, dotted_name
 from nograd_lint.tree import children, is_expression
 from nograd_lint.vocabulary import BACKWARD_FUNCTIONS, COPIES, LAYERS, PARAMETER, WEIGHTS, is_inplace_method
+
+if TYPE_CHECKING:
+    from nograd_lint.context import ModuleContext
 
 
 class Kind(enum.Enum):
@@ -219,13 +222,15 @@ class _Loop:
 _MAX_ITERATIONS = 8
 
 
-class LeafAnalysis:
+class LeafAnalysis(Layer):
     """The traversal participant that records what the interpreter needs; see the module
     docstring.  Rules read :attr:`inplace`, :attr:`rebindings` and :attr:`stale_backwards`
     in ``finish``."""
 
-    def __init__(self, names: ImportResolver, model: SemanticModel, grad: GradRegions) -> None:
-        self.names, self.model, self.grad = names, model, grad
+    requires = (ImportResolver, GradRegions)
+
+    def __init__(self, context: ModuleContext) -> None:
+        self.names, self.model, self.grad = context.names, context.model, context.grad
         self._where: dict[cst.CSTNode, Where] = {}  # every statement's grad mode
         self._lines: dict[cst.CSTNode, cst.CSTNode] = {}  # small statement -> its line
         self._candidates: set[cst.CSTNode | None] = set()  # functions worth interpreting

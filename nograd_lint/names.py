@@ -14,7 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from typing import TYPE_CHECKING
+
 from nograd_lint import libcst as cst
+
+from nograd_lint.model.layers import Layer
+
+if TYPE_CHECKING:
+    from nograd_lint.context import ModuleContext
 
 
 def dotted_name(node: cst.BaseExpression | None) -> str | None:
@@ -43,8 +50,12 @@ def canonical(module_path: str, aliases: tuple[str, ...]) -> str:
     return module_path
 
 
-class ImportResolver:
+class ImportResolver(Layer):
     """Tracks import bindings during the traversal; ``qualified_name`` answers at use sites."""
+
+    @classmethod
+    def build(cls, context: ModuleContext) -> ImportResolver:
+        return cls(context.config.torch_modules)
 
     def __init__(self, torch_modules: Iterable[str] = ("runtime",)) -> None:
         # Modules that stand for torch (our own runtime by default): their names map onto torch.

@@ -27,6 +27,7 @@ from nograd_lint import libcst as cst
 
 if TYPE_CHECKING:
     from nograd_lint.context import ModuleContext
+    from nograd_lint.model.layers import Layer
 
 
 class FixSafety(enum.Enum):
@@ -122,9 +123,10 @@ class Rule:
     #: the wrong thing) or "info" (legacy style with a risk); SARIF and GitHub output use it.
     severity: ClassVar[str] = "warning"
     fix_safety: ClassVar[FixSafety | None] = None
-    #: Shared analyses the rule reads from its context: "grad" (grad-mode regions),
-    #: "evaluation" (evaluation regions), "leaves" (leaves and saved tensors).
-    needs: ClassVar[frozenset[str]] = frozenset()
+    #: The analyses (layers, see ``model/layers.py``) the rule reads from its context, by class:
+    #: ``(LeafAnalysis,)``.  What they require comes with them; the import resolver and the
+    #: semantic model are always there.
+    needs: ClassVar[tuple[type[Layer], ...]] = ()
     #: Syntax-tree features (see ``screen.py``) the rule cannot fire without; the engine
     #: skips the libcst parse of a file that lacks them for every enabled rule.
     features: ClassVar[frozenset[str]] = frozenset()

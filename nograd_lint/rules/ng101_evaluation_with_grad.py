@@ -5,7 +5,7 @@ from __future__ import annotations
 from nograd_lint import libcst as cst
 
 from nograd_lint.edits import under_no_grad
-from nograd_lint.evaluation import Verdict
+from nograd_lint.evaluation import EvaluationRegions, Verdict
 from nograd_lint.rule import Fix, FixSafety, Invalid, Rule, Valid
 from nograd_lint.vocabulary import EVIDENCE_TEXT
 
@@ -89,7 +89,7 @@ class EvaluationWithGrad(Rule):
                "'with torch.no_grad():' or 'torch.inference_mode()'")
     triggers = EVIDENCE_TEXT
     fix_safety = FixSafety.UNSAFE
-    needs = frozenset({"grad", "evaluation"})
+    needs = (EvaluationRegions,)
     features = frozenset({"eval-forward"})
 
     @classmethod

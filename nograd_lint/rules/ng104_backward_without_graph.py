@@ -5,7 +5,7 @@ from __future__ import annotations
 from nograd_lint import libcst as cst
 
 from nograd_lint.evaluation import method_receiver
-from nograd_lint.grad_regions import Grad, Where
+from nograd_lint.grad_regions import Grad, GradRegions, Where
 from nograd_lint.rule import Invalid, Rule, Valid
 from nograd_lint.vocabulary import AUTOGRAD_GRAD
 
@@ -58,7 +58,7 @@ class BackwardWithoutGraph(Rule):
     message = ("backward() on a value computed with gradients disabled raises 'element 0 of "
                "tensors does not require grad': compute it outside 'no_grad'/'inference_mode'")
     triggers = ("backward", "autograd")  # torch.autograd.grad comes through an import
-    needs = frozenset({"grad"})
+    needs = (GradRegions,)
     severity = "error"
     features = frozenset({"backward-without-grad", "grad-mode"})
 

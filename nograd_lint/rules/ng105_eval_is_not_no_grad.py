@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nograd_lint.evaluation import EvaluationRegions
 from nograd_lint.rule import Invalid, Rule, Valid
 
 
@@ -52,7 +53,7 @@ class EvalIsNotNoGrad(Rule):
     message = ("'model.eval()' does not disable gradients (it only changes Dropout/BatchNorm): "
                "run the forward pass under 'with torch.no_grad():' or 'torch.inference_mode()'")
     triggers = ("eval(", "train(")
-    needs = frozenset({"grad", "evaluation"})
+    needs = (EvaluationRegions,)
     features = frozenset({"forward-after-eval"})
 
     def finish(self) -> None:

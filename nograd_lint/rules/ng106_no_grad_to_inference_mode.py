@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nograd_lint import libcst as cst
 
-from nograd_lint.escape import Candidate
+from nograd_lint.escape import Candidate, EscapeAnalysis
 from nograd_lint.names import dotted_name
 from nograd_lint.rule import Fix, FixSafety, Invalid, Rule, Valid
 from nograd_lint.vocabulary import NO_GRAD
@@ -101,7 +101,7 @@ class NoGradToInferenceMode(Rule):
     default_enabled = False
     severity = "info"  # advice on speed: the code works as written
     fix_safety = FixSafety.SAFE
-    needs = frozenset({"grad", "escape"})
+    needs = (EscapeAnalysis,)
     features = frozenset({"grad-mode"})
 
     def __init__(self, context) -> None:

@@ -6,7 +6,7 @@ from nograd_lint import libcst as cst
 
 from nograd_lint.edits import under_no_grad
 from nograd_lint.grad_regions import Grad
-from nograd_lint.leaves import InPlace
+from nograd_lint.leaves import InPlace, LeafAnalysis
 from nograd_lint.rule import Fix, FixSafety, Invalid, Rule, Valid
 from nograd_lint.vocabulary import LEAF_EVIDENCE
 
@@ -103,7 +103,7 @@ class InPlaceOnLeaf(Rule):
     triggers = LEAF_EVIDENCE
     fix_safety = FixSafety.UNSAFE
     severity = "error"
-    needs = frozenset({"grad", "leaves"})
+    needs = (LeafAnalysis,)
     features = frozenset({"leaf-update"})
 
     def finish(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nograd_lint.grad_regions import Grad
+from nograd_lint.leaves import LeafAnalysis
 from nograd_lint.rule import Invalid, Rule, Valid
 
 
@@ -56,7 +57,7 @@ class InPlaceThroughData(Rule):
                "can silently go wrong): update the tensor itself under 'with torch.no_grad():'")
     triggers = (".data",)
     severity = "info"
-    needs = frozenset({"grad", "leaves"})
+    needs = (LeafAnalysis,)
     features = frozenset({"leaf-data-update"})
 
     def finish(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from nograd_lint import libcst as cst
 
 from nograd_lint.grad_regions import Grad
-from nograd_lint.leaves import AUGMENTED
+from nograd_lint.leaves import AUGMENTED, LeafAnalysis
 from nograd_lint.names import dotted_name
 from nograd_lint.rule import Fix, FixSafety, Invalid, Rule, Valid
 from nograd_lint.vocabulary import LEAF_EVIDENCE
@@ -78,7 +78,7 @@ class LeafRebinding(Rule):
                "grad: update it in place ('w -= lr * w.grad')")
     triggers = LEAF_EVIDENCE
     fix_safety = FixSafety.SAFE
-    needs = frozenset({"grad", "leaves"})
+    needs = (LeafAnalysis,)
     features = frozenset({"leaf-rebinding", "grad-mode"})
 
     def finish(self) -> None:

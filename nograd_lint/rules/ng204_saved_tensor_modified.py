@@ -5,7 +5,7 @@ from __future__ import annotations
 from nograd_lint import libcst as cst
 
 from nograd_lint.grad_regions import Grad
-from nograd_lint.leaves import Kind
+from nograd_lint.leaves import Kind, LeafAnalysis
 from nograd_lint.rule import Invalid, Rule, Valid
 
 
@@ -66,7 +66,7 @@ class SavedTensorModified(Rule):
                "raise RuntimeError: use the out-of-place op ('y = y.mul(2)')")
     triggers = ("backward", "autograd")  # torch.autograd.grad comes through an import
     severity = "error"
-    needs = frozenset({"grad", "leaves"})
+    needs = (LeafAnalysis,)
     features = frozenset({"saved-update"})
 
     def finish(self) -> None:

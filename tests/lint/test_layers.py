@@ -1,0 +1,38 @@
+"""Analyses declare their dependencies by class; the engine builds them in dependency order."""
+
+from __future__ import annotations
+
+import pytest
+
+from nograd_lint.escape import EscapeAnalysis
+from nograd_lint.evaluation import EvaluationRegions
+from nograd_lint.grad_regions import GradRegions
+from nograd_lint.leaves import LeafAnalysis
+from nograd_lint.model.layers import DependencyCycle, Layer, build_order
+from nograd_lint.names import ImportResolver
+from nograd_lint.rules import RULES
+
+
+def test_dependencies_come_first_and_only_what_is_needed_is_built():
+    assert build_order([LeafAnalysis]) == [ImportResolver, GradRegions, LeafAnalysis]
+    assert build_order([EscapeAnalysis, EvaluationRegions]) == [
+        ImportResolver, GradRegions, EscapeAnalysis, EvaluationRegions]
+    assert build_order([]) == []
+
+
+def test_every_rule_needs_layers_that_resolve():
+    for rule in RULES.values():
+        assert all(isinstance(layer, type) and issubclass(layer, Layer) for layer in rule.needs)
+        build_order(rule.needs)
+
+
+def test_a_cycle_is_named():
+    class A(Layer):
+        pass
+
+    class B(Layer):
+        requires = (A,)
+
+    A.requires = (B,)
+    with pytest.raises(DependencyCycle, match="A -> B -> A"):
+        build_order([A])
