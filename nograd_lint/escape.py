@@ -58,7 +58,8 @@ from nograd_lint.grad_regions import Grad, GradRegions, Where
 from nograd_lint.model.layers import Layer
 from nograd_lint.names import ImportResolver, dotted_name
 from nograd_lint.tree import children
-from nograd_lint.vocabulary import NO_GRAD
+from nograd_lint.syntax import keyword_value
+from nograd_lint.vocabulary import NO_GRAD, VIEW_ATTRIBUTES, VIEW_METHODS, is_inplace_method, returns_receiver
 
 if TYPE_CHECKING:
     from nograd_lint.context import ModuleContext
@@ -88,16 +89,13 @@ METADATA_ATTRIBUTES = frozenset({
     "shape", "dtype", "device", "ndim", "requires_grad", "is_leaf", "grad_fn", "is_cuda",
     "layout", "is_sparse", "is_quantized", "is_meta", "names",
 })
-#: Attributes that are the tensor itself, or a view of it.
-VIEW_ATTRIBUTES = frozenset({"data", "T", "mT", "H", "mH", "real", "imag"})
 #: Methods that may return their receiver or a view of it (so they keep its identity), besides
-#: every in-place ``*_`` method.
-VIEW_METHODS = frozenset({
-    "view", "view_as", "reshape", "reshape_as", "to", "cpu", "cuda", "float", "double", "half",
-    "bfloat16", "long", "int", "short", "bool", "byte", "char", "type", "type_as", "contiguous",
-    "detach", "t", "transpose", "permute", "squeeze", "unsqueeze", "flatten", "unflatten",
-    "expand", "expand_as", "narrow", "select", "chunk", "split", "unbind", "diagonal",
-    "as_strided", "movedim", "swapaxes", "pin_memory", "__getitem__",
+#: every ``*_`` method: the views, and casts and copies that return the tensor itself when
+#: nothing changes.
+KEEPS_IDENTITY = VIEW_METHODS | frozenset({
+    "reshape", "reshape_as", "to", "cpu", "cuda", "float", "double", "half", "bfloat16", "long",
+    "int", "short", "bool", "byte", "char", "type", "type_as", "contiguous", "detach",
+    "flatten", "chunk", "split", "unbind", "movedim", "swapaxes", "pin_memory", "__getitem__",
 })
 VIEW_FUNCTIONS = frozenset(f"torch.{name}" for name in (
     "squeeze", "unsqueeze", "flatten", "reshape", "transpose", "permute", "t", "narrow", "select",
@@ -105,7 +103,7 @@ VIEW_FUNCTIONS = frozenset(f"torch.{name}" for name in (
 ))
 #: Methods of a tensor whose other arguments are sizes, dims, dtypes or devices, never tensors
 #: that autograd would save: a value of the block passes through them unchanged in kind.
-NO_SAVE_METHODS = VIEW_METHODS | frozenset({
+NO_SAVE_METHODS = KEEPS_IDENTITY | frozenset({
     "clone", "sum", "mean", "max", "min", "amax", "amin", "prod", "std", "var", "norm",
     "softmax", "log_softmax", "topk", "sort", "cumsum", "abs", "exp", "log", "sqrt", "sigmoid",
     "tanh", "relu", "neg", "round", "floor", "ceil", "sign", "flip", "roll", "repeat", "tril",
@@ -169,24 +167,13 @@ _NEW_VALUES = _LITERALS | _CONTAINER_LITERALS | {"BinaryOperation", "UnaryOperat
                                                  "GeneratorExp"}
 
 
-def _in_place(method: str) -> bool:
-    return method.endswith("_") and not method.endswith("__")
-
-
 def _keeps_identity(method: str) -> bool:
     """May ``x.method(...)`` return ``x`` itself or a view of it?"""
-    return method in VIEW_METHODS or _in_place(method)
+    return method in KEEPS_IDENTITY or returns_receiver(method)
 
 
 def _method(call: cst.Call) -> str | None:
     return call.func.attr.value if isinstance(call.func, cst.Attribute) else None
-
-
-def _keyword(call: cst.Call, name: str) -> cst.BaseExpression | None:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == name:
-            return arg.value
-    return None
 
 
 def _root(expression: cst.BaseExpression) -> cst.BaseExpression:
@@ -697,7 +684,7 @@ class EscapeAnalysis(Layer):
             return (self.fresh(expression.body, scope, region, seen)
                     and self.fresh(expression.orelse, scope, region, seen))
         if isinstance(expression, cst.Call):
-            if _keyword(expression, "requires_grad") is not None:
+            if keyword_value(expression, "requires_grad") is not None:
                 return False
             method = _method(expression)
             if method is not None and _keeps_identity(method):
@@ -822,7 +809,7 @@ class EscapeAnalysis(Layer):
                     return f"calls '.{method}()'"
                 if method in STORING_METHODS and not self.container(receiver, scope):
                     return f"stores through '.{method}()'"
-                if method and _in_place(method) and not self.fresh(receiver, scope, local):
+                if method and is_inplace_method(method) and not self.fresh(receiver, scope, local):
                     return f"updates an outside tensor in place with '.{method}()'"
                 if self._in_place_function(event) and not self.fresh(
                         call.args[0].value if call.args else None, scope, local):
@@ -838,7 +825,7 @@ class EscapeAnalysis(Layer):
     def _in_place_function(event: _Event) -> bool:
         qualified = event.how
         return qualified.startswith("torch.") and (
-            _in_place(qualified.rsplit(".", 1)[-1]) or qualified.startswith("torch.nn.init."))
+            is_inplace_method(qualified.rsplit(".", 1)[-1]) or qualified.startswith("torch.nn.init."))
 
     def forward_stores(self) -> str | None:
         """A ``forward``/``__call__`` of this module that stores values: model calls may keep
@@ -1006,13 +993,13 @@ class _Judge:
                 raise _Unsafe(f"'{shown}()' stores a tensor where it outlives the block")
             self._taint(*owner)
             return
-        if method is not None and _in_place(method) and not a.fresh(receiver, scope, self._region):
+        if method is not None and is_inplace_method(method) and not a.fresh(receiver, scope, self._region):
             raise _Unsafe(f"'{shown}()' updates a tensor from outside the block in place "
                           "(a parameter update is not inference)")
         if a._in_place_function(event) and not a.fresh(
                 call.args[0].value if call.args else None, scope, self._region):
             raise _Unsafe(f"'{shown}()' updates a tensor from outside the block in place")
-        out = _keyword(call, "out")
+        out = keyword_value(call, "out")
         if out is not None and not a.fresh(out, scope, self._region):
             raise _Unsafe(f"'{shown}(out=...)' writes into a tensor from outside the block")
         if (isinstance(call.func, cst.Name) and call.func.value == "setattr"
@@ -1180,7 +1167,7 @@ class _Judge:
             return None  # adds to a container already followed
         if method in AUTOGRAD_METHODS:
             raise _Unsafe(f"'{name}.{method}()' hands an inference tensor to autograd")
-        if _in_place(method):
+        if is_inplace_method(method):
             raise _Unsafe(f"'{name}.{method}()' updates an inference tensor in place outside "
                           "inference mode")
         if method not in NO_SAVE_METHODS and grad_on and not all(
@@ -1210,7 +1197,7 @@ class _Judge:
                 return None
             last = qualified.rsplit(".", 1)[-1]
             first = call.args[0].value if call.args else None
-            if (_in_place(last) or qualified.startswith("torch.nn.init.")) and first is node:
+            if (is_inplace_method(last) or qualified.startswith("torch.nn.init.")) and first is node:
                 raise _Unsafe(f"'{qualified}' updates '{name}' in place outside inference mode")
             if qualified in AUTOGRAD_FUNCTIONS:
                 raise _Unsafe(f"'{name}' is handed to '{qualified}'")
@@ -1232,7 +1219,7 @@ class _Judge:
                 return None
             if method in SHAPE_ARGUMENT_METHODS or method in NONDIFFERENTIABLE_METHODS:
                 return None
-            if method in TENSOR_ARGUMENT_METHODS or _in_place(method):
+            if method in TENSOR_ARGUMENT_METHODS or is_inplace_method(method):
                 operands = [receiver, *_operands(call)]
                 if grad_on and not all(self._safe_operand(v, scope, path) for v in operands):
                     shown = dotted_name(receiver) or "a tensor"

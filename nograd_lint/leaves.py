@@ -44,7 +44,10 @@ from nograd_lint.grad_regions import Grad, GradRegions, Where, constant_bool
 from nograd_lint.model.layers import Layer
 from nograd_lint.names import ImportResolver, dotted_name
 from nograd_lint.tree import children, is_expression
-from nograd_lint.vocabulary import BACKWARD_FUNCTIONS, COPIES, LAYERS, PARAMETER, WEIGHTS, is_inplace_method
+from nograd_lint.syntax import keyword_value
+from nograd_lint.vocabulary import (
+    BACKWARD_FUNCTIONS, COPIES, LAYERS, PARAMETER, VIEW_METHODS, WEIGHTS, is_inplace_method,
+)
 
 if TYPE_CHECKING:
     from nograd_lint.context import ModuleContext
@@ -92,10 +95,6 @@ _OPTIMIZERS = frozenset({"torch.optim.Optimizer", "torch.optim.optimizer.Optimiz
 _MODULE_COLLECTIONS = {"parameters": Kind.PARAMS, "named_parameters": Kind.NAMED_PARAMS,
                        "modules": Kind.MODULES, "named_modules": Kind.NAMED_MODULES,
                        "children": Kind.MODULES, "named_children": Kind.NAMED_MODULES}
-# Methods returning a view: an in-place op through one writes to the base tensor.
-_VIEWS = frozenset({"view", "view_as", "narrow", "select", "unsqueeze", "squeeze", "t",
-                    "transpose", "permute", "expand", "expand_as", "diagonal", "unflatten",
-                    "as_strided", "unfold", "T", "mT", "H", "mH"})
 _TENSOR_EXITS = frozenset({"item", "tolist", "numpy", "size", "dim", "numel", "data_ptr",
                            "stride", "element_size", "nelement", "is_contiguous"})
 _PLAIN_RESULTS = frozenset({"detach", "data"})
@@ -717,11 +716,11 @@ class LeafAnalysis(Layer):
         arguments = [self._expression(arg.value, state, grad) for arg in node.args]
 
         if qualified in _FACTORIES:
-            flag = _keyword(node, "requires_grad")
+            flag = keyword_value(node, "requires_grad")
             return Value(Kind.LEAF, f"{qualified.rsplit('.', 1)[-1]}(requires_grad=True)") \
                 if flag is not None and constant_bool(flag) is True else Value(Kind.PLAIN)
         if qualified in PARAMETER:
-            flag = _keyword(node, "requires_grad")
+            flag = keyword_value(node, "requires_grad")
             if flag is None and len(node.args) > 1 and node.args[1].keyword is None:
                 flag = node.args[1].value
             return None if flag is not None and constant_bool(flag) is not True \
@@ -816,13 +815,6 @@ def _requires(value: Value | None) -> bool:
     return value is not None and value.kind in REQUIRES_GRAD
 
 
-def _keyword(call: cst.Call, name: str) -> cst.BaseExpression | None:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == name:
-            return arg.value
-    return None
-
-
 def _written(target: cst.BaseExpression) -> tuple[cst.BaseExpression, bool, bool]:
     """Which tensor an in-place write to ``target`` changes: (its expression, through a view,
     through ``.data``).  ``w[0]``, ``w.view(4)``, ``w.data``, ``w.add_(1)`` all write to ``w``."""
@@ -831,8 +823,8 @@ def _written(target: cst.BaseExpression) -> tuple[cst.BaseExpression, bool, bool
         if isinstance(target, cst.Subscript):
             through_view, target = True, target.value
         elif isinstance(target, cst.Call) and isinstance(target.func, cst.Attribute) and (
-                target.func.attr.value in _VIEWS or inplace_method(target) is not None):
-            through_view = through_view or target.func.attr.value in _VIEWS
+                target.func.attr.value in VIEW_METHODS or inplace_method(target) is not None):
+            through_view = through_view or target.func.attr.value in VIEW_METHODS
             target = target.func.value
         elif isinstance(target, cst.Attribute) and target.attr.value == "data":
             through_data, target = True, target.value

@@ -23,6 +23,12 @@ def keyword(call: cst.Call, name: str) -> cst.Arg | None:
     return None
 
 
+def keyword_value(call: cst.Call, name: str) -> cst.BaseExpression | None:
+    """The value passed as ``name=...``, if any."""
+    arg = keyword(call, name)
+    return arg.value if arg is not None else None
+
+
 def positional(call: cst.Call) -> list[cst.Arg]:
     """Plain positional arguments, in order (stops at the first ``*args``)."""
     args = []

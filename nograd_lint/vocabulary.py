@@ -112,9 +112,18 @@ EVIDENCE_TEXT = ("val", "test", "dev", "predict", "infer", "score", "generate", 
 # Methods that copy or move a tensor on purpose: rebinding a name to their result is intended.
 COPIES = frozenset({"detach", "clone", "to", "cpu", "cuda", "float", "double", "half",
                     "bfloat16", "type", "contiguous", "numpy", "item", "tolist", "requires_grad_"})
-# Methods named like in-place ops that do not write to the tensor's data.
+# Methods named like in-place ops that do not write to the tensor's data.  PyTorch 2.13:
+# ``detach_``, ``requires_grad_`` and ``share_memory_`` leave ``_version`` alone and are allowed
+# on a leaf that requires grad; ``detach_`` and ``share_memory_`` are allowed on an inference
+# tensor outside inference mode too (``requires_grad_`` is refused there, as autograd use).
 NOT_INPLACE = frozenset({"requires_grad_", "share_memory_", "retain_grad", "detach_",
                          "record_stream_", "pin_memory_"})
+#: Methods that return a view of their receiver: an in-place update through one writes to it.
+VIEW_METHODS = frozenset({"view", "view_as", "narrow", "select", "unsqueeze", "squeeze", "t",
+                          "transpose", "permute", "expand", "expand_as", "diagonal", "unflatten",
+                          "as_strided", "unfold"})
+#: Attributes that are the tensor itself or a view of it.
+VIEW_ATTRIBUTES = frozenset({"data", "T", "mT", "H", "mH", "real", "imag"})
 
 
 @functools.lru_cache(maxsize=4096)  # identifiers repeat: the regex is the cost
@@ -133,9 +142,15 @@ def names_a_model(callee: str) -> bool:
     return bool(parts) and parts[-1].lower() in MODEL_WORDS and parts[0].lower() not in FACTORY_WORDS
 
 
+def returns_receiver(name: str) -> bool:
+    """``add_``, ``detach_``, ``requires_grad_``: a tensor method named like an in-place op,
+    which returns its receiver (whether or not it writes to its data)."""
+    return name.endswith("_") and not name.endswith("__")
+
+
 def is_inplace_method(name: str) -> bool:
-    """``add_``, ``normal_``: a tensor method that updates its receiver in place."""
-    return name.endswith("_") and not name.startswith("_") and name not in NOT_INPLACE
+    """``add_``, ``normal_``: a tensor method that updates its receiver's data in place."""
+    return returns_receiver(name) and not name.startswith("_") and name not in NOT_INPLACE
 
 
 def is_test_file(path: str) -> bool:

@@ -9,7 +9,7 @@ from nograd_lint.names import dotted_name
 from nograd_lint.rule import Fix, FixSafety, Invalid, Rule, Valid
 from nograd_lint.vocabulary import NO_GRAD
 
-INFERENCE_MODE = "inference_mode"
+INFERENCE_MODE_NAME = "inference_mode"
 
 
 class NoGradToInferenceMode(Rule):
@@ -132,16 +132,16 @@ class NoGradToInferenceMode(Rule):
         node = candidate.node
         form = "block" if isinstance(node, cst.With) else f"function '{node.name.value}'"
         return (f"no tensor made in this '{spelled}' {form} reaches autograd, an in-place update "
-                f"or storage outside it: '{INFERENCE_MODE}' is safe here and faster")
+                f"or storage outside it: '{INFERENCE_MODE_NAME}' is safe here and faster")
 
     def _fix(self, candidate: Candidate) -> Fix | None:
         manager = candidate.manager
         function = _function(manager)
         if isinstance(function, cst.Attribute):
             # ``T.no_grad`` -> ``T.inference_mode``: every namespace with no_grad has it too.
-            replacement = function.with_changes(attr=cst.Name(INFERENCE_MODE))
+            replacement = function.with_changes(attr=cst.Name(INFERENCE_MODE_NAME))
         else:
-            spelled = self.context.names.spelling(f"torch.{INFERENCE_MODE}")
+            spelled = self.context.names.spelling(f"torch.{INFERENCE_MODE_NAME}")
             if spelled is None:
                 return self._import_fix(function)
             replacement = cst.parse_expression(spelled)
@@ -153,7 +153,7 @@ class NoGradToInferenceMode(Rule):
         """``from torch import no_grad`` and nothing that spells inference_mode: add it to that
         import.  Once applied, the next fix pass rewrites the block itself."""
         imports = self._imports.get(function.value, []) if isinstance(function, cst.Name) else []
-        if len(imports) != 1 or self.context.escape.binds(INFERENCE_MODE):
+        if len(imports) != 1 or self.context.escape.binds(INFERENCE_MODE_NAME):
             return None  # ambiguous, or the name is taken: leave it to the programmer
         statement = imports[0]
         names = list(statement.names)
@@ -164,11 +164,11 @@ class NoGradToInferenceMode(Rule):
             between = names[-2].comma if len(names) > 1 and isinstance(names[-2].comma, cst.Comma) \
                 else cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
             names[-1] = last.with_changes(comma=between)
-            names.append(cst.ImportAlias(cst.Name(INFERENCE_MODE), comma=last.comma))
+            names.append(cst.ImportAlias(cst.Name(INFERENCE_MODE_NAME), comma=last.comma))
         else:
             space = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
             names[-1] = last.with_changes(comma=space)
-            names.append(cst.ImportAlias(cst.Name(INFERENCE_MODE)))
+            names.append(cst.ImportAlias(cst.Name(INFERENCE_MODE_NAME)))
         return Fix(statement, statement.with_changes(names=names))
 
 

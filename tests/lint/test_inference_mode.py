@@ -504,3 +504,21 @@ def test_a_meter_fed_numbers_is_not_a_state_update_but_one_fed_tensors_is():
     """
     assert flagged(source.format(extra="pass")) == [4]
     assert flagged(source.format(extra="top1.update(out.max(), len(x))")) == []
+
+
+@pytest.mark.parametrize("method, migratable", [
+    ("share_memory_", True), ("detach_", True), ("add_(1)", False), ("requires_grad_", False)])
+def test_only_methods_that_write_the_data_are_in_place_updates(method, migratable):
+    # PyTorch allows detach_() and share_memory_() on an inference tensor outside inference
+    # mode (see tests/lint/test_vocabulary.py); add_() and requires_grad_() raise.
+    call = method if "(" in method else f"{method}()"
+    source = f"""
+    import torch
+
+    def embed(model, x):
+        with torch.no_grad():
+            out = model(x)
+        out.{call}
+        return out.tolist()
+    """
+    assert flagged(source) == ([5] if migratable else [])
