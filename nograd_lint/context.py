@@ -10,12 +10,12 @@ from nograd_lint import libcst as cst
 
 from nograd_lint.config import Config
 from nograd_lint.escape import EscapeAnalysis
-from nograd_lint.evaluation import EvaluationRegions
-from nograd_lint.grad_regions import GradRegions
-from nograd_lint.leaves import LeafAnalysis
+from nograd_lint.model.evaluation import EvaluationRegions
+from nograd_lint.model.grad_mode import GradRegions
+from nograd_lint.model.leaves import LeafAnalysis
 from nograd_lint.model.layers import Layer, build_order
 from nograd_lint.model.scopes import SemanticModel
-from nograd_lint.names import ImportResolver
+from nograd_lint.model.names import ImportResolver
 from nograd_lint.rule import Report
 from nograd_lint.vocabulary import Grad
 

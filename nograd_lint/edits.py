@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nograd_lint import libcst as cst
 
-from nograd_lint.names import ImportResolver
+from nograd_lint.model.names import ImportResolver
 
 
 def under_no_grad(names: ImportResolver, statement: cst.BaseStatement) -> cst.With | None:

@@ -54,9 +54,9 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from nograd_lint import libcst as cst
 
-from nograd_lint.grad_regions import Grad, GradRegions, Where
+from nograd_lint.model.grad_mode import Grad, GradRegions, Where
 from nograd_lint.model.layers import Layer
-from nograd_lint.names import ImportResolver, dotted_name
+from nograd_lint.model.names import ImportResolver, dotted_name
 from nograd_lint.tree import children
 from nograd_lint.syntax import keyword_value
 from nograd_lint.vocabulary import NO_GRAD, VIEW_ATTRIBUTES, VIEW_METHODS, is_inplace_method, returns_receiver

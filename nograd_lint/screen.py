@@ -71,7 +71,7 @@ from nograd_lint.ast_walk import (
     dotted as _dotted, push_children as _push_children,
 )
 from nograd_lint.config import Config
-from nograd_lint.names import canonical, torch_aliases
+from nograd_lint.model.names import canonical, torch_aliases
 from nograd_lint.project.indexer import qualified_definitions
 from nograd_lint.vocabulary import (
     COPIES, EVAL_DATA_WORDS, EVAL_FUNCTION_WORDS, GRAD_MODE_NAMES, INFERENCE_MODE, LAYERS, Grad,

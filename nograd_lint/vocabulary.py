@@ -126,6 +126,36 @@ VIEW_METHODS = frozenset({"view", "view_as", "narrow", "select", "unsqueeze", "s
 VIEW_ATTRIBUTES = frozenset({"data", "T", "mT", "H", "mH", "real", "imag"})
 
 
+# ----------------------------------------------------------------------------- leaves (NG201-NG204)
+
+#: torch factories that make a leaf when called with ``requires_grad=True``.
+FACTORIES = frozenset(f"torch.{name}" for name in (
+    "tensor", "as_tensor", "zeros", "ones", "empty", "full", "rand", "randn", "randint",
+    "randperm", "arange", "linspace", "logspace", "eye", "normal", "zeros_like", "ones_like",
+    "empty_like", "full_like", "rand_like", "randn_like", "randint_like"))
+OPTIMIZERS = frozenset({"torch.optim.Optimizer", "torch.optim.optimizer.Optimizer"})
+#: Tensor methods whose result is no tensor: a value read through them is not a leaf.
+TENSOR_EXITS = frozenset({"item", "tolist", "numpy", "size", "dim", "numel", "data_ptr",
+                          "stride", "element_size", "nelement", "is_contiguous"})
+#: What gives a tensor that does not require grad.
+PLAIN_RESULTS = frozenset({"detach", "data"})
+# Ops whose backward needs their own output (PyTorch's derivatives.yaml ``result``).
+SAVES_RESULT = frozenset({"sigmoid", "tanh", "exp", "sqrt", "rsqrt", "relu", "softmax",
+                          "log_softmax", "reciprocal", "tan"})
+# Unary ops whose backward needs their input.
+SAVES_INPUT = frozenset({"log", "log2", "log10", "log1p", "sin", "cos", "abs", "pow",
+                         "square", "erf", "clamp", "clip", "atan", "asin", "acos", "sinh",
+                         "cosh", "var", "std", "norm", "max", "min", "prod"})
+# Binary ops whose backward needs the *other* operand (``a * b``: d/da = b).
+SAVES_OTHER = frozenset({"mul", "multiply", "matmul", "mm", "bmm", "mv", "dot"})
+#: torch functions that save a tensor for backward.
+SAVING_FUNCTIONS = frozenset(f"{module}.{name}" for module in ("torch", "torch.nn.functional")
+                             for name in SAVES_RESULT | SAVES_INPUT | SAVES_OTHER | {"div"})
+# Binary operators by libcst class name, and their augmented forms (``w = w - x`` -> ``w -= x``).
+AUGMENTED = {name: f"{name}Assign" for name in (
+    "Add", "Subtract", "Multiply", "Divide", "MatrixMultiply", "Power", "FloorDivide", "Modulo")}
+
+
 @functools.lru_cache(maxsize=4096)  # identifiers repeat: the regex is the cost
 def words(identifier: str) -> frozenset[str]:
     """``val_loader`` -> {val, loader}; ``testDataLoader`` -> {test, data, loader}."""

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 from nograd_lint.config import Config
 from nograd_lint.files import discover
-from nograd_lint.names import torch_aliases
+from nograd_lint.model.names import torch_aliases
 from nograd_lint.project.cache import DEFAULT_DIRECTORY, Cache, digest
 from nograd_lint.project.callers import CallerIndex
 from nograd_lint.project.facts import ModuleFacts

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import NamedTuple, Optional, Union
 
 from nograd_lint.ast_walk import CHILD_FIELDS, child_fields, dotted
-from nograd_lint.names import canonical
+from nograd_lint.model.names import canonical
 from nograd_lint.project.facts import CallSite, ClassFacts, Definition, ModuleFacts
 from nograd_lint.vocabulary import (
     GRAD_MODE_APIS, MANAGER_NAME, NO_FLAG, PARAMETER, SET_GRAD_ENABLED, Grad, grad_api_effect,

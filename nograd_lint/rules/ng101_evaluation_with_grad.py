@@ -5,7 +5,7 @@ from __future__ import annotations
 from nograd_lint import libcst as cst
 
 from nograd_lint.edits import under_no_grad
-from nograd_lint.evaluation import EvaluationRegions, Verdict
+from nograd_lint.model.evaluation import EvaluationRegions, Verdict
 from nograd_lint.rule import Fix, FixSafety, Invalid, Rule, Valid
 from nograd_lint.vocabulary import EVIDENCE_TEXT
 

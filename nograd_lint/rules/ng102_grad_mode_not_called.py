@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nograd_lint import libcst as cst
 
-from nograd_lint.names import dotted_name
+from nograd_lint.model.names import dotted_name
 from nograd_lint.rule import Fix, FixSafety, Invalid, Rule, Valid
 from nograd_lint.vocabulary import ENABLE_GRAD, INFERENCE_MODE, NO_GRAD, SET_GRAD_ENABLED
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nograd_lint import libcst as cst
 
-from nograd_lint.grad_regions import constant_bool
+from nograd_lint.model.grad_mode import constant_bool
 from nograd_lint.rule import Invalid, Rule, Valid
 from nograd_lint.vocabulary import SET_GRAD_ENABLED
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from nograd_lint import libcst as cst
 
-from nograd_lint.evaluation import method_receiver
-from nograd_lint.grad_regions import Grad, GradRegions, Where
+from nograd_lint.model.evaluation import method_receiver
+from nograd_lint.model.grad_mode import Grad, GradRegions, Where
 from nograd_lint.rule import Invalid, Rule, Valid
 from nograd_lint.vocabulary import AUTOGRAD_GRAD
 

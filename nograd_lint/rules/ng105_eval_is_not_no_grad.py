@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nograd_lint.evaluation import EvaluationRegions
+from nograd_lint.model.evaluation import EvaluationRegions
 from nograd_lint.rule import Invalid, Rule, Valid
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from nograd_lint import libcst as cst
 
 from nograd_lint.edits import under_no_grad
-from nograd_lint.grad_regions import Grad
-from nograd_lint.leaves import InPlace, LeafAnalysis
+from nograd_lint.model.grad_mode import Grad
+from nograd_lint.model.leaves import InPlace, LeafAnalysis
 from nograd_lint.rule import Fix, FixSafety, Invalid, Rule, Valid
 from nograd_lint.vocabulary import LEAF_EVIDENCE
 

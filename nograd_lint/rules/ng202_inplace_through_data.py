@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from nograd_lint.grad_regions import Grad
-from nograd_lint.leaves import LeafAnalysis
+from nograd_lint.model.grad_mode import Grad
+from nograd_lint.model.leaves import LeafAnalysis
 from nograd_lint.rule import Invalid, Rule, Valid
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from nograd_lint import libcst as cst
 
-from nograd_lint.grad_regions import Grad
-from nograd_lint.leaves import AUGMENTED, LeafAnalysis
-from nograd_lint.names import dotted_name
+from nograd_lint.model.grad_mode import Grad
+from nograd_lint.model.leaves import LeafAnalysis
+from nograd_lint.model.names import dotted_name
 from nograd_lint.rule import Fix, FixSafety, Invalid, Rule, Valid
-from nograd_lint.vocabulary import LEAF_EVIDENCE
+from nograd_lint.vocabulary import AUGMENTED, LEAF_EVIDENCE
 
 
 class LeafRebinding(Rule):

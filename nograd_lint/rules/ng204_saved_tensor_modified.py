@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from nograd_lint import libcst as cst
 
-from nograd_lint.grad_regions import Grad
-from nograd_lint.leaves import Kind, LeafAnalysis
+from nograd_lint.model.grad_mode import Grad
+from nograd_lint.model.leaves import Kind, LeafAnalysis
 from nograd_lint.rule import Invalid, Rule, Valid
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from nograd_lint.escape import EscapeAnalysis
-from nograd_lint.evaluation import EvaluationRegions
-from nograd_lint.grad_regions import GradRegions
-from nograd_lint.leaves import LeafAnalysis
+from nograd_lint.model.evaluation import EvaluationRegions
+from nograd_lint.model.grad_mode import GradRegions
+from nograd_lint.model.leaves import LeafAnalysis
 from nograd_lint.model.layers import DependencyCycle, Layer, build_order
-from nograd_lint.names import ImportResolver
+from nograd_lint.model.names import ImportResolver
 from nograd_lint.rules import RULES
 
 

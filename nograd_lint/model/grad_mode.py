@@ -31,7 +31,7 @@ from nograd_lint import libcst as cst
 
 from nograd_lint.model.layers import Layer
 from nograd_lint.model.scopes import receiver_method
-from nograd_lint.names import ImportResolver, dotted_name
+from nograd_lint.model.names import ImportResolver, dotted_name
 from nograd_lint.vocabulary import (
     GRAD_MODE_APIS, MANAGER_NAME, NO_FLAG, SET_GRAD_ENABLED, Grad, grad_api_effect, meet,
 )

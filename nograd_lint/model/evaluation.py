@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING
 
 from nograd_lint import libcst as cst
 
-from nograd_lint.grad_regions import Grad, GradRegions, Where, constant_bool
+from nograd_lint.model.grad_mode import Grad, GradRegions, Where, constant_bool
 from nograd_lint.model.layers import Layer
-from nograd_lint.names import ImportResolver, dotted_name
+from nograd_lint.model.names import ImportResolver, dotted_name
 from nograd_lint.vocabulary import (
     AUTOGRAD_GRAD, EVAL_DATA_WORDS, EVAL_FUNCTION_WORDS, OPTIMIZER_WORDS, is_test_file, names_a_model, words,
 )

@@ -1,0 +1,156 @@
+"""Leaves and saved tensors: what each name holds, statement by statement, inside a function.
+
+The leaf rules (NG201-NG204) ask questions no single node answers: is ``w`` *here* a leaf that
+requires grad?  Did an op save ``y`` for backward before this in-place update, and does a later
+``backward()`` run through that op?  This module answers them with a small abstract
+interpreter over each function's statements, run after the engine's single traversal (which
+records the grad mode of every statement) and only for functions that contain an in-place
+update or a rebinding, so files without one pay nothing.
+
+What a name or attribute chain (``w``, ``self.fc.weight``) holds is a :class:`Value`:
+
+* a *leaf* that requires grad: a factory called with ``requires_grad=True`` (``torch.zeros``,
+  ``torch.randn``, ``*_like``...), ``nn.Parameter(...)``, ``x.requires_grad_()`` or
+  ``x.requires_grad = True``, a loop variable over ``X.parameters()`` (the second one over
+  ``named_parameters()``), over ``group["params"]`` of ``self.param_groups`` in an
+  ``Optimizer`` subclass, or ``M.weight``/``M.bias`` of a *module* value;
+* a *module*: ``nn.Linear(...)`` and other layers with weights, loop variables over
+  ``model.modules()``, the parameter of a function passed to ``model.apply``, a name inside
+  ``if isinstance(m, nn.Linear):``, a ``self.<attr>`` assigned a layer in its class;
+* a *tracked* tensor: computed with grad enabled from a leaf or another tracked tensor;
+* a *plain* tensor: made by torch without grad, or by ``detach()``/``.data``.
+
+Statement order is respected, ``if``/``try`` branches are merged conservatively (a fact holds
+after the branches only if it holds at the end of each), loops are iterated to a fixed point,
+and anything else rebinding a name (``w = w * 2``, ``w = w.detach()``) ends what was known.
+
+For NG204 every tracked value also carries its *history*: the ops in its autograd graph that
+saved a tensor for backward (``sigmoid`` saves its output, ``a * b`` each input the other's
+gradient needs...), and each value the ops that saved it.  An in-place update of a saved value
+marks those ops stale; ``backward()`` on a value whose history holds a stale op raises
+``one of the variables needed for gradient computation has been modified by an inplace
+operation`` — exactly what the runtime and PyTorch do.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from nograd_lint import libcst as cst
+
+from nograd_lint.model.grad_mode import Grad, GradRegions, Where
+from nograd_lint.model.layers import Layer
+from nograd_lint.model.leaves.interpreter import Interpreter, inplace_method, mentions
+from nograd_lint.model.leaves.records import InPlace, Rebinding, StaleBackward
+from nograd_lint.model.leaves.values import Kind, State, Value
+from nograd_lint.model.names import ImportResolver, dotted_name
+
+if TYPE_CHECKING:
+    from nograd_lint.context import ModuleContext
+
+__all__ = ["InPlace", "Kind", "LeafAnalysis", "Rebinding", "StaleBackward", "Value"]
+
+
+class LeafAnalysis(Layer):
+    """The traversal participant that records what the interpreter needs; see the module
+    docstring.  Rules read :attr:`inplace`, :attr:`rebindings` and :attr:`stale_backwards`
+    in ``finish``."""
+
+    requires = (ImportResolver, GradRegions)
+
+    def __init__(self, context: ModuleContext) -> None:
+        self.names, self.model, self.grad = context.names, context.model, context.grad
+        self.where_of: dict[cst.CSTNode, Where] = {}  # every statement's grad mode
+        self._lines: dict[cst.CSTNode, cst.CSTNode] = {}  # small statement -> its line
+        self._candidates: set[cst.CSTNode | None] = set()  # functions worth interpreting
+        self._rebinding_sites: list[tuple] = []  # (function, key, value, where)
+        self._module: cst.Module | None = None
+        self.applied: set[str] = set()  # functions passed to ``X.apply(...)``
+        self._done = False
+        # What the interpreter finds, by site (a site met on several paths counts once).
+        self.found_inplace: dict[tuple, InPlace] = {}
+        self.found_rebindings: dict[cst.CSTNode, Rebinding] = {}
+        self.found_stale: dict[cst.CSTNode, StaleBackward] = {}
+
+    # ------------------------------------------------------------------ results
+    @property
+    def inplace(self) -> list[InPlace]:
+        self._run()
+        return list(self.found_inplace.values())
+
+    @property
+    def rebindings(self) -> list[Rebinding]:
+        self._run()
+        return list(self.found_rebindings.values())
+
+    @property
+    def stale_backwards(self) -> list[StaleBackward]:
+        self._run()
+        return list(self.found_stale.values())
+
+    def line_of(self, statement: cst.CSTNode) -> cst.CSTNode | None:
+        return self._lines.get(statement)
+
+    # ------------------------------------------------------------------ traversal
+    def visit_Module(self, node: cst.Module) -> None:
+        self._module = node
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.where_of[node] = self.grad.where()
+
+    def _record_line(self, node: cst.SimpleStatementLine | cst.SimpleStatementSuite) -> None:
+        where = self.grad.where()
+        for statement in node.body:
+            self.where_of[statement] = where
+            self._lines[statement] = node
+
+    visit_SimpleStatementLine = _record_line
+    visit_SimpleStatementSuite = _record_line
+
+    def _record_header(self, node: cst.CSTNode) -> None:
+        self.where_of[node] = self.grad.where()
+
+    visit_For = visit_While = visit_If = visit_With = visit_Try = _record_header
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._candidates.add(self.model.named_function())
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            target = target.target
+            if isinstance(target, cst.Subscript) or isinstance(target, cst.Attribute) and \
+                    target.attr.value in ("data", "requires_grad"):
+                self._candidates.add(self.model.named_function())
+            elif (key := dotted_name(target)) is not None:
+                # A possible NG203 rebinding; checked once grad modes are known (see _run).
+                self._rebinding_sites.append((self.model.named_function(), key, node.value, self.grad.where()))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if inplace_method(node) is not None:
+            self._candidates.add(self.model.named_function())
+        elif isinstance(node.func, cst.Attribute) and node.func.attr.value == "apply":
+            for arg in node.args:
+                function = arg.value
+                if isinstance(function, cst.Attribute) and dotted_name(function.value) == "self":
+                    function = function.attr
+                if isinstance(function, cst.Name):
+                    self.applied.add(function.value)
+
+    # ------------------------------------------------------------------ interpretation
+    def _run(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        for function, key, value, where in self._rebinding_sites:
+            # Only rebindings with grad disabled matter, and most code runs with it enabled.
+            if function not in self._candidates and self.grad.state(where) is Grad.DISABLED \
+                    and mentions(value, key):
+                self._candidates.add(function)
+        if not self._candidates or self._module is None:
+            return
+        interpreter = Interpreter(self)
+        globals_ = interpreter.interpret(self._module.body, State()) or State()
+        shared = {k: v for k, v in globals_.values.items() if v.kind in (Kind.LEAF, Kind.MODULE)}
+        for function in self._candidates:
+            if function is not None:
+                interpreter.interpret(function.body.body, interpreter.entry(function, shared))

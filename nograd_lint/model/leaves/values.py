@@ -1,0 +1,103 @@
+"""What the leaf interpreter knows of a value, and how facts meet where paths join."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Optional
+
+from nograd_lint import libcst as cst
+
+if TYPE_CHECKING:
+    from nograd_lint.model.leaves.records import InPlace
+
+
+class Kind(enum.Enum):
+    LEAF = "leaf"
+    TRACKED = "tracked"
+    PLAIN = "plain"
+    MODULE = "module"
+    PARAMS = "params"  # an iterable of leaves
+    NAMED_PARAMS = "named params"  # of (name, leaf) pairs
+    MODULES = "modules"
+    NAMED_MODULES = "named modules"
+    GROUPS = "param groups"  # an optimizer's ``param_groups``
+    GROUP = "param group"
+
+
+TENSORS = frozenset({Kind.LEAF, Kind.TRACKED, Kind.PLAIN})
+REQUIRES_GRAD = frozenset({Kind.LEAF, Kind.TRACKED})
+# What iterating over a collection binds the loop variable (or the pair's second item) to.
+ELEMENT = {Kind.PARAMS: Kind.LEAF, Kind.NAMED_PARAMS: Kind.LEAF, Kind.MODULES: Kind.MODULE,
+           Kind.NAMED_MODULES: Kind.MODULE, Kind.GROUPS: Kind.GROUP}
+PAIRS = frozenset({Kind.NAMED_PARAMS, Kind.NAMED_MODULES})
+NUMBERED = {Kind.PARAMS: Kind.NAMED_PARAMS, Kind.MODULES: Kind.NAMED_MODULES}  # enumerate()
+
+
+@dataclass(frozen=True)
+class Value:
+    kind: Kind
+    origin: str = ""  # how a leaf came to require grad, for messages
+    history: frozenset = frozenset()  # ops in its graph that saved a tensor for backward
+    saved_by: frozenset = frozenset()  # ops that saved this very tensor
+    loop: Optional[cst.For] = None  # the loop over parameters that bound this leaf
+
+#: What a module method returns, by its name.
+COLLECTION_KINDS = {"parameters": Kind.PARAMS, "named_parameters": Kind.NAMED_PARAMS,
+                       "modules": Kind.MODULES, "named_modules": Kind.NAMED_MODULES,
+                       "children": Kind.MODULES, "named_children": Kind.NAMED_MODULES}
+
+
+@dataclass
+class State:
+    """What holds at one point of a function: values by name or attribute chain, and the
+    ops whose saved tensors were modified since."""
+
+    values: dict[str, Value] = field(default_factory=dict)
+    stale: dict[cst.CSTNode, InPlace] = field(default_factory=dict)  # op -> where it went stale
+
+    def copy(self) -> State:
+        return State(dict(self.values), dict(self.stale))
+
+    def bind(self, key: str, value: Value | None) -> None:
+        # Rebinding ``self.fc`` also forgets what was known of ``self.fc.weight``.
+        prefix = key + "."
+        for known in [k for k in self.values if k.startswith(prefix)]:
+            del self.values[known]
+        if value is None:
+            self.values.pop(key, None)
+        else:
+            self.values[key] = value
+
+
+def merge(states) -> State | None:
+    """What holds on every path that reaches here (None: no path does)."""
+    live = [s for s in states if s is not None]
+    if not live:
+        return None
+    merged = live[0].copy()
+    for other in live[1:]:
+        values = {}
+        for key, value in merged.values.items():
+            common = meet(value, other.values.get(key))
+            if common is not None:
+                values[key] = common
+        merged.values = values
+        merged.stale = {op: site for op, site in merged.stale.items() if op in other.stale}
+    return merged
+
+
+def meet(a: Value, b: Value | None) -> Value | None:
+    """What is certain of a value that is ``a`` on one path and ``b`` on another."""
+    if b is None or a.kind is not b.kind:
+        return None
+    if a == b:
+        return a
+    return Value(a.kind, a.origin if a.origin == b.origin else "on every path",
+                 a.history & b.history, a.saved_by & b.saved_by, a.loop if a.loop is b.loop else None)
+
+
+def same(a: State | None, b: State | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.values == b.values and a.stale.keys() == b.stale.keys()
