@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from nograd_lint import libcst as cst
 
 from nograd_lint.config import Config
-from nograd_lint.escape import EscapeAnalysis
+from nograd_lint.model.escape import EscapeAnalysis
 from nograd_lint.model.evaluation import EvaluationRegions
 from nograd_lint.model.grad_mode import GradRegions
 from nograd_lint.model.leaves import LeafAnalysis

@@ -45,9 +45,9 @@ evaluate to a leaf or a collection of leaves (``Parameter(...)``, a call with
 ``requires_grad=``, ``.requires_grad_()``, ``.parameters()``, ``param_groups``,
 ``group["params"]``, ``list(...)`` of one, another such name...), or given ``requires_grad``.
 
-Grad mode follows grad_regions.py.  Gradients *may be on* unless the function has no
+Grad mode follows model/grad_mode.py.  Gradients *may be on* unless the function has no
 ``set_grad_enabled`` call and either the innermost grad-mode ``with`` item or decorator is
-torch's ``no_grad`` or ``inference_mode()`` (resolved from the imports the way names.py does),
+torch's ``no_grad`` or ``inference_mode()`` (resolved from the imports the way model/model/names.py does),
 or there is none and the function is surely called only where gradients are off (its name
 occurs nowhere but in its ``def`` and in such calls, and its call sites in other files, from
 the project index, all have them off).  They *may be off* under any grad-mode ``with`` or
@@ -80,11 +80,11 @@ from nograd_lint.vocabulary import (
 )
 
 # Identifiers through which a value can come to hold a leaf, or a collection whose elements
-# (in a ``for`` loop) may be leaves or such collections again (see leaves.py).
+# (in a ``for`` loop) may be leaves or such collections again (see model/leaves).
 _LEAF_CALLS = frozenset({"Parameter", "requires_grad_"})
 _COLLECTION_CALLS = frozenset({"parameters", "named_parameters"})
 _WRAPPERS = frozenset({"list", "tuple", "enumerate"})
-# What a value may hold, as leaves.py's kinds: a leaf, an iterable of leaves (or an optimizer's
+# What a value may hold, as the kinds of model/leaves: a leaf, an iterable of leaves (or an optimizer's
 # param group), ``param_groups``, a torch layer, an iterable of layers.
 _LEAF, _PARAMS, _GROUPS = frozenset({"leaf"}), frozenset({"params"}), frozenset({"groups"})
 _MODULE, _MODULES = frozenset({"module"}), frozenset({"modules"})
@@ -109,7 +109,7 @@ _ALIAS[bytes] = tuple(re.compile(pattern.pattern.encode()) for pattern in _ALIAS
 def features(tree: ast.Module, source: str | bytes, path: str, config: Config,
              callers: Mapping[str, Grad] = {}) -> frozenset[str]:
     """The features present in ``tree``, parsed from ``source`` (see the module docstring);
-    ``callers`` as grad_regions.py takes them from the project index, or ANY_CALLERS."""
+    ``callers`` as model/grad_mode.py takes them from the project index, or ANY_CALLERS."""
     return _Screen(source, path, config, callers).run(tree)
 
 
@@ -160,7 +160,7 @@ def _identifiers(node: ast.AST) -> Iterable[str]:
 def _written(target: ast.AST) -> tuple[str | None, bool]:
     """The name an in-place write to ``target`` changes, and whether it goes through ``.data``:
     ``w[0]``, ``w.data``, ``w.view(2)`` and ``w.add_(1)`` all write to ``w``.  Any call or
-    subscript is stripped, more than leaves.py strips, so that every site it sees is seen."""
+    subscript is stripped, more than model/leaves strips, so that every site it sees is seen."""
     through_data = False
     while True:
         kind = type(target)
@@ -207,13 +207,13 @@ class _Frame:
 
     def __init__(self, key: tuple[ast.ClassDef | None, str] | None = None,
                  pytest: bool = False, qualname: str | None = None) -> None:
-        # How grad_regions.py finds the function's callers: (its class if it is a method,
+        # How model/grad_mode.py finds the function's callers: (its class if it is a method,
         # its name); None for the module and for lambdas.
         self.key = key
         self.qualname = qualname  # how the project index names it, if it can
-        self.pytest = pytest  # a pytest test: evaluation.py takes no region from it
+        self.pytest = pytest  # a pytest test: model/evaluation.py takes no region from it
         self.evals = self.backward = False
-        self.trains = False  # a ``.backward()`` call: surely training to evaluation.py
+        self.trains = False  # a ``.backward()`` call: surely training to model/model/evaluation.py
         self.inplace: list[str] = []  # names written in place, not through ``.data``
         # A ``set_grad_enabled(...)`` call: as a statement it switches grad mode for the rest
         # of its block, whatever ``with`` surrounds it.
@@ -278,7 +278,7 @@ class _Screen:
         self.modules: set[str] = set()  # names that receive .eval()/.train()
         self.frames: list[_Frame] = []
         self.lambdas = _Frame()  # the grad frame of every lambda: when one runs is not followed
-        # Where each function may be called (as grad_regions.py matches calls to functions):
+        # Where each function may be called (as model/grad_mode.py matches calls to functions):
         # function key -> [(grad frame, disabler) of each call or passing as an argument].
         self.calls: dict[tuple[ast.ClassDef | None, str], list[tuple[_Frame, Disabler]]] = {}
         self.disabled_functions: set[tuple[ast.ClassDef | None, str]] = set()  # see settle()
@@ -292,7 +292,7 @@ class _Screen:
         self.backwards: list[tuple[_Frame, Disabler]] = []  # backward calls
         self.marked: list[str | None] = []  # names given ``requires_grad``
         # Names an ``if isinstance(name, ...)`` may prove to be layers, with the lines where
-        # leaves.py may know it: the ``if`` body, or on to the end when an ``else`` can exit.
+        # model/leaves may know it: the ``if`` body, or on to the end when an ``else`` can exit.
         self.narrowed: dict[str, list[tuple[int, float]]] = {}
         self.tests_types = ("isinstance" if isinstance(source, str) else b"isinstance") in source
         self.applied: set[str] = set()  # functions passed to ``X.apply``
@@ -429,7 +429,7 @@ class _Screen:
         func = node.func
         frame, disabler = context.frame, context.disabler
         for expression in (func, *node.args, *(k.value for k in node.keywords)):
-            # Called, or passed along (``model.apply(init)``): grad_regions.py takes a function
+            # Called, or passed along (``model.apply(init)``): model/grad_mode.py takes a function
             # to run right here.  (Most arguments are neither names nor attributes.)
             if type(expression) is ast.Name or type(expression) is ast.Attribute:
                 self.note_call(expression, context)
@@ -531,7 +531,7 @@ class _Screen:
         return node.targets if isinstance(node, ast.Assign) else [node.target]
 
     def imported(self, node: ast.Import | ast.ImportFrom) -> None:
-        """Record what the import binds, as names.py's ImportResolver reads it."""
+        """Record what the import binds, as model/model/names.py's ImportResolver reads it."""
         if isinstance(node, ast.ImportFrom):
             if node.level or node.module is None:
                 return
@@ -592,7 +592,7 @@ class _Screen:
         return frozenset(found)
 
     def functions_maybe_called_without_grad(self) -> set[tuple[ast.ClassDef | None, str]]:
-        """The functions grad_regions.py may take to run with gradients off: those whose every
+        """The functions model/grad_mode.py may take to run with gradients off: those whose every
         call site may have them off.  Its greatest fixed point, over-approximated: escapes
         (a function stored or returned) are not followed, and lambdas may be anything."""
         disabled = self.disabled_functions = set(self.calls) | {  # may_disable reads it
@@ -608,7 +608,7 @@ class _Screen:
         return disabled
 
     def functions_surely_called_without_grad(self) -> set[tuple[ast.ClassDef | None, str]]:
-        """The functions grad_regions.py surely takes to run with gradients off: its greatest
+        """The functions model/grad_mode.py surely takes to run with gradients off: its greatest
         fixed point again, under-approximated.  A function counts only when every textual
         occurrence of its name is its ``def`` or a call site (or argument) seen here, so it
         cannot escape, and every call site surely has gradients off."""
@@ -649,7 +649,7 @@ class _Screen:
     def may_have_grad(self, frame: _Frame, disabler: Disabler) -> bool:
         """Can gradients be enabled in ``frame`` where ``disabler`` is the innermost grad-mode
         ``with`` or decorator?  Not when it is torch's ``no_grad``/``inference_mode()``, as
-        names.py resolves names, or there is none and all of the function's callers have them
+        model/model/names.py resolves names, or there is none and all of the function's callers have them
         off, and no ``set_grad_enabled`` statement in the frame can switch them back on."""
         if frame.sets_grad:
             return True
@@ -670,7 +670,7 @@ class _Screen:
                    for call, off in frame.set_grad_calls)
 
     def may_run_model(self, func: ast.AST) -> bool:
-        """Can evaluation.py take a call of ``func`` for a forward pass?  ``x.forward`` and
+        """Can model/model/evaluation.py take a call of ``func`` for a forward pass?  ``x.forward`` and
         ``self`` always; otherwise a dotted name that does not come from an import, named like
         a model or receiving ``.eval()``/``.train()``."""
         kind = type(func)
@@ -682,7 +682,7 @@ class _Screen:
         return name in self.modules or names_a_model(name.rsplit(".", 1)[-1])
 
     def imported_before(self, name: str, line: int) -> bool:
-        """Does names.py surely resolve ``name``, used on ``line``, through an import?  Only
+        """Does model/model/names.py surely resolve ``name``, used on ``line``, through an import?  Only
         when its head is imported before that line and never rebound."""
         head = name.partition(".")[0]
         bindings = self.imports.get(head)
@@ -690,7 +690,7 @@ class _Screen:
             bound for _, bound in bindings) < line
 
     def resolves(self, name: str, line: int, qualified_names: frozenset[str]) -> bool:
-        """Does names.py surely resolve ``name``, used on ``line``, to one of
+        """Does model/model/names.py surely resolve ``name``, used on ``line``, to one of
         ``qualified_names``?  Only when it is surely imported, always from the same place."""
         if not self.imported_before(name, line):
             return False
@@ -710,7 +710,7 @@ class _Screen:
         return name is not None and self.resolves(name, value.lineno, PARAMETER)
 
     def may_hold_tensors(self, held: dict[str, frozenset[str]]) -> set[str]:
-        """Names something may bind to a tensor.  leaves.py follows values only through names,
+        """Names something may bind to a tensor.  model/leaves follows values only through names,
         attributes, calls, operators and subscripts: ``total = 0`` and ``losses = []`` never
         make ``total += loss`` or ``losses[i] = x`` a tensor update."""
         return {name for name, kinds in held.items() if "leaf" in kinds} | {
@@ -720,7 +720,7 @@ class _Screen:
     def may_hold(self) -> dict[str, frozenset[str]]:
         """What each name may hold (see ``_LEAF`` and the kinds after it): a fixed point over
         the module's bindings, flow-insensitive.  Collections and layers are followed apart
-        from leaves, as leaves.py does: a loop over ``param_groups`` binds groups, over a
+        from leaves, as model/leaves does: a loop over ``param_groups`` binds groups, over a
         group's ``["params"]`` or ``.parameters()`` leaves, ``group["lr"] = lr`` updates no
         tensor, and ``m.weight`` is a leaf only when ``m`` may be a layer (made by one of
         ``LAYERS``, a loop over ``.modules()``, the first parameter of a function passed to
@@ -758,7 +758,7 @@ class _Screen:
 
     def narrow(self, node: ast.If) -> None:
         """Note the names ``if isinstance(name, ...):`` may prove to be layers, and where.
-        leaves.py keeps the fact after the ``if`` only when the branches that do not prove it
+        model/leaves keeps the fact after the ``if`` only when the branches that do not prove it
         end (return, raise...): a chain that ends in ``else`` is taken to do so."""
         end: float = node.body[-1].end_lineno
         chain = node
@@ -811,7 +811,7 @@ class _Screen:
 
 def _recomputes(value: ast.AST, name: str) -> bool:
     """Is ``value`` computed from ``name`` (not a deliberate copy such as ``name.clone()``)?
-    As leaves.py decides it."""
+    As model/leaves decides it."""
     if isinstance(value, ast.Attribute) and value.attr == "data":
         return False
     if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and \

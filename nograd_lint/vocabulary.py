@@ -156,6 +156,100 @@ AUGMENTED = {name: f"{name}Assign" for name in (
     "Add", "Subtract", "Multiply", "Divide", "MatrixMultiply", "Power", "FloorDivide", "Modulo")}
 
 
+# ----------------------------------------------------------------------------- escape (NG106)
+
+#: Methods whose result is a Python value (or NumPy array): the tensor's use ends there.
+CONVERSION_METHODS = frozenset({
+    "item", "tolist", "numpy", "size", "dim", "ndimension", "numel", "nelement", "element_size",
+    "is_inference", "is_floating_point", "is_complex", "is_contiguous", "equal", "allclose",
+    "get_device", "data_ptr", "stride", "storage_offset", "__len__", "__bool__", "__float__",
+    "__int__", "__format__", "__repr__", "__str__",
+})
+#: Methods with results that nothing can differentiate (comparisons, indices): safe consumers.
+NONDIFFERENTIABLE_METHODS = frozenset({
+    "eq", "ne", "lt", "le", "gt", "ge", "isclose", "isnan", "isinf", "isfinite", "any", "all",
+    "argmax", "argmin", "argsort", "nonzero", "count_nonzero", "__eq__", "__ne__", "__lt__",
+    "__le__", "__gt__", "__ge__",
+})
+NONDIFFERENTIABLE_FUNCTIONS = frozenset(f"torch.{name}" for name in (
+    "eq", "ne", "lt", "le", "gt", "ge", "isclose", "isnan", "isinf", "isfinite", "any", "all",
+    "argmax", "argmin", "argsort", "nonzero", "count_nonzero", "equal", "allclose", "is_tensor",
+    "numel", "save", "is_inference", "is_floating_point",
+))
+#: Attributes that are metadata, not tensor data.
+METADATA_ATTRIBUTES = frozenset({
+    "shape", "dtype", "device", "ndim", "requires_grad", "is_leaf", "grad_fn", "is_cuda",
+    "layout", "is_sparse", "is_quantized", "is_meta", "names",
+})
+#: Methods that may return their receiver or a view of it (so they keep its identity), besides
+#: every ``*_`` method: the views, and casts and copies that return the tensor itself when
+#: nothing changes.
+KEEPS_IDENTITY = VIEW_METHODS | frozenset({
+    "reshape", "reshape_as", "to", "cpu", "cuda", "float", "double", "half", "bfloat16", "long",
+    "int", "short", "bool", "byte", "char", "type", "type_as", "contiguous", "detach",
+    "flatten", "chunk", "split", "unbind", "movedim", "swapaxes", "pin_memory", "__getitem__",
+})
+VIEW_FUNCTIONS = frozenset(f"torch.{name}" for name in (
+    "squeeze", "unsqueeze", "flatten", "reshape", "transpose", "permute", "t", "narrow", "select",
+    "chunk", "split", "unbind", "as_strided", "detach", "diagonal", "movedim", "swapaxes",
+))
+#: Methods of a tensor whose other arguments are sizes, dims, dtypes or devices, never tensors
+#: that autograd would save: a value of the block passes through them unchanged in kind.
+NO_SAVE_METHODS = KEEPS_IDENTITY | frozenset({
+    "clone", "sum", "mean", "max", "min", "amax", "amin", "prod", "std", "var", "norm",
+    "softmax", "log_softmax", "topk", "sort", "cumsum", "abs", "exp", "log", "sqrt", "sigmoid",
+    "tanh", "relu", "neg", "round", "floor", "ceil", "sign", "flip", "roll", "repeat", "tril",
+    "triu", "diag", "unique", "squeeze", "items", "values", "keys", "get", "pop", "copy",
+    "index", "count",
+})
+#: Methods that store their arguments in the receiver (a container).
+STORING_METHODS = frozenset({
+    "append", "extend", "insert", "appendleft", "extendleft", "setdefault", "put", "put_nowait",
+    "push",
+})
+#: Methods that update state the block did not make: parameter updates, optimizer steps,
+#: initialisation, state loading.  ``update`` on a local dict is a container store instead.
+STATE_METHODS = frozenset({
+    "step", "apply", "load_state_dict", "zero_grad", "update", "update_parameters",
+    "reset_parameters", "register_buffer", "register_parameter",
+})
+#: Methods that hand a tensor to autograd.
+AUTOGRAD_METHODS = frozenset({"backward", "requires_grad_", "retain_grad", "register_hook"})
+#: Methods of loggers, progress bars and summary writers: they print or convert what they get.
+LOGGING_METHODS = frozenset({
+    "info", "debug", "warning", "warn", "error", "critical", "exception", "log", "write",
+    "add_scalar", "add_scalars", "add_histogram", "add_text", "set_postfix", "set_postfix_str",
+    "set_description",
+})
+#: Tensor methods that take another tensor as an argument.
+TENSOR_ARGUMENT_METHODS = frozenset({
+    "add", "sub", "mul", "div", "true_divide", "matmul", "mm", "bmm", "dot", "mv", "pow",
+    "lerp", "addcmul", "addcdiv", "where", "masked_fill", "index_select", "gather", "scatter",
+    "index_add", "maximum", "minimum", "fmax", "fmin", "outer", "cross",
+})
+SHAPE_ARGUMENT_METHODS = frozenset({"expand_as", "view_as", "reshape_as", "type_as", "new_tensor"})
+#: Builtins whose result is a Python value.
+PLAIN_BUILTINS = frozenset({
+    "len", "int", "float", "bool", "str", "repr", "format", "range", "isinstance", "issubclass",
+    "type", "id", "hash", "print", "callable", "hasattr", "ord", "chr",
+})
+#: Builtins whose result carries the argument's tensors on.
+PASSING_BUILTINS = frozenset({
+    "list", "tuple", "set", "frozenset", "dict", "iter", "next", "enumerate", "zip", "reversed",
+    "sorted", "sum", "max", "min", "abs", "round", "map", "filter",
+})
+CONTAINER_BUILTINS = frozenset({"list", "dict", "set"})
+CONTAINER_FACTORIES = frozenset({"collections.defaultdict", "collections.OrderedDict",
+                                 "collections.deque", "collections.Counter"})
+#: Libraries that turn a tensor into their own values: using a tensor with them is safe.
+NUMERIC_MODULES = frozenset({"math", "numpy", "statistics", "sklearn", "scipy"})
+#: Methods every tensor has: calling them inside the block runs no code of the program's own.
+KNOWN_TENSOR_METHODS = (CONVERSION_METHODS | NONDIFFERENTIABLE_METHODS | NO_SAVE_METHODS
+                        | TENSOR_ARGUMENT_METHODS | SHAPE_ARGUMENT_METHODS)
+HOOK_METHODS = frozenset({"register_forward_hook", "register_forward_pre_hook",
+                          "register_full_backward_hook", "register_backward_hook"})
+
+
 @functools.lru_cache(maxsize=4096)  # identifiers repeat: the regex is the cost
 def words(identifier: str) -> frozenset[str]:
     """``val_loader`` -> {val, loader}; ``testDataLoader`` -> {test, data, loader}."""

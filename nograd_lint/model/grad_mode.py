@@ -210,7 +210,7 @@ class GradRegions(Layer):
             flag = _flag_argument(call, "mode")
             value = constant_bool(flag) if flag is not None else None
             self._frames[-1][-1] = (Grad.MANAGED if value is None
-                                           else Grad.ENABLED if value else Grad.DISABLED)
+                                    else Grad.ENABLED if value else Grad.DISABLED)
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         self._definitions.add(id(node.attr))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nograd_lint import libcst as cst
 
-from nograd_lint.escape import Candidate, EscapeAnalysis
+from nograd_lint.model.escape import Candidate, EscapeAnalysis
 from nograd_lint.model.names import dotted_name
 from nograd_lint.rule import Fix, FixSafety, Invalid, Rule, Valid
 from nograd_lint.vocabulary import NO_GRAD

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nograd_lint.escape import EscapeAnalysis
+from nograd_lint.model.escape import EscapeAnalysis
 from nograd_lint.model.evaluation import EvaluationRegions
 from nograd_lint.model.grad_mode import GradRegions
 from nograd_lint.model.leaves import LeafAnalysis

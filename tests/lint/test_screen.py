@@ -83,7 +83,7 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
     w = P(torch.zeros(3))
     w.add_(1)  # expect: NG201
     """,
-    # Gradients off through the callers only (grad_regions.py follows calls).
+    # Gradients off through the callers only (model/grad_mode.py follows calls).
     """
     import torch
     def sgd(model):

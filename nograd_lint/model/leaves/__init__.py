@@ -40,7 +40,8 @@ from nograd_lint import libcst as cst
 
 from nograd_lint.model.grad_mode import Grad, GradRegions, Where
 from nograd_lint.model.layers import Layer
-from nograd_lint.model.leaves.interpreter import Interpreter, inplace_method, mentions
+from nograd_lint.model.leaves.expressions import inplace_method
+from nograd_lint.model.leaves.interpreter import Interpreter, mentions
 from nograd_lint.model.leaves.records import InPlace, Rebinding, StaleBackward
 from nograd_lint.model.leaves.values import Kind, State, Value
 from nograd_lint.model.names import ImportResolver, dotted_name
@@ -123,7 +124,8 @@ class LeafAnalysis(Layer):
                 self._candidates.add(self.model.named_function())
             elif (key := dotted_name(target)) is not None:
                 # A possible NG203 rebinding; checked once grad modes are known (see _run).
-                self._rebinding_sites.append((self.model.named_function(), key, node.value, self.grad.where()))
+                self._rebinding_sites.append(
+                    (self.model.named_function(), key, node.value, self.grad.where()))
 
     def visit_Call(self, node: cst.Call) -> None:
         if inplace_method(node) is not None:

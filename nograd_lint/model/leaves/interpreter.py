@@ -6,63 +6,23 @@ it recorded as worth it; see that package's docstring for what a value is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
-
 from nograd_lint import libcst as cst
 
 from nograd_lint.model.grad_mode import Grad, constant_bool
-from nograd_lint.model.leaves.records import InPlace, Rebinding, StaleBackward
-from nograd_lint.model.leaves.values import (
-    ELEMENT, COLLECTION_KINDS, NUMBERED, PAIRS, REQUIRES_GRAD, TENSORS, Kind, State, Value, merge,
-    same,
-)
+from nograd_lint.model.leaves.expressions import ExpressionInterpreter, Loop
+from nograd_lint.model.leaves.records import Rebinding
+from nograd_lint.model.leaves.values import ELEMENT, PAIRS, Kind, State, Value, merge, same
 from nograd_lint.model.names import dotted_name
-from nograd_lint.syntax import keyword_value
-from nograd_lint.tree import children, is_expression
-from nograd_lint.vocabulary import (
-    BACKWARD_FUNCTIONS, COPIES, FACTORIES, LAYERS, OPTIMIZERS, PARAMETER, PLAIN_RESULTS,
-    SAVES_INPUT, SAVES_OTHER, SAVES_RESULT, SAVING_FUNCTIONS, TENSOR_EXITS, VIEW_METHODS,
-    WEIGHTS, is_inplace_method,
-)
-
-if TYPE_CHECKING:
-    from nograd_lint.model.leaves import LeafAnalysis
-
-
-def inplace_method(call: cst.Call) -> str | None:
-    """``x.add_(...)`` -> ``"add_"``: a tensor method that updates its receiver in place."""
-    func = call.func
-    if not isinstance(func, cst.Attribute):
-        return None
-    name = func.attr.value
-    return name if is_inplace_method(name) else None
-
-
-
-@dataclass
-class _Loop:
-    node: cst.CSTNode
-    continues: list = field(default_factory=list)
-    breaks: list = field(default_factory=list)
+from nograd_lint.tree import children
+from nograd_lint.vocabulary import COPIES, OPTIMIZERS
 
 
 _MAX_ITERATIONS = 8
 
 
-class Interpreter:
+class Interpreter(ExpressionInterpreter):
     """Interprets the functions of one module for a :class:`LeafAnalysis`, reading the grad
-    mode it recorded for every statement and adding what it finds to its records."""
-
-    def __init__(self, analysis: LeafAnalysis) -> None:
-        self.names, self.model, self.grad = analysis.names, analysis.model, analysis.grad
-        self._where, self._applied = analysis.where_of, analysis.applied
-        self._inplace, self._rebindings, self._stale = (
-            analysis.found_inplace, analysis.found_rebindings, analysis.found_stale)
-        self._quiet = 0  # >0 while evaluating class attributes, which reports nothing
-        self._statement_now: cst.CSTNode | None = None  # the statement being interpreted
-        self._loops: list[_Loop] = []
-        self._class_attributes: dict[cst.ClassDef, dict[str, Value]] = {}
+    mode it recorded for every statement."""
 
     def interpret(self, body, state: State) -> State | None:
         try:
@@ -221,7 +181,7 @@ class Interpreter:
         state = state.copy()
         if isinstance(node, cst.For):
             self._bind_loop_target(node, state, element)
-        loop = _Loop(node)
+        loop = Loop(node)
         self._loops.append(loop)
         try:
             out = self._body(node.body, state)
@@ -324,252 +284,6 @@ class Interpreter:
             self._unbind_targets(target.value, state)
 
     # ------------------------------------------------------------------ in-place updates
-    def _inplace_update(self, node, statement, target, state: State, grad: Grad,
-                        operand: Value | None) -> None:
-        """``target`` (an expression) is written in place by ``node``."""
-        base, through_view, through_data = _written(target)
-        key = dotted_name(base)
-        if key is None:
-            return
-        value = self._reference(base, state, grad)
-        if value is None or value.kind not in TENSORS:
-            return
-        site = InPlace(node, statement, key, value, through_view, through_data, grad,
-                       tuple(loop.node for loop in self._loops if isinstance(loop.node, cst.For)))
-        if value.kind is Kind.LEAF:
-            self._note(self._inplace, (node, key), site)
-        if not through_data:  # ``.data`` writes skip the version counter: nothing goes stale
-            for op in value.saved_by:
-                state.stale.setdefault(op, site)
-        if value.kind is Kind.TRACKED and grad is Grad.ENABLED and not through_data:
-            history = value.history | (operand.history if operand is not None else frozenset())
-            state.bind(key, replace(value, history=history, saved_by=frozenset()))
-        elif through_data or grad is not Grad.ENABLED:
-            state.bind(key, replace(value, saved_by=frozenset()))
-
-    def _note(self, found: dict, key, item) -> None:
-        if not self._quiet:
-            found.setdefault(key, item)
-
-    # ------------------------------------------------------------------ expressions
-    def _expression(self, node: cst.BaseExpression, state: State, grad: Grad) -> Value | None:
-        """The value of ``node``, noting the in-place updates and backward calls inside it."""
-        kind = type(node)  # exact types: these classes have no subclasses, and are ABCs
-        if kind is cst.Name or kind is cst.Attribute:
-            return self._reference(node, state, grad)
-        if kind is cst.Call:
-            return self._call(node, state, grad)
-        if kind is cst.BinaryOperation:
-            left = self._expression(node.left, state, grad)
-            right = self._expression(node.right, state, grad)
-            return self._binary(node, left, right, state, grad)
-        if kind is cst.UnaryOperation:
-            return self._derived(self._expression(node.expression, state, grad), grad)
-        if kind is cst.Subscript:
-            base = self._expression(node.value, state, grad)
-            for element in node.slice:
-                self._scan(element, state, grad)
-            if base is not None and base.kind is Kind.GROUP:
-                return Value(Kind.PARAMS, "an optimizer's param_groups")
-            if base is not None and base.kind is Kind.GROUPS:
-                return Value(Kind.GROUP)
-            return self._derived(base, grad)
-        if isinstance(node, (cst.Lambda, cst.GeneratorExp, cst.ListComp, cst.SetComp, cst.DictComp)):
-            return None  # their own scope, run later or never
-        self._scan(node, state, grad)
-        return None
-
-    def _scan(self, node: cst.CSTNode, state: State, grad: Grad) -> None:
-        for child in children(node):
-            if is_expression(child):
-                self._expression(child, state, grad)
-            else:
-                self._scan(child, state, grad)
-
-    def _reference(self, node: cst.Name | cst.Attribute, state: State, grad: Grad) -> Value | None:
-        key = dotted_name(node)
-        if key is not None and key in state.values:
-            return state.values[key]
-        if isinstance(node, cst.Attribute):
-            base = self._expression(node.value, state, grad)
-            attribute = node.attr.value
-            if base is not None and base.kind is Kind.MODULE and attribute in WEIGHTS:
-                return Value(Kind.LEAF, f"a layer's .{attribute}")
-            if attribute in PLAIN_RESULTS and base is not None and base.kind in TENSORS:
-                return Value(Kind.PLAIN)
-            if attribute in ("T", "mT") and base is not None:
-                return self._derived(base, grad)
-        return None
-
-    def _derived(self, base: Value | None, grad: Grad) -> Value | None:
-        """A tensor computed from ``base`` by an op that saves nothing."""
-        if base is None or base.kind not in TENSORS:
-            return None
-        if base.kind is Kind.PLAIN or grad is Grad.DISABLED:
-            return Value(Kind.PLAIN)
-        if grad is Grad.MANAGED:
-            return None
-        return Value(Kind.TRACKED, history=base.history)
-
-    def _binary(self, node, left: Value | None, right: Value | None, state: State,
-                grad: Grad) -> Value | None:
-        if left is None and right is None:
-            return None
-        tracked = [v for v in (left, right) if _requires(v)]
-        if not tracked or grad is not Grad.ENABLED:
-            tensors = [v for v in (left, right) if v is not None and v.kind in TENSORS]
-            plain = tensors and (grad is Grad.DISABLED or not tracked and all(
-                v is not None or isinstance(operand, (cst.Integer, cst.Float))
-                for v, operand in ((left, node.left), (right, node.right))))
-            return Value(Kind.PLAIN) if plain else None
-        history = frozenset().union(*(v.history for v in tracked))
-        operator = node.operator
-        saves_left = saves_right = False
-        if isinstance(operator, (cst.Multiply, cst.MatrixMultiply)):
-            saves_left, saves_right = _requires(right), _requires(left)
-        elif isinstance(operator, cst.Divide):
-            saves_left, saves_right = _requires(right), True
-        elif isinstance(operator, cst.Power):
-            saves_left, saves_right = True, _requires(right)
-        saved = [(n, v) for n, v, s in ((node.left, left, saves_left), (node.right, right, saves_right))
-                 if s and v is not None and v.kind in TENSORS]
-        for operand, _ in saved:
-            self._mark_saved(operand, node, state)
-        return Value(Kind.TRACKED, history=history | ({node} if saved else frozenset()))
-
-    def _mark_saved(self, operand: cst.BaseExpression, op: cst.CSTNode, state: State) -> None:
-        key = dotted_name(operand)
-        value = state.values.get(key) if key is not None else None
-        if value is not None and value.kind in TENSORS:
-            state.values[key] = replace(value, saved_by=value.saved_by | {op})
-
-    def _call(self, node: cst.Call, state: State, grad: Grad) -> Value | None:
-        func = node.func
-        qualified = self.names.qualified_name(func)
-        receiver = method = None
-        if isinstance(func, cst.Attribute) and qualified is None:
-            method = func.attr.value
-            receiver = self._expression(func.value, state, grad)
-        arguments = [self._expression(arg.value, state, grad) for arg in node.args]
-
-        if qualified in FACTORIES:
-            flag = keyword_value(node, "requires_grad")
-            return Value(Kind.LEAF, f"{qualified.rsplit('.', 1)[-1]}(requires_grad=True)") \
-                if flag is not None and constant_bool(flag) is True else Value(Kind.PLAIN)
-        if qualified in PARAMETER:
-            flag = keyword_value(node, "requires_grad")
-            if flag is None and len(node.args) > 1 and node.args[1].keyword is None:
-                flag = node.args[1].value
-            return None if flag is not None and constant_bool(flag) is not True \
-                else Value(Kind.LEAF, "nn.Parameter")
-        if qualified in LAYERS:
-            return Value(Kind.MODULE)
-        if qualified in BACKWARD_FUNCTIONS and arguments:
-            self._backward(node, arguments[0], state)
-            return None
-        if qualified in SAVING_FUNCTIONS and node.args:
-            method = qualified.rsplit(".", 1)[-1]
-            receiver, arguments = arguments[0], arguments[1:]
-            return self._op(node, method, node.args[0].value, receiver, node.args[1:],
-                            arguments, state, grad)
-        if isinstance(func, cst.Name) and func.value in ("list", "tuple") and arguments:
-            only = arguments[0]
-            return only if only is not None and only.kind in ELEMENT else None
-        if isinstance(func, cst.Name) and func.value == "enumerate" and arguments:
-            only = arguments[0]
-            numbered = NUMBERED.get(only.kind) if only is not None else None
-            return replace(only, kind=numbered) if numbered is not None else None
-        if method is None:
-            # Somebody's function or module: its result depends on what it was given.
-            tracked = [a for a in arguments if _requires(a)]
-            if tracked and grad is Grad.ENABLED:
-                return Value(Kind.TRACKED, history=frozenset().union(*(a.history for a in tracked)))
-            if qualified is not None and qualified.startswith("torch.") and grad is Grad.DISABLED:
-                return Value(Kind.PLAIN)
-            return None
-
-        if method in COLLECTION_KINDS and not node.args:
-            return Value(COLLECTION_KINDS[method], f"{dotted_name(func.value) or 'model'}"
-                         f".{method}()")
-        if method == "backward":
-            self._backward(node, receiver, state)
-            return None
-        if method == "requires_grad_":
-            flag = node.args[0].value if node.args else None
-            on = flag is None or constant_bool(flag) is True
-            value = (receiver if receiver is not None and receiver.kind is Kind.TRACKED
-                     else Value(Kind.LEAF, "requires_grad_()") if on else Value(Kind.PLAIN))
-            key = dotted_name(func.value)
-            if key is not None:
-                state.bind(key, value)
-            return value
-        if inplace_method(node) is not None:
-            operand = next((a for a in arguments if a is not None and a.kind in REQUIRES_GRAD), None)
-            self._inplace_update(node, self._statement_now, func.value, state, grad, operand)
-            base = _written(func.value)[0]
-            return self._reference(base, state, grad) if dotted_name(base) else None
-        if method in TENSOR_EXITS or method in PLAIN_RESULTS:
-            return Value(Kind.PLAIN) if receiver is not None and receiver.kind in TENSORS else None
-        return self._op(node, method, func.value, receiver, node.args, arguments, state, grad)
-
-    def _op(self, node, name: str, subject, value: Value | None, args, arguments,
-            state: State, grad: Grad) -> Value | None:
-        """``subject.name(*args)`` or ``torch.name(subject, *args)`` on tensors."""
-        if value is None or value.kind not in TENSORS:
-            return None
-        others = [a for a in arguments if _requires(a)]
-        if grad is Grad.MANAGED:
-            return None
-        if grad is Grad.DISABLED or value.kind is Kind.PLAIN and not others:
-            return Value(Kind.PLAIN)
-        history = value.history.union(*(a.history for a in others))
-        saves = False
-        if name in SAVES_RESULT:
-            return Value(Kind.TRACKED, history=history | {node}, saved_by=frozenset({node}))
-        if name in SAVES_INPUT and value.kind in REQUIRES_GRAD:
-            self._mark_saved(subject, node, state)
-            saves = True
-        elif name in SAVES_OTHER and args:
-            other = arguments[0]
-            if value.kind in REQUIRES_GRAD and other is not None and other.kind in TENSORS:
-                self._mark_saved(args[0].value, node, state)
-                saves = True
-            if other is not None and other.kind in REQUIRES_GRAD:
-                self._mark_saved(subject, node, state)
-                saves = True
-        return Value(Kind.TRACKED, history=history | ({node} if saves else frozenset()))
-
-    def _backward(self, node: cst.Call, value: Value | None, state: State) -> None:
-        if value is None:
-            return
-        for op in value.history:
-            site = state.stale.get(op)
-            if site is not None:
-                self._note(self._stale, site.node, StaleBackward(node, op, site))
-
-
-
-def _requires(value: Value | None) -> bool:
-    return value is not None and value.kind in REQUIRES_GRAD
-
-
-def _written(target: cst.BaseExpression) -> tuple[cst.BaseExpression, bool, bool]:
-    """Which tensor an in-place write to ``target`` changes: (its expression, through a view,
-    through ``.data``).  ``w[0]``, ``w.view(4)``, ``w.data``, ``w.add_(1)`` all write to ``w``."""
-    through_view = through_data = False
-    while True:
-        if isinstance(target, cst.Subscript):
-            through_view, target = True, target.value
-        elif isinstance(target, cst.Call) and isinstance(target.func, cst.Attribute) and (
-                target.func.attr.value in VIEW_METHODS or inplace_method(target) is not None):
-            through_view = through_view or target.func.attr.value in VIEW_METHODS
-            target = target.func.value
-        elif isinstance(target, cst.Attribute) and target.attr.value == "data":
-            through_data, target = True, target.value
-        elif isinstance(target, cst.Attribute) and target.attr.value in ("T", "mT"):
-            through_view, target = True, target.value
-        else:
-            return target, through_view, through_data
 
 
 def mentions(expression: cst.BaseExpression, key: str) -> bool:

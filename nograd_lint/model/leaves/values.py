@@ -42,10 +42,11 @@ class Value:
     saved_by: frozenset = frozenset()  # ops that saved this very tensor
     loop: Optional[cst.For] = None  # the loop over parameters that bound this leaf
 
+
 #: What a module method returns, by its name.
 COLLECTION_KINDS = {"parameters": Kind.PARAMS, "named_parameters": Kind.NAMED_PARAMS,
-                       "modules": Kind.MODULES, "named_modules": Kind.NAMED_MODULES,
-                       "children": Kind.MODULES, "named_children": Kind.NAMED_MODULES}
+                    "modules": Kind.MODULES, "named_modules": Kind.NAMED_MODULES,
+                    "children": Kind.MODULES, "named_children": Kind.NAMED_MODULES}
 
 
 @dataclass
