@@ -77,36 +77,3 @@ def is_false(expression: cst.BaseExpression) -> bool:
 
 def is_true(expression: cst.BaseExpression) -> bool:
     return isinstance(expression, cst.Name) and expression.value == "True"
-
-
-class EnclosingScopes:
-    """Mixed into a rule: which classes and functions enclose the node being visited."""
-
-    def __init__(self) -> None:
-        self.scopes: list[cst.ClassDef | cst.FunctionDef] = []
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self.scopes.append(node)
-
-    def leave_ClassDef(self, node: cst.ClassDef) -> None:
-        self.scopes.pop()
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.scopes.append(node)
-
-    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.scopes.pop()
-
-    @property
-    def function(self) -> cst.FunctionDef | None:
-        for scope in reversed(self.scopes):
-            if isinstance(scope, cst.FunctionDef):
-                return scope
-        return None
-
-    @property
-    def class_(self) -> cst.ClassDef | None:
-        for scope in reversed(self.scopes):
-            if isinstance(scope, cst.ClassDef):
-                return scope
-        return None

@@ -4,6 +4,7 @@ Filled during the engine's single traversal, before any analysis sees a node (an
 the node after every analysis has left it), so an analysis asks it, at visit time:
 
     model.function()        # innermost FunctionDef or Lambda around the node, None at module level
+    model.named_function()  # innermost FunctionDef
     model.enclosing_class() # innermost ClassDef around it, through nested functions
     model.index             # the node's pre-order index (in a leave_ method: its subtree's last)
 
@@ -61,6 +62,10 @@ class SemanticModel:
     def scopes(self) -> tuple[Scope, ...]:
         """The enclosing classes, functions and lambdas, outermost first."""
         return tuple(self._scopes)
+
+    def innermost(self) -> Scope | None:
+        """The innermost class, function or lambda around the current node."""
+        return self._scopes[-1] if self._scopes else None
 
     def function(self) -> cst.FunctionDef | cst.Lambda | None:
         """The innermost function or lambda around the current node."""

@@ -153,7 +153,7 @@ class NoGradToInferenceMode(Rule):
         """``from torch import no_grad`` and nothing that spells inference_mode: add it to that
         import.  Once applied, the next fix pass rewrites the block itself."""
         imports = self._imports.get(function.value, []) if isinstance(function, cst.Name) else []
-        if len(imports) != 1 or self.context.escape.binds(INFERENCE_MODE_NAME):
+        if len(imports) != 1 or self.context.escape.bindings.binds(INFERENCE_MODE_NAME):
             return None  # ambiguous, or the name is taken: leave it to the programmer
         statement = imports[0]
         names = list(statement.names)

@@ -8,7 +8,7 @@ from nograd_lint import libcst as cst
 
 from nograd_lint.loss_flow import is_trained_against
 from nograd_lint.rule import Fix, FixSafety, Invalid, Rule, Valid
-from nograd_lint.syntax import EnclosingScopes, argument, is_false, without_arg
+from nograd_lint.syntax import argument, is_false, without_arg
 from nograd_lint.tree import children
 from nograd_lint.vocabulary import VARIABLE
 
@@ -65,7 +65,7 @@ def _bound_argument(call: cst.Call, signature: _Signature | None, param: str) ->
     return argument(call, param, index)
 
 
-class VolatileArgument(Rule, EnclosingScopes):
+class VolatileArgument(Rule):
     """## What it does
     Flags ``volatile=`` passed to ``Variable``, and calls of this module's wrapper functions that
     forward their own ``volatile`` parameter to ``Variable`` (the ``to_var(x, volatile=True)``
@@ -160,8 +160,7 @@ class VolatileArgument(Rule, EnclosingScopes):
     features = frozenset({"variable-call"})
 
     def __init__(self, context) -> None:
-        Rule.__init__(self, context)
-        EnclosingScopes.__init__(self)
+        super().__init__(context)
         self._signatures: dict[str, _Signature] = {}
         # (enclosing function, call, callee) for calls that may reach a wrapper.
         self._calls: list[tuple[cst.FunctionDef | None, cst.Call, str]] = []
@@ -169,9 +168,8 @@ class VolatileArgument(Rule, EnclosingScopes):
         self._forwarded: dict[cst.FunctionDef, dict[str, int]] = {}
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        is_method = isinstance(self.scopes[-1], cst.ClassDef) if self.scopes else False
+        is_method = self.context.model.class_of(node) is not None
         self._signatures[node.name.value] = _Signature.of(node, is_method)
-        EnclosingScopes.visit_FunctionDef(self, node)
 
     def visit_Call(self, node: cst.Call) -> None:
         if self.context.names.qualified_name(node.func) in VARIABLE:
@@ -182,17 +180,17 @@ class VolatileArgument(Rule, EnclosingScopes):
             return
         callee = _callee_name(node)
         if callee is not None:
-            self._calls.append((self.function, node, callee))
+            self._calls.append((self.context.model.named_function(), node, callee))
 
     def _message(self, call: cst.Call, volatile: cst.Arg) -> str:
         if is_false(volatile.value):
             return self.false_message
-        if is_trained_against(self.function or self.context.module, call):
+        if is_trained_against(self.context.model.named_function() or self.context.module, call):
             return self.trained_message
         return self.message
 
     def _note_forwarding(self, arg: cst.Arg) -> None:
-        function = self.function
+        function = self.context.model.named_function()
         if function is not None and isinstance(arg.value, cst.Name):
             uses = self._forwarded.setdefault(function, {})
             uses[arg.value.value] = uses.get(arg.value.value, 0) + 1

@@ -5,10 +5,9 @@ from __future__ import annotations
 from nograd_lint import libcst as cst
 
 from nograd_lint.rule import Fix, FixSafety, Invalid, Rule, Valid
-from nograd_lint.syntax import EnclosingScopes
 
 
-class VolatileAttribute(Rule, EnclosingScopes):
+class VolatileAttribute(Rule):
     """## What it does
     Flags reading or setting ``.volatile`` on a tensor.
 
@@ -60,8 +59,7 @@ class VolatileAttribute(Rule, EnclosingScopes):
     features = frozenset({"volatile-attribute"})
 
     def __init__(self, context) -> None:
-        Rule.__init__(self, context)
-        EnclosingScopes.__init__(self)
+        super().__init__(context)
         self._own_volatile: set[str] = set()  # classes defining their own ``volatile``
         self._instances: dict[str, str] = {}  # name -> class it was constructed from
         self._namespaces: set[str] = set()  # names bound to argparse results
@@ -78,8 +76,9 @@ class VolatileAttribute(Rule, EnclosingScopes):
         self._note_binding(node.target, node.value)
 
     def _note_binding(self, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
-        owner = self.class_
-        if owner is not None and _is_volatile_definition(target, in_class_body=self.scopes[-1] is owner):
+        owner = self.context.model.enclosing_class()
+        in_class_body = self.context.model.innermost() is owner
+        if owner is not None and _is_volatile_definition(target, in_class_body=in_class_body):
             self._own_volatile.add(owner.name.value)
         if isinstance(target, cst.Name) and isinstance(value, cst.Call):
             if isinstance(value.func, cst.Name):
@@ -90,7 +89,7 @@ class VolatileAttribute(Rule, EnclosingScopes):
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         if node.attr.value == "volatile":
-            self._uses.append((node, self.class_))
+            self._uses.append((node, self.context.model.enclosing_class()))
 
     def finish(self) -> None:
         if not self.context.names.imports_torch:

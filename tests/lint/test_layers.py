@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from nograd_lint.model.bindings import Bindings
 from nograd_lint.model.escape import EscapeAnalysis
 from nograd_lint.model.evaluation import EvaluationRegions
 from nograd_lint.model.grad_mode import GradRegions
@@ -16,7 +17,7 @@ from nograd_lint.rules import RULES
 def test_dependencies_come_first_and_only_what_is_needed_is_built():
     assert build_order([LeafAnalysis]) == [ImportResolver, GradRegions, LeafAnalysis]
     assert build_order([EscapeAnalysis, EvaluationRegions]) == [
-        ImportResolver, GradRegions, EscapeAnalysis, EvaluationRegions]
+        ImportResolver, GradRegions, Bindings, EscapeAnalysis, EvaluationRegions]
     assert build_order([]) == []
 
 

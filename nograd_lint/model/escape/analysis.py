@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable
 
 from nograd_lint import libcst as cst
 
+from nograd_lint.model.bindings import Event, EventKind, How, Scope
 from nograd_lint.model.escape.expressions import (
-    BUILTINS, CONTAINER_LITERALS, LITERALS, NEW_VALUES, keeps_identity, method_name, update_root,
+    CONTAINER_LITERALS, LITERALS, NEW_VALUES, keeps_identity, method_name, update_root,
 )
 from nograd_lint.model.escape.judge import Judge
-from nograd_lint.model.escape.records import Candidate, Event, EventKind, How, Scope
+from nograd_lint.model.escape.records import Candidate
 from nograd_lint.model.escape.recording import Recorder
 from nograd_lint.model.grad_mode import Grad
 from nograd_lint.model.names import dotted_name
@@ -40,47 +41,13 @@ class EscapeAnalysis(Recorder):
         if not self._judged:
             self._judged = True
             for candidate in self.recorded:
+                candidate.events = [e for e in candidate.scope.timeline if candidate.holds(e)]
                 candidate.reason = Judge(self, candidate).run()
         return self.recorded
 
-    def binds(self, name: str) -> bool:
-        """Does any scope of the module bind ``name`` (so a new import of it could clash)?"""
-        stack = [self.module_scope]
-        while stack:
-            scope = stack.pop()
-            if name in scope.bound:
-                return True
-            stack.extend(scope.children)
-        return False
-
     def inference(self, candidate: Candidate, event: Event) -> bool:
         """Would ``event`` run in inference mode once ``candidate`` is migrated?"""
-        return candidate in event.context[0] and self.grad.state(event.where) is Grad.DISABLED
-
-    def uses_of(self, scope: Scope, name: str) -> Iterator[Event]:
-        """Reads of ``name`` bound in ``scope``: its own and those of nested scopes where it is
-        free (closures; functions reading a module global)."""
-        yield from scope.uses.get(name, ())
-        stack = list(scope.children)
-        while stack:
-            inner = stack.pop()
-            if name in inner.bound and name not in inner.declared:
-                continue
-            yield from inner.uses.get(name, ())
-            stack.extend(inner.children)
-
-    def lookup(self, scope: Scope, name: str) -> Scope | None:
-        """The scope whose binding of ``name`` a read in ``scope`` sees."""
-        while scope is not None:
-            if name in scope.bound and name not in scope.declared:
-                return scope
-            scope = scope.parent
-            while scope is not None and scope.is_class:
-                scope = scope.parent
-        return None
-
-    def is_builtin(self, scope: Scope, name: str) -> bool:
-        return name in BUILTINS and self.lookup(scope, name) is None
+        return candidate.holds(event) and self.grad.state(event.where) is Grad.DISABLED
 
     # ------------------------------------------------------------------ value kinds
     def plain(self, expression: cst.BaseExpression | None, scope: Scope,
@@ -93,7 +60,7 @@ class EscapeAnalysis(Recorder):
         if isinstance(expression, cst.Name):
             if expression.value in ("True", "False", "None"):
                 return True
-            owner = self.lookup(scope, expression.value)
+            owner = self.bindings.lookup(scope, expression.value)
             key = (id(owner), expression.value)
             if owner is None or key in seen or expression.value in owner.declared:
                 return False
@@ -122,7 +89,7 @@ class EscapeAnalysis(Recorder):
             if method in CONVERSION_METHODS:
                 return True
             func = expression.func
-            if isinstance(func, cst.Name) and self.is_builtin(scope, func.value):
+            if isinstance(func, cst.Name) and self.bindings.is_builtin(scope, func.value):
                 if func.value in PLAIN_BUILTINS:
                     return True
                 return func.value in ("min", "max", "sum", "abs") and all(
@@ -136,7 +103,7 @@ class EscapeAnalysis(Recorder):
         if binding.how == How.FOR:
             iterable = binding.value
             return (isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name)
-                    and iterable.func.value == "range" and self.is_builtin(scope, "range"))
+                    and iterable.func.value == "range" and self.bindings.is_builtin(scope, "range"))
         return False
 
     def _numeric(self, expression: cst.BaseExpression) -> bool:
@@ -188,7 +155,7 @@ class EscapeAnalysis(Recorder):
         one of an enclosing scope (a global, a closure's) outlives the code that fills it."""
         if not isinstance(expression, cst.Name):
             return None
-        owner = self.lookup(scope, expression.value)
+        owner = self.bindings.lookup(scope, expression.value)
         if owner is not scope or owner.is_class or expression.value in owner.declared:
             return None
         bindings = owner.bindings.get(expression.value, [])
@@ -203,7 +170,7 @@ class EscapeAnalysis(Recorder):
         if isinstance(value, cst.Call):
             func = value.func
             if isinstance(func, cst.Name) and func.value in CONTAINER_BUILTINS:
-                return self.is_builtin(scope, func.value)
+                return self.bindings.is_builtin(scope, func.value)
             return self.names.qualified_name(func) in CONTAINER_FACTORIES
         return False
 
@@ -212,7 +179,7 @@ class EscapeAnalysis(Recorder):
                 manager: cst.BaseExpression | None) -> list[Event] | None:
         """The call events of ``function`` when every caller is known: a nested or
         ``_private`` function only ever called directly.  None when callers may be elsewhere."""
-        scope = self.scope_of[function]
+        scope = self.bindings.scope_of[function]
         name = function.name.value
         owner = scope.parent
         private = name.startswith("_") and not name.endswith("__")
@@ -224,23 +191,16 @@ class EscapeAnalysis(Recorder):
                     and decorator.decorator.value in ("staticmethod", "classmethod")):
                 return None  # a decorator may keep what it returns (a cache, a registry)
         references: list[cst.CSTNode] = [
-            use.node for scope in self._all_scopes() for use in scope.uses.get(name, ())]
+            use.node for scope in self.bindings.scopes() for use in scope.uses.get(name, ())]
         if owner is not None and owner.is_class:
-            references += self.attribute_refs.get(name, [])
+            references += self.bindings.attribute_refs.get(name, [])
         sites = []
         for reference in references:
-            call = self.parent.get(reference)
+            call = self.bindings.parent.get(reference)
             if not (isinstance(call, cst.Call) and call.func is reference):
                 return None
-            sites.append(self.call_events[call])
+            sites.append(self.bindings.call_events[call])
         return sites
-
-    def _all_scopes(self) -> Iterator[Scope]:
-        stack = [self.module_scope]
-        while stack:
-            scope = stack.pop()
-            yield scope
-            stack.extend(scope.children)
 
     def callees(self, call: cst.Call) -> list[cst.FunctionDef]:
         """This module's functions a call may run: ``f(...)`` and ``self.f(...)``/``cls.f(...)``."""
@@ -255,9 +215,9 @@ class EscapeAnalysis(Recorder):
         if function in self._summaries:
             return self._summaries[function]
         self._summaries[function] = None  # recursion: assume the best until shown otherwise
-        scope = self.scope_of[function]
+        scope = self.bindings.scope_of[function]
         found = None
-        for inner in descendants(scope):
+        for inner in self.bindings.descendants(scope):
             found = self._scope_side_effect(inner)
             if found:
                 break
@@ -315,11 +275,3 @@ class EscapeAnalysis(Recorder):
                     self._forward_stores = effect
                     break
         return self._forward_stores
-
-
-def descendants(scope: Scope) -> Iterator[Scope]:
-    stack = [scope]
-    while stack:
-        inner = stack.pop()
-        yield inner
-        stack.extend(inner.children)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 from typing import Iterator
 
 from nograd_lint import libcst as cst
@@ -10,7 +9,6 @@ from nograd_lint import libcst as cst
 from nograd_lint.tree import children
 from nograd_lint.vocabulary import KEEPS_IDENTITY, VIEW_ATTRIBUTES, returns_receiver
 
-BUILTINS = frozenset(dir(builtins))
 
 # By class name: libcst is loaded only once a file needs it (see nograd_lint/__init__.py).
 LITERALS = frozenset({"Integer", "Float", "Imaginary", "SimpleString", "ConcatenatedString",
@@ -57,17 +55,6 @@ def gradient_step(name: str, value: cst.BaseExpression | None) -> bool:
     return mentions and reads_grad
 
 
-def target_names(target: cst.BaseExpression) -> Iterator[cst.BaseExpression]:
-    """The simple targets of an assignment target: names, attributes, subscripts."""
-    if isinstance(target, (cst.Tuple, cst.List)):
-        for element in target.elements:
-            yield from target_names(element.value)
-    elif isinstance(target, cst.StarredElement):
-        yield from target_names(target.value)
-    else:
-        yield target
-
-
 def call_operands(call: cst.Call) -> Iterator[cst.BaseExpression]:
     """A call's argument values, with list and tuple displays opened (``torch.cat([a, b])``)."""
     for arg in call.args:
@@ -75,13 +62,3 @@ def call_operands(call: cst.Call) -> Iterator[cst.BaseExpression]:
             yield from (element.value for element in arg.value.elements)
         else:
             yield arg.value
-
-
-def names_in(expression: cst.BaseExpression) -> list[cst.Name]:
-    found = []
-    while isinstance(expression, cst.Attribute):
-        found.append(expression.attr)
-        expression = expression.value
-    if isinstance(expression, cst.Name):
-        found.append(expression)
-    return found

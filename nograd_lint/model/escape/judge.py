@@ -6,10 +6,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from nograd_lint import libcst as cst
 
-from nograd_lint.model.escape.expressions import (
-    call_operands, gradient_step, method_name, target_names, update_root,
-)
-from nograd_lint.model.escape.records import Candidate, Event, EventKind, How, Scope, Unsafe
+from nograd_lint.model.escape.expressions import call_operands, gradient_step, method_name, update_root
+from nograd_lint.model.bindings import Event, EventKind, How, Scope, target_names
+from nograd_lint.model.escape.records import Candidate, Unsafe
 from nograd_lint.model.grad_mode import Grad
 from nograd_lint.model.names import dotted_name
 from nograd_lint.syntax import keyword_value
@@ -159,7 +158,7 @@ class Judge:
         if out is not None and not analysis.fresh(out, scope, self._region):
             raise Unsafe(f"'{shown}(out=...)' writes into a tensor from outside the block")
         if (isinstance(call.func, cst.Name) and call.func.value == "setattr"
-                and analysis.is_builtin(scope, "setattr")):
+                and analysis.bindings.is_builtin(scope, "setattr")):
             raise Unsafe("setattr() stores a value where it outlives the block")
         callees = analysis.callees(call)
         for callee in callees:
@@ -168,7 +167,7 @@ class Judge:
                 raise Unsafe(f"it calls '{callee.name.value}', which {effect}")
         unknown = not callees and not event.callee.startswith("torch.") \
             and method not in KNOWN_TENSOR_METHODS \
-            and not (isinstance(call.func, cst.Name) and analysis.is_builtin(scope, call.func.value))
+            and not (isinstance(call.func, cst.Name) and analysis.bindings.is_builtin(scope, call.func.value))
         if unknown:
             if analysis.registers_hooks:
                 raise Unsafe(f"this module registers forward hooks, which may keep what "
@@ -200,7 +199,7 @@ class Judge:
                 scope, name = item
                 if name in scope.declared or scope.is_class:
                     raise Unsafe(f"'{name}' is stored where it outlives the block")
-                uses = list(analysis.uses_of(scope, name))
+                uses = list(analysis.bindings.uses_of(scope, name))
             for use in uses:
                 if self._region(use) or self._before(use):
                     continue
@@ -210,7 +209,7 @@ class Judge:
         """The use runs before the block on every path (same scope, earlier, no loop around
         both): it cannot see the block's values."""
         return (use.scope is self.block.scope and use.order < self.block.start
-                and not set(use.context[1]) & set(self.block.loops))
+                and not set(use.loops) & set(self.block.loops))
 
     def _classify(self, use: Event) -> None:
         grad_on = self.analysis.grad.state(use.where) is not Grad.DISABLED
@@ -235,7 +234,7 @@ class Judge:
     def _step(self, node: cst.CSTNode, use: Event, grad_on: bool, path: set) -> cst.CSTNode | None:
         """One step up from ``node`` (carrying a value of the block): the next node carrying
         it, or None when the value is consumed safely.  Raises at an escape."""
-        parent = self.analysis.parent.get(node)
+        parent = self.analysis.bindings.parent.get(node)
         name = dotted_name(use.node) if not isinstance(use.node, cst.Call) else (
             f"{dotted_name(use.node.func) or 'a call'}()")
         up = _UP.get(type(parent).__name__)
@@ -246,11 +245,11 @@ class Judge:
     # One method per parent type, in _UP: each takes the _Step and returns the next node.
     def _up_attribute(self, step: _Step) -> cst.CSTNode | None:
         parent = step.parent
-        call = self.analysis.parent.get(parent)
+        call = self.analysis.bindings.parent.get(parent)
         if isinstance(call, cst.Call) and call.func is parent:
             return self._method_of_value(parent.attr.value, call, step.use, step.grad_on,
                                          step.path, step.name)
-        holder = self.analysis.parent.get(parent)
+        holder = self.analysis.bindings.parent.get(parent)
         if (isinstance(holder, (cst.Assign, cst.AnnAssign, cst.AugAssign))
                 and holder.value is not parent):
             raise Unsafe(f"'{step.name}.{parent.attr.value}' is set outside inference mode")
@@ -353,7 +352,7 @@ class Judge:
                for arg in call.args):
             raise Unsafe(f"'{name}' is written into by 'out=' outside inference mode")
         func = call.func
-        if isinstance(func, cst.Name) and analysis.is_builtin(scope, func.value):
+        if isinstance(func, cst.Name) and analysis.bindings.is_builtin(scope, func.value):
             if func.value in PLAIN_BUILTINS:
                 return None
             if func.value in PASSING_BUILTINS:
@@ -402,7 +401,7 @@ class Judge:
     def _flow_targets(self, target: cst.BaseExpression, scope: Scope) -> None:
         for simple in target_names(target):
             if isinstance(simple, cst.Name):
-                owner = self.analysis.lookup(scope, simple.value)
+                owner = self.analysis.bindings.lookup(scope, simple.value)
                 if owner is None or owner.is_class or simple.value in owner.declared:
                     raise Unsafe(f"a tensor of the block is stored in '{simple.value}', which "
                                  "outlives it")
