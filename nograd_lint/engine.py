@@ -271,7 +271,8 @@ class _Walker:
     def walk(self, root: cst.CSTNode) -> Statements:
         """Visit every node; return the statements met, for positions.py (whose own walk
         would cost a second traversal of every file with a finding).  Keeps the model's
-        pre-order index current for the visitors that run."""
+        pre-order index current for the visitors that run: it numbers the nodes some visitor
+        sees (the others need none, and counting them would cost every node)."""
         model = self._model
         index = -1
         methods_for: dict[type, tuple[list[Callable], list[Callable], bool]] = {}
@@ -289,7 +290,6 @@ class _Walker:
                         method(node.node)
                 current = node.owner
                 continue
-            index += 1
             methods = methods_for.get(node_type)
             if methods is None:
                 methods = methods_for[node_type] = (
@@ -304,6 +304,7 @@ class _Walker:
                 stack.append(_Leave(node, leaves, current))
             owner[id(node)] = current
             if visits:
+                index += 1
                 model.index = index
                 for method in visits:
                     method(node)

@@ -6,7 +6,8 @@ the node after every analysis has left it), so an analysis asks it, at visit tim
     model.function()        # innermost FunctionDef or Lambda around the node, None at module level
     model.named_function()  # innermost FunctionDef
     model.enclosing_class() # innermost ClassDef around it, through nested functions
-    model.index             # the node's pre-order index (in a leave_ method: its subtree's last)
+    model.index             # the node's pre-order index among the nodes some visitor sees
+                            # (in a leave_ method: the last such node of its subtree)
 
 and, at any time, about the definitions met so far:
 
@@ -43,7 +44,8 @@ class SemanticModel:
     """See the module docstring."""
 
     def __init__(self) -> None:
-        #: Pre-order index of the node being visited; set by the engine's walker.
+        #: Pre-order index of the node being visited, among the nodes some visitor of this walk
+        #: sees; set by the engine's walker.
         self.index = 0
         self._scopes: list[Scope] = []  # enclosing ClassDef/FunctionDef/Lambda, innermost last
         self._outer: dict[Scope, Scope | None] = {}  # each scope's enclosing scope
