@@ -2,7 +2,7 @@
 
 A module-level function or method runs without gradients when every call site of it in the
 project does: a call under ``no_grad``, in a ``@no_grad()`` function, or in a function that
-itself surely runs without them (as grad_regions.py settles it within a module, across files
+itself surely runs without them (as model/grad_mode.py settles it within a module, across files
 here).  One referenced other than by a call anywhere (stored, returned) may be called from
 anywhere: it runs with them.
 

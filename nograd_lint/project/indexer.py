@@ -1,6 +1,6 @@
 """One module's facts for the project index, read from CPython's ``ast`` (see facts.py).
 
-Grad mode at a call site is computed as grad_regions.py computes it on libcst, from the same
+Grad mode at a call site is computed as model/grad_mode.py computes it on libcst, from the same
 vocabulary (``grad_api_effect``, ``MANAGER_NAME``) and the same import resolution (names.py's:
 module-flat, in source order, a ``def``/``class``/assignment shadowing an imported name):
 ``with`` items, decorators, bare ``set_grad_enabled(...)`` statements (a block that ends in
@@ -31,7 +31,7 @@ _MATCH = ast.Match
 def qualified_definitions(tree: ast.Module) -> dict[int, str]:
     """``id`` of each module-level function and class, and of each method of a module-level
     class, to its qualified name (``f``, ``Model``, ``Model.forward``): the functions the
-    project index can name, as grad_regions.py tells them apart (a ``def`` inside an ``if``
+    project index can name, as model/grad_mode.py tells them apart (a ``def`` inside an ``if``
     or ``try`` at module level is module-level too)."""
     found: dict[int, str] = {}
     for node in _definitions_in(tree.body):
@@ -70,7 +70,7 @@ def _blocks(node: ast.stmt) -> list[list[ast.stmt]]:
 
 
 class _Deferred(NamedTuple):
-    """A ``with`` over this module's own function or class (grad_regions.py's _Deferred)."""
+    """A ``with`` over this module's own function or class (model/grad_mode.py's _Deferred)."""
 
     name: str
     outer: Explicit
@@ -220,7 +220,7 @@ class _Indexer:
 
     # ------------------------------------------------------------------ grad mode
     def effect(self, expression: ast.AST, frame: _Frame) -> Explicit:
-        """grad_regions.py's ``GradRegions.effect`` on ``ast``."""
+        """model/grad_mode.py's ``GradRegions.effect`` on ``ast``."""
         if type(expression) is ast.IfExp:
             branches = (self.effect(expression.body, frame), self.effect(expression.orelse, frame))
             return Grad.MANAGED if any(b is not None for b in branches) else None
