@@ -24,6 +24,7 @@ from nograd_lint.cleanup import (
     imports_made_unused, is_self_assignment, merge_adjacent, unused_import_fixes,
 )
 from nograd_lint.config import Config
+from nograd_lint.engine import Analysis
 from nograd_lint.engine import analyze as analyze_module
 from nograd_lint.rule import Finding, Fix, FixSafety
 from nograd_lint.vocabulary import Grad
@@ -68,7 +69,7 @@ def fix_source(source: str | bytes, path: str, config: Config, *, unsafe: bool =
             break
         candidate = _apply(analysis.module, fixes, source)
         if candidate is None:
-            return _unparseable_fix(source, path, config)
+            return _unparseable_fix(source, analyze(source, path, config), path)
         if candidate == current:
             break
         current = candidate
@@ -78,7 +79,7 @@ def fix_source(source: str | bytes, path: str, config: Config, *, unsafe: bool =
         module = cst.parse_module(current)
         candidate = _apply(module, unused_import_fixes(module, unused), source)
         if candidate is None:
-            return _unparseable_fix(source, path, config)
+            return _unparseable_fix(source, analyze(source, path, config), path)
         current = candidate
         analysis = analyze(current, path, config)
     return FixResult(current + tail, max(before - len(analysis.findings), 0), analysis.findings)
@@ -94,8 +95,8 @@ def _apply(module: cst.Module, fixes: list[Fix], like: str | bytes) -> str | byt
     return candidate
 
 
-def _unparseable_fix(source: str | bytes, path: str, config: Config) -> FixResult:
-    return FixResult(source, 0, analyze(source, path, config).findings,
+def _unparseable_fix(source: str | bytes, analysis: Analysis, path: str) -> FixResult:
+    return FixResult(source, 0, analysis.findings,
                      f"{path}: a fix produced code that does not parse; file left unchanged, "
                      "please report this")
 
