@@ -1062,14 +1062,17 @@ def apply(op: type[Node], *inputs, out=None, **options) -> Tensor:
 
 def _record(op: type[Node], inputs: tuple, out, options: dict) -> Tensor:
     node = op()
-    arrays, needs, edges = [], [], []
+    arrays = []
+    needs = []
+    edges = []
     for tensor in inputs:
         if isinstance(tensor, Tensor):
             arrays.append(tensor._data)
             if tensor._requires_grad:
                 needs.append(True)
-                grad_fn = tensor._grad_fn if tensor._base is None else tensor.grad_fn
-                edges.append((grad_fn, tensor._output_nr) if grad_fn is not None else tensor._edge())
+                grad_fn = tensor._grad_fn
+                edges.append((grad_fn, tensor._output_nr)
+                             if grad_fn is not None and tensor._base is None else tensor._edge())
                 continue
         else:
             arrays.append(tensor)
@@ -1088,12 +1091,18 @@ def _record(op: type[Node], inputs: tuple, out, options: dict) -> Tensor:
         result = _view(inputs[0], returned)
     else:
         result = _tensor(returned)
-    if node._to_save:
-        node._saved = tuple([_save(value, inputs, arrays, returned, result, out)
-                             for value in node._to_save])
+    to_save = node._to_save
+    if to_save:
+        node._saved = tuple([value if value is None or type(value) is float
+                             else _save(value, inputs, arrays, returned, result, out)
+                             for value in to_save])
     node.next_functions = tuple(edges)
     node._shapes = (result._data.shape,)
-    result._set_history(node)
+    if result._base is None:  # the common case of _set_history, inlined: it is every op's
+        result._requires_grad = True
+        result._grad_fn = node
+    else:
+        result._set_history(node)
     return result
 
 
