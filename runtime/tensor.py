@@ -553,6 +553,11 @@ class Tensor:
     def clone(self) -> Tensor:
         return apply(unary.CloneBackward0, self)
 
+    def _apply(self, op: type[Node], *others, **options) -> Tensor:
+        """``op`` on this tensor and ``others``: for backward formulas, which may not import
+        this module, to call a backward op (``TanhBackwardBackward0``) that has no method."""
+        return apply(op, self, *others, **options)
+
     # ---------------------------------------------------------------- arithmetic
     __add__ = __radd__ = _binary(arithmetic.AddBackward0)
     __sub__ = _binary(arithmetic.SubBackward0)

@@ -86,15 +86,17 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
         _add(pending, node, output_nr, grad)
     counts = _dependencies(list(pending))
     ready = [node for node in pending if node not in counts]
+    pop_pending, pop_ready, push_ready = pending.pop, ready.pop, ready.append
     while ready:
-        node = ready.pop()
-        grads = pending.pop(node, None)
+        node = pop_ready()
+        grads = pop_pending(node, None)
         if grads is None:  # nothing flowed here; its inputs still stop waiting for it
             for child, _ in node.next_functions:
                 if child is not None:
-                    counts[child] -= 1
-                    if counts[child] == 0:
-                        ready.append(child)
+                    waiting = counts[child] - 1
+                    counts[child] = waiting
+                    if not waiting:
+                        push_ready(child)
             continue
         if node._tensor_hooks is not None or node._retained is not None:
             grads = _run_tensor_hooks(node, grads)
@@ -116,13 +118,17 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
                     grad = sum_to(grad, shapes[output_nr], node, results)
                 slots = pending.get(child)
                 if slots is None:
-                    slots = pending[child] = [None] * len(shapes)
-                    slots[output_nr] = grad
+                    if len(shapes) == 1:
+                        pending[child] = [grad]
+                    else:
+                        slots = pending[child] = [None] * len(shapes)
+                        slots[output_nr] = grad
                 else:
                     slots[output_nr] = grad if slots[output_nr] is None else slots[output_nr] + grad
-            counts[child] -= 1
-            if counts[child] == 0:
-                ready.append(child)
+            waiting = counts[child] - 1
+            counts[child] = waiting
+            if not waiting:
+                push_ready(child)
         if not retain_graph and node._saved:
             node._saved = None  # frees what forward saved
     return capture or {}
