@@ -247,7 +247,10 @@ class Tensor:
         elif self._grad is None:
             # A copy: the engine may hand one gradient to several inputs, and .grad can be
             # changed in place.
-            self._grad = _tensor(np.array(np.broadcast_to(grad._data, data.shape), dtype=data.dtype))
+            values = grad._data
+            if values.shape != data.shape:  # (broadcast_to costs microseconds: only if needed)
+                values = np.broadcast_to(values, data.shape)
+            self._grad = _tensor(np.array(values, dtype=data.dtype))
         else:
             self._grad._data = self._grad._data + grad._data.astype(data.dtype, copy=False)
 
@@ -1067,9 +1070,7 @@ def apply(op: type[Node], *inputs, out=None, **options) -> Tensor:
 
 def _record(op: type[Node], inputs: tuple, out, options: dict) -> Tensor:
     node = op()
-    arrays = []
-    needs = []
-    edges = []
+    arrays, needs, edges = [], [], []
     for tensor in inputs:
         if isinstance(tensor, Tensor):
             arrays.append(tensor._data)
@@ -1098,6 +1099,7 @@ def _record(op: type[Node], inputs: tuple, out, options: dict) -> Tensor:
         result = _tensor(returned)
     to_save = node._to_save
     if to_save:
+        # (a saved Python number, like a missing value, is kept as it is)
         node._saved = tuple([value if value is None or type(value) is float
                              else _save(value, inputs, arrays, returned, result, out)
                              for value in to_save])
