@@ -383,6 +383,70 @@ def ge(input: Tensor, other):  # noqa: A002 - torch's names
     return input.ge(other)
 
 
+def narrow(input: Tensor, dim, start, length):  # noqa: A002 - torch's names
+    return input.narrow(dim, start, length)
+
+
+def select(input: Tensor, dim, index):  # noqa: A002 - torch's names
+    return input.select(dim, index)
+
+
+def var_mean(input: Tensor, dim=None, unbiased=True, keepdim=False, correction=None):  # noqa: A002
+    return input.var_mean(dim, unbiased=unbiased, keepdim=keepdim, correction=correction)
+
+
+def square(input: Tensor):  # noqa: A002 - torch's names
+    return input.square()
+
+
+def amax(input: Tensor, dim=(), keepdim=False):  # noqa: A002 - torch's names
+    return input.amax(dim, keepdim)
+
+
+def amin(input: Tensor, dim=(), keepdim=False):  # noqa: A002 - torch's names
+    return input.amin(dim, keepdim)
+
+
+def cumsum(input: Tensor, dim):  # noqa: A002 - torch's names
+    return input.cumsum(dim)
+
+
+def logsumexp(input: Tensor, dim, keepdim=False):  # noqa: A002 - torch's names
+    return input.logsumexp(dim, keepdim)
+
+
+def prod(input: Tensor, dim=None, keepdim=False):  # noqa: A002 - torch's names
+    return input.prod(dim, keepdim)
+
+
+def round(input: Tensor, decimals=0):  # noqa: A001, A002 - torch's names
+    return input.round(decimals=decimals)
+
+
+def maximum(input: Tensor, other: Tensor):  # noqa: A002 - torch's names
+    return input.maximum(other)
+
+
+def minimum(input: Tensor, other: Tensor):  # noqa: A002 - torch's names
+    return input.minimum(other)
+
+
+def dot(input: Tensor, other: Tensor):  # noqa: A002 - torch's names
+    return input.dot(other)
+
+
+def outer(input: Tensor, vec2: Tensor):  # noqa: A002 - torch's names
+    return input.outer(vec2)
+
+
+def erf(input: Tensor):  # noqa: A002 - torch's names
+    return input.erf()
+
+
+def bernoulli(input: Tensor, generator=None):  # noqa: A002 - torch's names
+    return input.bernoulli(generator=generator)
+
+
 def save(obj, path) -> None:
     from runtime.serialization import save as _save
     _save(obj, path)

@@ -684,6 +684,53 @@ class Tensor:
 
     sign = _unary(unary.SignBackward0)
 
+    erf = _unary(unary.ErfBackward0)
+
+    def square(self):
+        return self ** 2  # as PyTorch: PowBackward0
+
+    def round(self, decimals=0):
+        if decimals:
+            return apply(unary.RoundBackward1, self, decimals=decimals)
+        return apply(unary.RoundBackward0, self)
+
+    def maximum(self, other):
+        return apply(arithmetic.MaximumBackward0, self, other)
+
+    def minimum(self, other):
+        return apply(arithmetic.MinimumBackward0, self, other)
+
+    def dot(self, other):
+        if self.dim() != 1 or other.dim() != 1:
+            raise RuntimeError(f"1D tensors expected, but got {self.dim()}D and {other.dim()}D tensors")
+        if self.dtype != other.dtype:
+            raise RuntimeError("dot : expected both vectors to have same dtype, but found "
+                               f"{SCALAR_TYPE_NAMES[self.dtype.name]} and "
+                               f"{SCALAR_TYPE_NAMES[other.dtype.name]}")
+        if self.numel() != other.numel():
+            raise RuntimeError(
+                f"inconsistent tensor size, expected tensor [{self.numel()}] and src "
+                f"[{other.numel()}] to have the same number of elements, but got "
+                f"{self.numel()} and {other.numel()} elements respectively")
+        return apply(arithmetic.DotBackward0, self, other)
+
+    def outer(self, other):
+        for name, tensor in (("self", self), ("vec2", other)):
+            if tensor.dim() != 1:
+                raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {tensor.dim()}-D")
+        return self.unsqueeze(1) * other  # as PyTorch: MulBackward0
+
+    def bernoulli(self, generator=None):
+        from runtime.random import default_generator
+        draws = (generator or default_generator).uniform(0.0, 1.0, self._data.shape) < self._data
+        return apply(inplace.BernoulliBackward0, self, value=draws)
+
+    def bernoulli_(self, p=0.5, generator=None):
+        from runtime.random import default_generator
+        draws = (generator or default_generator).uniform(0.0, 1.0, self._data.shape) < _data_of(p)
+        return self._inplace(inplace.BernoulliBackward1, value=draws)
+
+
     # ---------------------------------------------------------------- reductions
     def sum(self, dim=None, keepdim=False):
         if dim is None:
@@ -732,6 +779,28 @@ class Tensor:
             raise NotImplementedError("runtime supports only the 2-norm")
         return apply(reduction.LinalgVectorNormBackward0, self, dim=dim, keepdim=keepdim)
 
+    def prod(self, dim=None, keepdim=False):
+        if dim is None:
+            return apply(reduction.ProdBackward0, self)
+        return apply(reduction.ProdBackward1, self, dim=dim, keepdim=keepdim)
+
+    def amax(self, dim=(), keepdim=False):
+        return apply(reduction.AmaxBackward0, self, dim=dim, keepdim=keepdim)
+
+    def amin(self, dim=(), keepdim=False):
+        return apply(reduction.AminBackward0, self, dim=dim, keepdim=keepdim)
+
+    def cumsum(self, dim):
+        return apply(reduction.CumsumBackward0, self, dim=dim)
+
+    def logsumexp(self, dim, keepdim=False):
+        return apply(reduction.LogsumexpBackward0, self, dim=dim, keepdim=keepdim)
+
+    def var_mean(self, dim=None, unbiased=True, keepdim=False, correction=None):
+        correction = (1 if unbiased else 0) if correction is None else correction
+        return apply_many(reduction.VarMeanBackward0, self, dim=dim, correction=correction,
+                          keepdim=keepdim)
+
     def softmax(self, dim):
         return apply(reduction.SoftmaxBackward0, self, dim=dim)
 
@@ -772,6 +841,42 @@ class Tensor:
 
     def transpose(self, dim0, dim1):
         return apply(shape_ops.TransposeBackward0, self, dim0=dim0, dim1=dim1)
+
+    def transpose_(self, dim0, dim1):
+        """Swap two dimensions of this tensor itself (its history continues as
+        TransposeBackward1)."""
+        recording = modes.grad and self._requires_grad
+        self._check_inplace(recording)
+        swapped = apply(shape_ops.TransposeBackward1, self, dim0=dim0, dim1=dim1)
+        self._data = np.swapaxes(self._data, dim0, dim1)
+        if self._counter is not None:
+            self._counter.value += 1
+        if recording:
+            self._set_history(swapped._grad_fn)
+        return self
+
+    def narrow(self, dim, start, length):
+        size = self.size(dim)
+        start = start + size if start < 0 else start
+        if start + length > size:
+            raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({size}).")
+        index = (slice(None),) * (dim % self.dim()) + (slice(start, start + length),)
+        return apply(indexing.SliceBackward0, self, index=index)
+
+    def select(self, dim, index):
+        size = self.size(dim)
+        if not -size <= index < size:
+            raise IndexError(f"select(): index {index} out of range for tensor of size "
+                             f"{list(self.shape)} at dimension {dim}")
+        return apply(indexing.SelectBackward0, self,
+                     index=(slice(None),) * (dim % self.dim()) + (index,))
+
+    def repeat(self, *repeats):
+        repeats = _shape(repeats)
+        if len(repeats) < self.dim():
+            raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number "
+                               "of dimensions of tensor")
+        return apply(shape_ops.RepeatBackward0, self, repeats=repeats)
 
     def t(self):
         if self.dim() > 2:
@@ -1111,6 +1216,27 @@ def _record(op: type[Node], inputs: tuple, out, options: dict) -> Tensor:
     else:
         result._set_history(node)
     return result
+
+
+def apply_many(op: type[Node], *inputs, **options) -> tuple:
+    """``apply`` for an op whose forward returns several arrays: one tensor each, all
+    outputs of the one node.  (Such a forward saves only inputs.)"""
+    if not (modes.grad and any(isinstance(t, Tensor) and t._requires_grad for t in inputs)):
+        arrays = [t._data if isinstance(t, Tensor) else t for t in inputs]
+        return tuple([_tensor(array) for array in op.forward(NULL_CTX, *arrays, **options)])
+    node = op()
+    arrays = [t._data if isinstance(t, Tensor) else t for t in inputs]
+    node.needs_input_grad = tuple([isinstance(t, Tensor) and t._requires_grad for t in inputs])
+    node.next_functions = tuple([t._edge() if needed else _NO_EDGE
+                                 for t, needed in zip(inputs, node.needs_input_grad)])
+    results = tuple([_tensor(array) for array in op.forward(node, *arrays, **options)])
+    if node._to_save:
+        node._saved = tuple([_save(value, inputs, arrays, None, None, None)
+                             for value in node._to_save])
+    node._shapes = tuple([result._data.shape for result in results])
+    for output_nr, result in enumerate(results):
+        result._set_history(node, output_nr)
+    return results
 
 
 def _save(value, inputs: tuple, arrays: list, returned, result: Tensor, out):

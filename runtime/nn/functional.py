@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from runtime.autograd.ops.nn import (
-    AddmmBackward0, BinaryCrossEntropyWithLogitsBackward0, EmbeddingBackward0,
-    MseLossBackward0, NativeBatchNormBackward0, NllLossBackward0, NativeBatchNormEval,
+    AddmmBackward0, BinaryCrossEntropyBackward0, BinaryCrossEntropyWithLogitsBackward0,
+    EmbeddingBackward0, GeluBackward0, LeakyReluBackward0, MseLossBackward0,
+    NativeBatchNormBackward0, NativeBatchNormEval, NllLossBackward0, SoftplusBackward0,
 )
 from runtime.random import default_generator
 from runtime.tensor import Tensor, apply
@@ -35,6 +36,22 @@ def tanh(input: Tensor) -> Tensor:  # noqa: A002
     return input.tanh()
 
 
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError("approximate argument must be either none or tanh.")
+    return apply(GeluBackward0, input, approximate=approximate)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:  # noqa: A002
+    if inplace:
+        return input._inplace(LeakyReluBackward0, negative_slope=negative_slope)
+    return apply(LeakyReluBackward0, input, negative_slope=negative_slope)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: A002
+    return apply(SoftplusBackward0, input, beta=beta, threshold=threshold)
+
+
 def softmax(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
     return input.softmax(dim)
 
@@ -43,9 +60,17 @@ def log_softmax(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
     return input.log_softmax(dim)
 
 
+def check_probability(p: float) -> None:
+    if p < 0 or p > 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002
+    check_probability(p)
     if not training or p == 0:
         return input
+    if p == 1:  # everything dropped: zeros, not 0 * inf
+        return input.mul_(0.0) if inplace else input * 0.0
     keep = default_generator.uniform(0, 1, input.shape) >= p
     mask = Tensor._wrap((keep / (1 - p)).astype(input._data.dtype))
     return input.mul_(mask) if inplace else input * mask
@@ -78,6 +103,19 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean", ignore
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
     return apply(BinaryCrossEntropyWithLogitsBackward0, input, target, reduction=reduction)
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
+                         reduction: str = "mean") -> Tensor:
+    if target.shape != input.shape:
+        raise ValueError(f"Using a target size ({target.shape!r}) that is different to the input "
+                         f"size ({input.shape!r}) is deprecated. Please ensure they have the same size.")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if weight is not None and weight.requires_grad:
+        raise RuntimeError("The function 'binary_cross_entropy' is not differentiable with respect "
+                           "to argument 'weight'. This input cannot have requires_grad True.")
+    return apply(BinaryCrossEntropyBackward0, input, target, weight, reduction=reduction)
 
 
 def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None,  # noqa: A002

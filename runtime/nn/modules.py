@@ -520,6 +520,18 @@ class Tanh(_Activation):
     function = staticmethod(F.tanh)
 
 
+class GELU(Module):
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return F.gelu(input, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
 class Identity(Module):
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         return input
@@ -732,23 +744,16 @@ class ParameterList(Module):
         return "\n".join(lines)
 
 
-def _check_probability(p: float) -> None:
-    if p < 0 or p > 1:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-
-
 class Dropout(Module):
     """Zeroes elements with probability ``p`` and scales the rest by 1/(1-p) in training mode;
     the identity in evaluation mode."""
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
-        _check_probability(p)
+        F.check_probability(p)
         self.p, self.inplace = p, inplace
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        if self.training and self.p == 1:
-            return input * 0.0  # everything dropped: zeros, not 0 * inf
         return F.dropout(input, self.p, self.training, self.inplace)
 
     def extra_repr(self) -> str:

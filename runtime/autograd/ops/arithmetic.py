@@ -127,8 +127,10 @@ class PowBackward1(Node):
     def backward(ctx, grad):
         a, b, result = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
+        # d/da is 0 where b == 0, even at a == 0 (as PyTorch): there the exponent b - 1 is
+        # replaced by 1 so that 0 ** -1 is never taken;
         # d/db a**b = a**b log a, taken as 0 where a <= 0 (as PyTorch does at a == 0)
-        return (grad * b * a ** (b - 1) if need_a else None,
+        return (grad * b * a ** (b - 1).masked_fill(b == 0, 1) if need_a else None,
                 grad * result * a.masked_fill(a <= 0, 1).log() if need_b else None)
 
 
@@ -223,3 +225,26 @@ def matmul_op(a_ndim: int, b_ndim: int) -> type[Node]:
     if a_ndim == 2:
         return _MatMulClone
     return UnsafeViewBackward0
+
+
+class MaximumBackward0(Node):
+    """``maximum(a, b)``: the gradient goes to the larger input, half to each on a tie."""
+
+    pick = staticmethod(np.maximum)
+
+    @classmethod
+    def forward(cls, ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return cls.pick(a, b)
+
+    @classmethod
+    def backward(cls, ctx, grad):
+        a, b = ctx.saved_tensors
+        share_a = ((cls.pick(a._data, b._data) == a._data) - (a._data == b._data) * 0.5
+                   ).astype(grad._data.dtype)
+        need_a, need_b = ctx.needs_input_grad
+        return (grad * share_a if need_a else None, grad * (1 - share_a) if need_b else None)
+
+
+class MinimumBackward0(MaximumBackward0):
+    pick = staticmethod(np.minimum)

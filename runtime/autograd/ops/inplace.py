@@ -85,3 +85,15 @@ class ToCopyBackward0(Node):
     @staticmethod
     def backward(ctx, grad):
         return (grad.to(dtypes.from_numpy(ctx.input_dtype)),)
+
+
+class BernoulliBackward0(FillBackward0):
+    """``bernoulli()``: draws (``value``) with this tensor's probabilities, a new tensor."""
+
+    @staticmethod
+    def forward(ctx, a, value=0):
+        return np.asarray(value, dtype=a.dtype)
+
+
+class BernoulliBackward1(FillBackward0):
+    """``bernoulli_(p)``: this tensor refilled with draws."""

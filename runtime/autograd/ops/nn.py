@@ -3,9 +3,12 @@ fused linear layer, each a single node named like PyTorch's."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from runtime.autograd.node import Node
+from runtime.autograd.ops.unary import erf_array
 
 
 def _reduce(values: np.ndarray, reduction: str) -> np.ndarray:
@@ -193,3 +196,101 @@ class AddmmBackward0(Node):
         return (grad @ weight if need_x else None,
                 grad.t() @ x if need_weight else None,
                 grad.sum(dim=0) if need_bias else None)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+_GELU_CUBIC = 0.044715
+
+
+class GeluBackward0(Node):
+    """``x * Phi(x)`` (Phi: the normal CDF), or with ``approximate="tanh"`` PyTorch's tanh
+    approximation of it."""
+
+    @staticmethod
+    def forward(ctx, a, approximate="none"):
+        ctx.save_for_backward(a)
+        ctx.approximate = approximate
+        if approximate == "tanh":
+            inner = _SQRT_2_OVER_PI * (a + _GELU_CUBIC * a ** 3)
+            return (0.5 * a * (1 + np.tanh(inner))).astype(a.dtype, copy=False)
+        return (a * 0.5 * (1 + erf_array(a / math.sqrt(2)))).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, = ctx.saved_tensors
+        if ctx.approximate == "tanh":
+            tanh = (_SQRT_2_OVER_PI * (a + _GELU_CUBIC * a ** 3)).tanh()
+            slope = _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * a * a)
+            return (grad * (0.5 * (1 + tanh) + 0.5 * a * (1 - tanh * tanh) * slope),)
+        cdf = 0.5 * (1 + (a / math.sqrt(2)).erf())
+        pdf = (-0.5 * a * a).exp() / math.sqrt(2 * math.pi)
+        return (grad * (cdf + a * pdf),)
+
+
+class LeakyReluBackward0(Node):
+    @staticmethod
+    def forward(ctx, a, negative_slope=0.01):
+        ctx.save_for_backward(a)
+        ctx.negative_slope = negative_slope
+        return np.where(a > 0, a, a * negative_slope).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, = ctx.saved_tensors
+        slope = ctx.negative_slope
+        return (grad * ((a > 0).to(grad.dtype) * (1 - slope) + slope),)
+
+
+class SoftplusBackward0(Node):
+    """``log(1 + exp(beta x)) / beta``, and ``x`` itself where ``beta x > threshold``."""
+
+    @staticmethod
+    def forward(ctx, a, beta=1.0, threshold=20.0):
+        ctx.save_for_backward(a)
+        ctx.beta, ctx.threshold = beta, threshold
+        scaled = a * beta
+        smooth = np.logaddexp(0, scaled) / beta
+        return np.where(scaled > threshold, a, smooth).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, = ctx.saved_tensors
+        scaled = a * ctx.beta
+        return (grad * scaled.sigmoid().masked_fill(scaled > ctx.threshold, 1),)
+
+
+class BinaryCrossEntropyBackward0(Node):
+    """``-w (t log x + (1 - t) log(1 - x))`` of probabilities ``x``, each log clamped at -100
+    as PyTorch does."""
+
+    @staticmethod
+    def forward(ctx, probabilities, target, weight=None, reduction="mean"):
+        if ((probabilities < 0) | (probabilities > 1)).any():
+            raise RuntimeError("all elements of input should be between 0 and 1")
+        ctx.save_for_backward(probabilities, target, weight)
+        ctx.reduction = reduction
+        with np.errstate(divide="ignore"):
+            log_p = np.maximum(np.log(probabilities), -100)
+            log_q = np.maximum(np.log(1 - probabilities), -100)
+        losses = -(target * log_p + (1 - target) * log_q)
+        if weight is not None:
+            losses = losses * weight
+        return _reduce(losses.astype(probabilities.dtype, copy=False), reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        probabilities, target, weight = ctx.saved_tensors
+        spread = _spread(grad, probabilities.shape, ctx.reduction)
+        if weight is not None:
+            spread = spread * weight
+        need_input, need_target = ctx.needs_input_grad[:2]
+        grad_input = grad_target = None
+        if need_input:
+            # PyTorch's epsilon keeps the gradient finite at 0 and 1
+            grad_input = spread * (probabilities - target) / (
+                (1 - probabilities) * probabilities).clamp(min=1e-12)
+        if need_target:
+            # unclamped, as PyTorch: infinite where a probability is 0 or 1 (and silent)
+            with np.errstate(divide="ignore"):
+                grad_target = spread * ((1 - probabilities).log() - probabilities.log())
+        return grad_input, grad_target, None

@@ -198,3 +198,123 @@ class LogSoftmaxBackward0(Node):
     def backward(ctx, grad):
         result, = ctx.saved_tensors
         return (grad - result.exp() * grad.sum(dim=ctx.dim, keepdim=True),)
+
+
+class VarMeanBackward0(Node):
+    """``var_mean``: one node with two outputs, the variance and the mean."""
+
+    @staticmethod
+    def forward(ctx, a, dim=None, correction=1, keepdim=False):
+        axes = _axes(dim, a.ndim)
+        ctx.save_for_backward(a)
+        ctx.axes, ctx.correction, ctx.keepdim = axes, correction, keepdim
+        count = a.size if axes is None else int(np.prod([a.shape[d] for d in axes]))
+        ctx.count = count
+        return (np.asarray(a.var(axis=axes, ddof=correction, keepdims=keepdim), dtype=a.dtype),
+                np.asarray(a.mean(axis=axes, keepdims=keepdim), dtype=a.dtype))
+
+    @staticmethod
+    def backward(ctx, grad_var, grad_mean):
+        a, = ctx.saved_tensors
+        grad = None
+        if grad_var is not None:
+            grad = _variance_grad(grad_var, a, ctx.axes, ctx.correction, ctx.keepdim)
+        if grad_mean is not None:
+            spread = expand_back(grad_mean / ctx.count, a.shape, ctx.axes,
+                                 ctx.keepdim or ctx.axes is None)
+            grad = spread if grad is None else grad + spread
+        return (grad,)
+
+
+class AmaxBackward0(Node):
+    """``amax``/``amin``: the gradient is shared evenly among the extreme values."""
+
+    pick = staticmethod(np.max)
+
+    @classmethod
+    def forward(cls, ctx, a, dim=(), keepdim=False):
+        axes = _axes(dim, a.ndim) if dim != () else None
+        result = np.asarray(cls.pick(a, axis=axes, keepdims=keepdim))
+        ctx.save_for_backward(a, result)
+        ctx.axes, ctx.keepdim = axes, keepdim or axes is None
+        return result
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, result = ctx.saved_tensors
+        hits = (a == expand_back(result, a.shape, ctx.axes, ctx.keepdim)).to(a.dtype)
+        count = hits.sum(dim=ctx.axes, keepdim=True) if ctx.axes is not None else hits.sum()
+        return (expand_back(grad, a.shape, ctx.axes, ctx.keepdim) * hits / count,)
+
+
+class AminBackward0(AmaxBackward0):
+    pick = staticmethod(np.min)
+
+
+class CumsumBackward0(Node):
+    @staticmethod
+    def forward(ctx, a, dim=0):
+        ctx.dim = dim
+        return np.cumsum(a, axis=dim if a.ndim else None).reshape(a.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        # each input reaches every later output: a reversed cumulative sum
+        return (grad.sum(dim=ctx.dim, keepdim=True) - grad.cumsum(ctx.dim) + grad,)
+
+
+class LogsumexpBackward0(Node):
+    @staticmethod
+    def forward(ctx, a, dim=(), keepdim=False):
+        axes = _axes(dim, a.ndim)
+        peak = a.max(axis=axes, keepdims=True) if a.size else np.zeros((1,) * a.ndim, a.dtype)
+        peak = np.where(np.isfinite(peak), peak, 0)
+        result = np.log(np.exp(a - peak).sum(axis=axes, keepdims=True)) + peak
+        result = np.asarray(result if keepdim else result.squeeze(axes), dtype=a.dtype)
+        ctx.save_for_backward(a, result)
+        ctx.axes, ctx.keepdim = axes, keepdim
+        return result
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, result = ctx.saved_tensors
+        result = expand_back(result, a.shape, ctx.axes, ctx.keepdim)
+        return (expand_back(grad, a.shape, ctx.axes, ctx.keepdim) * (a - result).exp(),)
+
+
+def _prod_of_others(a, axis: int):
+    """For each element of ``a``, the product of the others along ``axis`` (zeros allowed):
+    the elements repeated along a new axis with the diagonal set to 1, then multiplied."""
+    size = a.shape[axis]
+    repeated = a.unsqueeze(axis).expand(*a.shape[:axis], size, *a.shape[axis:])
+    diagonal = np.eye(size, dtype=bool).reshape((size, size) + (1,) * (a.dim() - axis - 1))
+    return repeated.masked_fill(diagonal, 1).prod(axis + 1)
+
+
+class ProdBackward0(Node):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.asarray(a.prod(), dtype=a.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, = ctx.saved_tensors
+        flat = a.reshape(-1)
+        return ((grad * _prod_of_others(flat, 0)).reshape(a.shape),)
+
+
+class ProdBackward1(Node):
+    @staticmethod
+    def forward(ctx, a, dim=0, keepdim=False):
+        axis = dim % max(a.ndim, 1)
+        ctx.save_for_backward(a)
+        ctx.axis, ctx.keepdim = axis, keepdim
+        return np.asarray(a.prod(axis=axis if a.ndim else None, keepdims=keepdim), dtype=a.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, = ctx.saved_tensors
+        if not a.dim():
+            return (grad,)
+        return (expand_back(grad, a.shape, (ctx.axis,), ctx.keepdim) * _prod_of_others(a, ctx.axis),)

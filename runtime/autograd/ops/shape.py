@@ -149,3 +149,25 @@ class StackBackward0(Node):
         before = (slice(None),) * ctx.axis
         return tuple(grad[(*before, position)] if needed else None
                      for position, needed in enumerate(ctx.needs_input_grad))
+
+
+class TransposeBackward1(TransposeBackward0):
+    """``transpose_``: the tensor itself takes the swapped layout (no new view)."""
+
+    is_view = False
+
+
+class RepeatBackward0(Node):
+    @staticmethod
+    def forward(ctx, a, repeats=()):
+        # a has as many leading size-1 dimensions added as repeats has more entries
+        padded = (1,) * (len(repeats) - a.ndim) + a.shape
+        ctx.shape, ctx.padded, ctx.repeats = a.shape, padded, tuple(repeats)
+        return np.tile(a.reshape(padded), repeats)
+
+    @staticmethod
+    def backward(ctx, grad):
+        # each output dimension is (repeat, size): sum over the repeat axes
+        split = [n for pair in zip(ctx.repeats, ctx.padded) for n in pair]
+        summed = grad.reshape(split).sum(dim=tuple(range(0, len(split), 2)))
+        return (summed.reshape(ctx.shape),)

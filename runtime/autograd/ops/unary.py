@@ -3,6 +3,8 @@ masked_fill)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from runtime.autograd.node import Node
@@ -168,6 +170,36 @@ class WhereBackward0(Node):
     @staticmethod
     def backward(ctx, grad):
         return grad.masked_fill(~ctx.condition, 0), grad.masked_fill(ctx.condition, 0)
+
+
+class RoundBackward0(Node):
+    """Piecewise constant: the gradient is zero."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return np.round(a)  # halves to even, as PyTorch
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad * 0,)
+
+
+class RoundBackward1(RoundBackward0):
+    @staticmethod
+    def forward(ctx, a, decimals=0):
+        return np.round(a, decimals)
+
+
+_erf = np.frompyfunc(math.erf, 1, 1)  # NumPy has no erf; SciPy is too heavy a dependency
+
+
+def erf_array(a: np.ndarray) -> np.ndarray:
+    return np.asarray(_erf(a), dtype=a.dtype)
+
+
+class ErfBackward0(_Unary):
+    function = staticmethod(erf_array)
+    derivative = staticmethod(lambda grad, a: grad * (2 / math.sqrt(math.pi)) * (-a * a).exp())
 
 
 class MaskedFillBackward0(Node):
