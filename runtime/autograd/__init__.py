@@ -16,6 +16,7 @@ from runtime.grad_mode import enable_grad, inference_mode, no_grad, set_grad_ena
 from runtime.tensor import NO_GRAD_FN, Tensor, _tensor
 
 VOLATILE_REMOVED = "volatile was removed and now has no effect. Use `with torch.no_grad():` instead."
+EMPTY_INPUTS = "`inputs` argument to `{}()` cannot be empty."
 NON_SCALAR = "grad can be implicitly created only for scalar outputs"
 GRAD_CYCLE = (
     "Using backward() with create_graph=True will create a reference cycle between the parameter "
@@ -52,6 +53,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         warnings.warn(GRAD_CYCLE, UserWarning, stacklevel=2)
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        if not inputs:
+            raise RuntimeError(EMPTY_INPUTS.format("backward"))
         grads = grad(tensors, inputs, grad_tensors, retain_graph=retain_graph,
                      create_graph=create_graph, allow_unused=True)
         for tensor, value in zip(inputs, grads):
@@ -73,6 +76,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     retain_graph = create_graph if retain_graph is None else retain_graph
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
+    if not inputs:
+        raise RuntimeError(EMPTY_INPUTS.format("grad"))
     edges = [t._edge() if t.requires_grad else None for t in inputs]
     captured = run_backward(_roots(outputs, grad_outputs), retain_graph, create_graph,
                             capture={edge: None for edge in edges if edge is not None})

@@ -43,7 +43,6 @@ RUNTIME_XFAIL = {
     "TestAutograd::test_tensor_hooks_inplace_over_view": VIEWS_WITH_HISTORY,
     "TestAutograd::test_sharded_grad": ENGINE_FREEING,
     "TestAutograd::test_backward_twice_with_saved_values": ENGINE_FREEING,
-    "TestAutograd::test_backward_with_inputs": AUTOGRAD_API + "backward(inputs=<one tensor>)",
     "TestAutograd::test_volatile_deprecated": AUTOGRAD_API + "torch.autograd.torch",
     "TestAutograd::test_increment_version": AUTOGRAD_API + "the torch.autograd.graph module",
     "TestAutograd::test_grad_nonleaf_many_outputs": _op("chunk"),
@@ -61,7 +60,5 @@ RUNTIME_XFAIL = {
     # ported_multithread.py
     # ported_nn.py
     "TestNN::test_Sequential_setitem": "the dtype torch.int16 is not on the runtime",
-    "TestNN::test_ModuleList": _op("nn.Conv2d", "nn.GELU"),
-    "TestDropoutNN::test_invalid_dropout_p": ("F.dropout's check of p: runtime/nn/functional.py "
-                                              "(issue 20's file); nn.Dropout* check it"),
+    "TestNN::test_ModuleList": _op("nn.Conv2d"),
 }
