@@ -30,6 +30,7 @@ from runtime.autograd.ops import arithmetic, indexing, inplace, reduction, unary
 from runtime.autograd.ops import shape as shape_ops
 from runtime.grad_mode import enable_grad
 from runtime.grad_mode import state as modes
+from runtime.utils.hooks import add_hook
 
 LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
 LEAF_DIRTY = "a leaf Variable that requires grad has been used in an in-place operation."
@@ -359,9 +360,20 @@ class Tensor:
             self._accumulator = lambda: node  # hold the leaf's node (and so the hook) strongly
         if node._tensor_hooks is None:
             node._tensor_hooks = {}
-        hooks = node._tensor_hooks.setdefault(output_nr, [])
-        hooks.append(hook)
-        return _HookHandle(hooks, hook)
+        return add_hook(node._tensor_hooks.setdefault(output_nr, {}), hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """``hook(tensor) -> None`` runs once a gradient has been accumulated into this leaf's
+        ``.grad``."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        node, _ = self._edge()
+        self._accumulator = lambda: node  # hold the node (and so the hook) strongly
+        if node._post_accumulate_hooks is None:
+            node._post_accumulate_hooks = {}
+        return add_hook(node._post_accumulate_hooks, hook)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
         from runtime.autograd import backward
@@ -1316,15 +1328,6 @@ class _MinMax(tuple):
 
     values = property(lambda self: self[0])
     indices = property(lambda self: self[1])
-
-
-class _HookHandle:
-    def __init__(self, hooks: list, hook) -> None:
-        self._hooks, self._hook = hooks, hook
-
-    def remove(self) -> None:
-        if self._hook in self._hooks:
-            self._hooks.remove(self._hook)
 
 
 def _data_of(value):

@@ -55,11 +55,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
         if not inputs:
             raise RuntimeError(EMPTY_INPUTS.format("backward"))
-        grads = grad(tensors, inputs, grad_tensors, retain_graph=retain_graph,
-                     create_graph=create_graph, allow_unused=True)
-        for tensor, value in zip(inputs, grads):
-            if value is not None:
-                tensor._accumulate(value, create_graph)
+        targets = {tensor._edge(): tensor for tensor in inputs if tensor.requires_grad}
+        run_backward(_roots(tensors, grad_tensors), retain_graph, create_graph, targets=targets)
         return
     run_backward(_roots(tensors, grad_tensors), retain_graph, create_graph)
 

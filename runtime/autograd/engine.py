@@ -18,6 +18,8 @@ from runtime.grad_mode import state as modes
 class AccumulateGrad(Node):
     """The node at a leaf that requires grad: adds incoming gradients to ``variable.grad``."""
 
+    _post_accumulate_hooks: dict | None = None  # the leaf's register_post_accumulate_grad_hook
+
     def __init__(self, variable) -> None:
         self.variable = variable
 
@@ -68,23 +70,55 @@ def _add(slots: dict, node: Node, output_nr: int, grad) -> None:
 
 
 def run_backward(roots: list, retain_graph: bool, create_graph: bool,
-                 capture: dict | None = None) -> dict:
+                 capture: dict | None = None, targets: dict | None = None) -> dict:
     """Propagate ``((node, output_nr), gradient)`` pairs backward.  ``capture`` maps the edges
-    whose incoming gradient is wanted (``autograd.grad``) to None; it is returned filled in,
-    and then leaves not captured are left alone."""
+    whose incoming gradient is wanted (``autograd.grad``) to None; it is returned filled in.
+    ``targets`` (``backward(inputs=...)``) maps the inputs' edges to their tensors, whose
+    ``.grad`` receives the gradient.  With either, only the nodes that lead to those edges
+    run (and, for ``targets``, their own nodes), as in PyTorch: the others, and their hooks,
+    are left alone."""
     saved_mode = modes.grad
     modes.grad = create_graph
     try:
-        return _run(roots, retain_graph, create_graph, capture)
+        return _run(roots, retain_graph, create_graph, capture, targets)
     finally:
         modes.grad = saved_mode
 
 
-def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | None) -> dict:
+def _needed(roots, wanted: set, run_wanted: bool) -> set:
+    """The nodes from which a node in ``wanted`` can be reached (and, with ``run_wanted``,
+    those nodes themselves): the ones a backward restricted to them must run."""
+    parents: dict = {}
+    stack, seen = list(roots), set(roots)
+    while stack:
+        node = stack.pop()
+        for child, _ in node.next_functions:
+            if child is not None:
+                parents.setdefault(child, []).append(node)
+                if child not in seen:
+                    seen.add(child)
+                    stack.append(child)
+    needed = set(wanted) if run_wanted else set()
+    stack = list(wanted)
+    while stack:
+        for parent in parents.get(stack.pop(), ()):
+            if parent not in needed:
+                needed.add(parent)
+                stack.append(parent)
+    return needed
+
+
+def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | None,
+         targets: dict | None) -> dict:
     pending: dict = {}
     for (node, output_nr), grad in roots:
         _add(pending, node, output_nr, grad)
     counts = _dependencies(list(pending))
+    wanted = capture if capture is not None else targets
+    needed, wanted_nodes = None, set()
+    if wanted is not None:
+        wanted_nodes = {node for node, _ in wanted}
+        needed = _needed(list(pending), wanted_nodes, run_wanted=targets is not None)
     ready = [node for node in pending if node not in counts]
     pop_pending, pop_ready, push_ready = pending.pop, ready.pop, ready.append
     while ready:
@@ -98,17 +132,22 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
                     if not waiting:
                         push_ready(child)
             continue
+        if needed is not None and node not in needed and node not in wanted_nodes:
+            continue  # leads to no wanted edge: neither it nor what it feeds runs
         if node._tensor_hooks is not None or node._retained is not None:
             grads = _run_tensor_hooks(node, grads)
-        if capture is not None:
-            for output_nr, grad in enumerate(grads):
-                if (node, output_nr) in capture:
-                    capture[node, output_nr] = grad
+        if wanted is not None:
+            _deliver(node, grads, capture, targets, create_graph)
+            if node not in needed:
+                continue  # captured only: its own hooks and backward do not run
+        if node._pre_hooks is not None:
+            grads = _run_pre_hooks(node, grads)
         if type(node) is AccumulateGrad:
-            if capture is None:
-                node.variable._accumulate(grads[0], create_graph)
+            _accumulate(node, grads, create_graph)
             continue
         results = node.backward(node, *grads)
+        if node._post_hooks is not None:
+            results = _run_post_hooks(node, results, grads)
         for (child, output_nr), grad in zip(node.next_functions, results):
             if child is None:
                 continue
@@ -134,10 +173,59 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
     return capture or {}
 
 
+def _deliver(node: Node, grads: list, capture: dict | None, targets: dict | None,
+             create_graph: bool) -> None:
+    """Hand the gradients flowing into ``node`` to ``autograd.grad`` (``capture``), or to the
+    ``.grad`` of a non-leaf input of ``backward(inputs=...)`` (a leaf's AccumulateGrad node
+    runs for that)."""
+    for output_nr, grad in enumerate(grads):
+        edge = (node, output_nr)
+        if capture is not None:
+            if edge in capture:
+                capture[edge] = grad
+        elif edge in targets and grad is not None and type(node) is not AccumulateGrad:
+            targets[edge]._accumulate(grad, create_graph)
+
+
+def _accumulate(node: AccumulateGrad, grads: list, create_graph: bool) -> None:
+    node.variable._accumulate(grads[0], create_graph)
+    for hook in list((node._post_accumulate_hooks or {}).values()):
+        if hook(node.variable) is not None:
+            raise RuntimeError("Tensor post accumulate grad hooks should return None.")
+    if node._post_hooks is not None:
+        _run_post_hooks(node, (), grads)
+
+
+def _returned_grads(node: Node, hook, returned, expected: int):
+    if not isinstance(returned, tuple):
+        raise TypeError(f"expected tuple, but hook returned '{type(returned).__name__}'")
+    if len(returned) != expected:
+        raise RuntimeError(f"hook '{getattr(hook, '__name__', hook)}' has returned an incorrect "
+                           f"number of values (got {len(returned)}, but expected {expected})")
+    return returned
+
+
+def _run_pre_hooks(node: Node, grads: list) -> list:
+    for hook in list(node._pre_hooks.values()):
+        returned = hook(tuple(grads))
+        if returned is not None:
+            grads = list(_returned_grads(node, hook, returned, len(grads)))
+    return grads
+
+
+def _run_post_hooks(node: Node, results, grads: list):
+    results = tuple(results)
+    for hook in list(node._post_hooks.values()):
+        returned = hook(results, tuple(grads))
+        if returned is not None:
+            results = _returned_grads(node, hook, returned, len(results))
+    return results
+
+
 def _run_tensor_hooks(node: Node, grads: list) -> list:
     grads = list(grads)
     for output_nr, hooks in (node._tensor_hooks or {}).items():
-        for hook in hooks:
+        for hook in list(hooks.values()):
             if grads[output_nr] is not None:
                 replaced = hook(grads[output_nr])
                 grads[output_nr] = grads[output_nr] if replaced is None else replaced

@@ -17,6 +17,8 @@ is rebuilt with ``_as_output_of(node, nr)``.
 
 from __future__ import annotations
 
+from runtime.utils.hooks import RemovableHandle, add_hook
+
 HINT = ("Hint: enable anomaly detection to find the operation that failed to compute its "
         "gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
 FREED = ("Trying to backward through the graph a second time (or directly access saved tensors "
@@ -72,6 +74,8 @@ class Node:
     #: The shape of each output: an incoming gradient is summed down to it.
     _shapes: tuple = ()
     _tensor_hooks: dict | None = None  # output_nr -> hooks of the tensor this node produced
+    _pre_hooks: dict | None = None  # register_prehook: id -> hook(grad_outputs)
+    _post_hooks: dict | None = None  # register_hook: id -> hook(grad_inputs, grad_outputs)
     _retained: dict | None = None  # output_nr -> weak reference, after retain_grad()
     #: What forward passed to save_for_backward, packed by dispatch into SavedTensors (or plain
     #: values); None once freed by a backward that does not retain the graph.
@@ -88,6 +92,21 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<{self.name()} object at {id(self):#x}>"
+
+    # -- hooks ------------------------------------------------------------------------------
+    def register_prehook(self, hook) -> RemovableHandle:
+        """``hook(grad_outputs) -> tuple or None`` runs before this node's backward (after
+        the hooks of the tensors it produced); a tuple replaces the gradients."""
+        if self._pre_hooks is None:
+            self._pre_hooks = {}
+        return add_hook(self._pre_hooks, hook)
+
+    def register_hook(self, hook) -> RemovableHandle:
+        """``hook(grad_inputs, grad_outputs) -> tuple or None`` runs after this node's
+        backward; a tuple replaces the gradients it passes on."""
+        if self._post_hooks is None:
+            self._post_hooks = {}
+        return add_hook(self._post_hooks, hook)
 
     # -- the ctx protocol, for forward ------------------------------------------------------
     def save_for_backward(self, *values) -> None:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import inspect
-import itertools
 import math
 import operator
 from collections import OrderedDict
@@ -19,6 +18,7 @@ from runtime.nn import functional as F
 from runtime.nn import init
 from runtime.random import default_generator
 from runtime.tensor import Tensor, _tensor
+from runtime.utils.hooks import RemovableHandle, add_hook
 
 
 class Parameter(Tensor):
@@ -49,30 +49,11 @@ class Buffer(Tensor):
         return buffer
 
 
-_hook_ids = itertools.count()
-
-
 def _typename(value) -> str:
     if isinstance(value, Tensor):
         return f"torch.{value.dtype.legacy_name}"
     kind = type(value)
     return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-
-
-class RemovableHandle:
-    """What ``register_*_hook`` returns: ``remove()`` unregisters the hook (twice is fine)."""
-
-    def __init__(self, hooks: OrderedDict, key: int) -> None:
-        self._hooks, self.id = hooks, key
-
-    def remove(self) -> None:
-        self._hooks.pop(self.id, None)
-
-    def __enter__(self) -> RemovableHandle:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.remove()
 
 
 def _check_member_name(kind: str, name, registry: dict, owner) -> None:
@@ -245,9 +226,7 @@ class Module:
         return output if watch is None else watch.outputs(output)
 
     def _add_hook(self, registry: str, hook) -> RemovableHandle:
-        key = next(_hook_ids)
-        getattr(self, registry)[key] = hook
-        return RemovableHandle(getattr(self, registry), key)
+        return add_hook(getattr(self, registry), hook)
 
     def register_forward_hook(self, hook) -> RemovableHandle:
         return self._add_hook("_forward_hooks", hook)
