@@ -7,6 +7,8 @@ runs unchanged with ``python -m runtime.torch_alias program.py``.
 from __future__ import annotations
 
 import builtins
+import functools
+import warnings
 
 import numpy as np
 
@@ -28,7 +30,7 @@ from runtime.tensor import Size, Tensor, _operand, apply
 
 # ---- torch's device API and module-level names (issue 21); kept in one block for merges
 from runtime import cuda
-from runtime.device import device
+from runtime.device import check_available, device
 from runtime.legacy_types import (
     BoolTensor, ByteTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor,
 )
@@ -42,6 +44,10 @@ def is_inference(input: Tensor) -> __builtins__["bool"]:  # noqa: A002 - torch's
 
 # ------------------------------------------------------------------------------ factories
 
+COPY_CONSTRUCT = (
+    "To copy construct from a tensor, it is recommended to use sourceTensor.detach().clone() or "
+    "sourceTensor.detach().clone().requires_grad_(True), rather than torch.tensor(sourceTensor).")
+
 
 def _make(array: np.ndarray, dtype=None, requires_grad: bool = False) -> Tensor:
     chosen = dtype if dtype is not None else float32
@@ -49,46 +55,68 @@ def _make(array: np.ndarray, dtype=None, requires_grad: bool = False) -> Tensor:
     return tensor.requires_grad_(requires_grad) if requires_grad else tensor
 
 
+def _on_device(factory):
+    """A factory's ``device=``: the CPU, or PyTorch's error for a device not available."""
+    @functools.wraps(factory)
+    def make(*args, device=None, **kwargs):
+        if device is not None:
+            check_available(device)
+        return factory(*args, **kwargs)
+    return make
+
+
 def _size(size) -> tuple:
     return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
 
 
-def tensor(data, dtype=None, requires_grad=False, device=None) -> Tensor:
+@_on_device
+def tensor(data, dtype=None, requires_grad=False) -> Tensor:
+    if isinstance(data, Tensor):
+        warnings.warn(COPY_CONSTRUCT, UserWarning, stacklevel=3)  # past the device wrapper
     result = Tensor(data, dtype)
     return result.requires_grad_(requires_grad) if requires_grad else result
 
 
-def as_tensor(data, dtype=None, device=None) -> Tensor:
-    return data if isinstance(data, Tensor) and dtype in (None, data.dtype) else tensor(data, dtype)
+@_on_device
+def as_tensor(data, dtype=None) -> Tensor:
+    if isinstance(data, Tensor):
+        return data if dtype in (None, data.dtype) else data.to(dtype)
+    return tensor(data, dtype)
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
     return Tensor._wrap(array)
 
 
-def zeros(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+@_on_device
+def zeros(*size, dtype=None, requires_grad=False) -> Tensor:
     return _make(np.zeros(_size(size)), dtype, requires_grad)
 
 
-def ones(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+@_on_device
+def ones(*size, dtype=None, requires_grad=False) -> Tensor:
     return _make(np.ones(_size(size)), dtype, requires_grad)
 
 
-def empty(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+@_on_device
+def empty(*size, dtype=None, requires_grad=False) -> Tensor:
     return _make(np.zeros(_size(size)), dtype, requires_grad)
 
 
-def full(size, fill_value, dtype=None, requires_grad=False, device=None) -> Tensor:
+@_on_device
+def full(size, fill_value, dtype=None, requires_grad=False) -> Tensor:
     if dtype is None and isinstance(fill_value, (builtins.int, builtins.bool)):
         dtype = int64 if not isinstance(fill_value, builtins.bool) else bool
     return _make(np.full(tuple(size), fill_value), dtype, requires_grad)
 
 
-def eye(n, m=None, dtype=None, requires_grad=False, device=None) -> Tensor:
+@_on_device
+def eye(n, m=None, dtype=None, requires_grad=False) -> Tensor:
     return _make(np.eye(n, m), dtype, requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None) -> Tensor:
+@_on_device
+def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
     if end is None:
         start, end = 0, start
     values = np.arange(start, end, step)
@@ -97,31 +125,37 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None
     return _make(values, dtype, requires_grad)
 
 
-def linspace(start, end, steps, dtype=None, requires_grad=False, device=None) -> Tensor:
+@_on_device
+def linspace(start, end, steps, dtype=None, requires_grad=False) -> Tensor:
     return _make(np.linspace(start, end, steps), dtype, requires_grad)
 
 
-def rand(*size, dtype=None, requires_grad=False, generator=None, device=None) -> Tensor:
+@_on_device
+def rand(*size, dtype=None, requires_grad=False, generator=None) -> Tensor:
     return _make((generator or _generator).uniform(0, 1, _size(size)), dtype, requires_grad)
 
 
-def randn(*size, dtype=None, requires_grad=False, generator=None, device=None) -> Tensor:
+@_on_device
+def randn(*size, dtype=None, requires_grad=False, generator=None) -> Tensor:
     return _make((generator or _generator).normal(0, 1, _size(size)), dtype, requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=None, generator=None, device=None) -> Tensor:
+@_on_device
+def randint(low, high=None, size=(), dtype=None, generator=None) -> Tensor:
     if high is None:
         low, high = 0, low
     return _make((generator or _generator).integers(low, high, tuple(size)), dtype or int64)
 
 
-def randperm(n, generator=None, dtype=None, device=None) -> Tensor:
+@_on_device
+def randperm(n, generator=None, dtype=None) -> Tensor:
     return _make((generator or _generator).permutation(n), dtype or int64)
 
 
 def _like(factory):
     def like(other: Tensor, dtype=None, requires_grad=False, device=None, **kwargs) -> Tensor:
-        return factory(*other.shape, dtype=dtype or other.dtype, requires_grad=requires_grad, **kwargs)
+        return factory(*other.shape, dtype=dtype or other.dtype, requires_grad=requires_grad,
+                       device=device, **kwargs)
     like.__name__ = factory.__name__ + "_like"
     return like
 
@@ -130,7 +164,8 @@ zeros_like, ones_like, empty_like = _like(zeros), _like(ones), _like(empty)
 rand_like, randn_like = _like(rand), _like(randn)
 
 
-def full_like(other: Tensor, fill_value, dtype=None, requires_grad=False, device=None) -> Tensor:
+@_on_device
+def full_like(other: Tensor, fill_value, dtype=None, requires_grad=False) -> Tensor:
     return full(other.shape, fill_value, dtype=dtype or other.dtype, requires_grad=requires_grad)
 
 

@@ -35,15 +35,18 @@ CLASS_DECORATION = (
 class _Modes(threading.local):
     # Class attributes are what a thread sees before it sets its own: a plain attribute read,
     # cheap enough for every op to check (a getattr default would raise and catch internally).
+    # grad: whether ops record a graph.  Inference mode never records, even with grad mode
+    # enabled inside it (enable_grad in inference_mode): grad_in_inference keeps that setting.
     grad = True
     inference = False
+    grad_in_inference = False
 
 
 state = _Modes()  # read directly by the op machinery: a function call would double its cost
 
 
 def is_grad_enabled() -> bool:
-    return state.grad
+    return state.grad or (state.inference and state.grad_in_inference)
 
 
 def is_inference_mode_enabled() -> bool:
@@ -51,7 +54,8 @@ def is_inference_mode_enabled() -> bool:
 
 
 def _set_modes(grad: bool, inference: bool) -> None:
-    state.grad = grad
+    state.grad = grad and not inference
+    state.grad_in_inference = grad and inference
     state.inference = inference
 
 

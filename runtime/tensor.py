@@ -67,6 +67,7 @@ DETACH_VIEW = (
 VIEW_NEEDS_COPY = (
     "view size is not compatible with input tensor's size and stride (at least one dimension "
     "spans across two contiguous subspaces). Use .reshape(...) instead.")
+MATRIX_SHAPES = "mat1 and mat2 shapes cannot be multiplied ({}x{} and {}x{})"
 NO_GRAD_FN = "element 0 of tensors does not require grad and does not have a grad_fn"
 NON_LEAF_GRAD = (
     "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
@@ -136,8 +137,17 @@ def _flatten(items):
 
 
 def _nested(items):
-    return [_nested(i) if isinstance(i, (list, tuple)) else (i.item() if isinstance(i, Tensor) else i)
+    return [_nested(i) if isinstance(i, (list, tuple)) else (_scalar(i) if isinstance(i, Tensor) else i)
             for i in items]
+
+
+def _scalar(tensor: Tensor):
+    """An element of ``tensor([...])`` given as a tensor: as ``float(t)`` converts it."""
+    if tensor._data.size != 1:
+        raise ValueError("only one element tensors can be converted to Python scalars")
+    if tensor._requires_grad:
+        warnings.warn(SCALAR_OF_GRAD, UserWarning, stacklevel=4)
+    return tensor.item()
 
 
 def _operand(value):
@@ -538,8 +548,9 @@ class Tensor:
         return _rebuild, (type(self), np.array(self._data), self._requires_grad)
 
     def _cast(self, target: dtypes.dtype) -> Tensor:
-        result = apply(inplace.ToCopyBackward0, self, dtype=target.numpy)
-        return result
+        if not target.is_floating_point:  # no gradient flows to integers: nothing recorded
+            return _tensor(self._data.astype(target.numpy))
+        return apply(inplace.ToCopyBackward0, self, dtype=target.numpy)
 
     def float(self) -> Tensor:
         return self.to(dtypes.float32)
@@ -599,6 +610,8 @@ class Tensor:
 
     def __matmul__(self, other):
         other = _operand(other)
+        if self.dim() == 2 and other.dim() == 2 and self.shape[1] != other.shape[0]:
+            raise RuntimeError(MATRIX_SHAPES.format(*self.shape, *other.shape))
         return apply(arithmetic.matmul_op(self.dim(), other.dim()), self, other)
 
     def __rmatmul__(self, other):
@@ -750,6 +763,10 @@ class Tensor:
         return apply(reduction.SumBackward1, self, dim=dim, keepdim=keepdim)
 
     def mean(self, dim=None, keepdim=False):
+        if not self.dtype.is_floating_point:
+            raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either "
+                               "a floating point or complex dtype. Got: "
+                               f"{SCALAR_TYPE_NAMES[self.dtype.name]}")
         if dim is None:
             return apply(reduction.MeanBackward0, self)
         return apply(reduction.MeanBackward1, self, dim=dim, keepdim=keepdim)

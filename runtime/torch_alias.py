@@ -28,6 +28,7 @@ SUBMODULES = {
     "torch.optim.lr_scheduler": "runtime.optim.lr_scheduler",
     "torch.utils": "runtime.utils",
     "torch.utils.data": "runtime.utils.data",
+    "torch.utils.hooks": "runtime.utils.hooks",
 }
 
 

@@ -11,17 +11,25 @@ from runtime.autograd.ops.nn import (
     NativeBatchNormBackward0, NativeBatchNormEval, NllLossBackward0, SoftplusBackward0,
 )
 from runtime.random import default_generator
-from runtime.tensor import Tensor, apply
+from runtime.tensor import MATRIX_SHAPES, Tensor, apply
 
 
 # ------------------------------------------------------------------------------ functions
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
+    """As PyTorch: with a bias one addmm over the input's rows (viewed back to the batch
+    shape: ViewBackward0), without one a matmul."""
+    features = input.shape[-1] if input.dim() else 1
+    if features != weight.shape[-1]:
+        rows = input.numel() // features if features else 0
+        raise RuntimeError(MATRIX_SHAPES.format(rows, features, *reversed(weight.shape)))
+    if bias is None:
+        return input @ weight.t()
     if input.dim() == 2:
         return apply(AddmmBackward0, input, weight, bias)
-    out = input @ weight.t()
-    return out + bias if bias is not None else out
+    out = apply(AddmmBackward0, input.reshape(-1, features), weight, bias)
+    return out.view(*input.shape[:-1], weight.shape[0])
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002

@@ -7,11 +7,20 @@ import numpy as np
 from runtime.autograd.node import Node
 
 
+def promoted(result, a, b=None):
+    """PyTorch's result dtype where NumPy's differs: an integer tensor with a Python float,
+    or divided, gives the default float dtype (float32), and so do integer and float32
+    tensors together; NumPy gives float64 unless an operand is float64."""
+    if result.dtype == np.float64 and a.dtype != np.float64 and getattr(b, "dtype", None) != np.float64:
+        return result.astype(np.float32)
+    return result
+
+
 class AddBackward0(Node):
     @staticmethod
     def forward(ctx, a, b, alpha=1):
         ctx.alpha = alpha
-        return a + b * alpha if alpha != 1 else a + b
+        return promoted(a + b * alpha if alpha != 1 else a + b, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -23,7 +32,7 @@ class SubBackward0(Node):
     @staticmethod
     def forward(ctx, a, b, alpha=1):
         ctx.alpha = alpha
-        return a - b * alpha if alpha != 1 else a - b
+        return promoted(a - b * alpha if alpha != 1 else a - b, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -37,7 +46,7 @@ class RsubBackward1(Node):
 
     @staticmethod
     def forward(ctx, a, b):
-        return b - a
+        return promoted(b - a, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -50,7 +59,7 @@ class MulBackward0(Node):
         # each operand only for the other one's gradient
         ctx.save_for_backward(b if ctx.needs_input_grad[0] else None,
                               a if ctx.needs_input_grad[1] else None)
-        return a * b
+        return promoted(a * b, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -63,7 +72,7 @@ class DivBackward0(Node):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
-        return a / b
+        return promoted(a / b, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -77,7 +86,7 @@ class ReciprocalBackward0(Node):
 
     @staticmethod
     def forward(ctx, a):
-        result = np.reciprocal(a) if a.dtype.kind == "f" else 1.0 / a
+        result = np.reciprocal(a) if a.dtype.kind == "f" else promoted(1.0 / a, a)
         ctx.save_for_backward(result)
         return result
 
