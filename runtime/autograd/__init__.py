@@ -41,6 +41,10 @@ def _roots(tensors, grad_tensors) -> list:
             grad = _tensor(np.ones(tensor.shape, dtype=dtype))
         elif not isinstance(grad, Tensor):
             grad = _tensor(np.asarray(grad, dtype=dtype))
+        if grad.shape != tensor.shape:
+            raise RuntimeError(f"Mismatch in shape: grad_output[{index}] has a shape of "
+                               f"{grad.shape!r} and output[{index}] has a shape of "
+                               f"{tensor.shape!r}.")
         roots.append((tensor._edge(), grad))
     return roots
 

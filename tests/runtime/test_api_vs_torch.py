@@ -16,6 +16,15 @@ def _x(m):
     return m.tensor([[1.0, -2.0, 3.0], [0.5, 4.0, -1.0]], requires_grad=True)
 
 
+def _increment_version(m):
+    x = _x(m)
+    y = x.sigmoid()
+    versions = [y._version]
+    m.autograd.graph.increment_version(y)
+    versions.append(y._version)
+    y.sum().backward()  # sigmoid saved its output, which now counts as changed
+
+
 ERRORS = {
     "narrow_past_the_end": lambda m: _x(m).narrow(0, 1, 5),
     "select_out_of_range": lambda m: _x(m).select(0, 5),
@@ -48,10 +57,13 @@ ERRORS = {
     "tensor_on_cuda": lambda m: m.tensor([1.0], device="cuda"),
     "ones_like_on_cuda": lambda m: m.ones_like(_x(m), device="cuda"),
     "arange_on_cuda": lambda m: m.arange(3, device=m.device("cuda")),
+    "backward_gradient_shape": lambda m: (_x(m) * 2).backward(m.ones(3)),
+    "grad_output_shape": lambda m: m.autograd.grad([_x(m) * 2], [_x(m)], [m.ones(1, 3)]),
     "backward_empty_inputs": lambda m: (_x(m) * 2).sum().backward(inputs=[]),
     "grad_empty_inputs": lambda m: m.autograd.grad((_x(m) * 2).sum(), []),
     "post_accumulate_hook_on_non_leaf": lambda m: (_x(m) * 2).register_post_accumulate_grad_hook(
         lambda t: None),
+    "increment_version": _increment_version,
     "post_accumulate_hook_without_grad": lambda m: m.ones(2).register_post_accumulate_grad_hook(
         lambda t: None),
 }

@@ -3,7 +3,6 @@ passing fails the run until its line is removed here, so the count stays honest.
 
 from __future__ import annotations
 
-CREATE_GRAPH = "create_graph=True (differentiating gradients): issue 20's op protocol"
 STOLEN_GRAD = ("AccumulateGrad adopts the incoming gradient as .grad without a copy, so its post "
                "hook sees a later in-place change of .grad: the engine")
 VIEWS_WITH_HISTORY = "in-place change of a view with autograd history: issue 20's views with history"
@@ -21,7 +20,6 @@ def _op(*names: str) -> str:
 
 RUNTIME_XFAIL = {
     # ported_autograd.py
-    "TestAutograd::test_grad": CREATE_GRAPH,
     "TestAutograd::test_post_accumulate_grad_hook_ordering": STOLEN_GRAD,
     "TestAutograd::test_grad_fn_badcalls": "calling a grad_fn node directly: issue 20's node protocol",
     "TestAutograd::test_retain_grad_inplace": ("retain_grad() followed by an in-place op keeps the old "
@@ -30,7 +28,6 @@ RUNTIME_XFAIL = {
     "TestAutograd::test_tensor_hooks_inplace_over_view": VIEWS_WITH_HISTORY,
     "TestAutograd::test_backward_twice_with_saved_values": ENGINE_FREEING,
     "TestAutograd::test_volatile_deprecated": AUTOGRAD_API + "torch.autograd.torch",
-    "TestAutograd::test_increment_version": AUTOGRAD_API + "the torch.autograd.graph module",
     "TestAutograd::test_grad_nonleaf_register_hook": _op("unbind"),
     "TestAutograd::test_requires_grad": INTERNALS + "Tensor._backward_hooks",
     "TestAutograd::test_attribute_deletion": INTERNALS + "Tensor._grad_fn, Tensor._backward_hooks",
