@@ -358,18 +358,52 @@ def masked_fill(input: Tensor, mask, value):  # noqa: A002 - torch's names
     return input.masked_fill(mask, value)
 
 
+OUT_WITH_GRAD = ("{}(): functions with out=... arguments don't support automatic "
+                 "differentiation, but one of the arguments requires grad.")
+OUT_RESIZED = (
+    "An output with one or more elements was resized since it had shape {}, which does not "
+    "match the required output shape {}. This behavior is deprecated, and in a future PyTorch "
+    "release outputs will not be resized unless they have zero elements. You can explicitly "
+    "reuse an out tensor t by resizing it, inplace, to zero elements with t.resize_(0). "
+    "(Triggered internally at /__w/pytorch/pytorch/aten/src/ATen/native/Resize.cpp:30.)")
+
+
+def _with_out(function):
+    """``out=``: the result is written into that tensor, as PyTorch's out= variants, which
+    are not differentiable (refused while an argument requires grad)."""
+    @functools.wraps(function)
+    def run(*args, out=None, **kwargs):
+        if out is None:
+            return function(*args, **kwargs)
+        tensors = [a for a in (*args, out) if isinstance(a, Tensor)]
+        if is_grad_enabled() and any(t.requires_grad for t in tensors):
+            raise RuntimeError(OUT_WITH_GRAD.format(function.__name__))
+        result = function(*args, **kwargs)
+        if result.shape != out.shape:
+            if out.numel():
+                warnings.warn(OUT_RESIZED.format(list(out.shape), list(result.shape)),
+                              UserWarning, stacklevel=2)
+            out._data = np.zeros_like(result._data, dtype=out._data.dtype)
+        return out.copy_(result)
+    return run
+
+
+@_with_out
 def add(input: Tensor, other, alpha=1):  # noqa: A002 - torch's names
     return input.add(other, alpha)
 
 
+@_with_out
 def sub(input: Tensor, other, alpha=1):  # noqa: A002 - torch's names
     return input.sub(other, alpha)
 
 
+@_with_out
 def mul(input: Tensor, other):  # noqa: A002 - torch's names
     return input.mul(other)
 
 
+@_with_out
 def div(input: Tensor, other):  # noqa: A002 - torch's names
     return input.div(other)
 

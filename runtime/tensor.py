@@ -996,6 +996,8 @@ class Tensor:
             if type(creation) is _OneOfMany:
                 function, nr = creation
                 if base._requires_grad:
+                    if function is None:
+                        function = self.grad_fn.name().removesuffix("Backward0")
                     raise RuntimeError(MULTIPLE_VIEWS.format(nr=nr, function=function))
                 raise RuntimeError(MULTIPLE_VIEWS_NO_GRAD)  # PyTorch's wording for this case
             if creation is _IN_NO_GRAD:
@@ -1151,6 +1153,9 @@ def _view(base: Tensor, array: np.ndarray) -> Tensor:
         view._creation = _IN_INFERENCE
         # a view of a normal tensor; one of an inference tensor is an inference tensor
         view._requires_grad = base._requires_grad and base._counter is not None
+    elif base._base is not None and type(base._creation) is _OneOfMany:
+        # a view of such an output is refused in place too, named after its own node
+        view._creation = _OneOfMany(None, 0)
     else:
         view._creation = _IN_GRAD_MODE if modes.grad else _IN_NO_GRAD
     view._history_version = 0 if base._counter is None else base._counter.value
@@ -1169,7 +1174,8 @@ _IN_GRAD_MODE, _IN_NO_GRAD, _IN_INFERENCE = "grad mode", "no_grad", "inference_m
 
 
 class _OneOfMany(tuple):
-    """``_creation`` of output ``nr`` of an op returning several views (unbind, split)."""
+    """``_creation`` of output ``nr`` of an op returning several views (unbind, split), or,
+    with ``function`` None, of a view of one (named after its own node)."""
 
     def __new__(cls, function: str, nr: int):
         return super().__new__(cls, (function, nr))

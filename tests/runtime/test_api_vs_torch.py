@@ -59,6 +59,10 @@ ERRORS = {
     "arange_on_cuda": lambda m: m.arange(3, device=m.device("cuda")),
     "backward_gradient_shape": lambda m: (_x(m) * 2).backward(m.ones(3)),
     "grad_output_shape": lambda m: m.autograd.grad([_x(m) * 2], [_x(m)], [m.ones(1, 3)]),
+    "mul_out_requires_grad": lambda m: m.mul(_x(m), 2.0, out=m.zeros(2, 3)),
+    "add_out_requires_grad": lambda m: m.add(m.ones(2), m.ones(2), out=m.zeros(2, requires_grad=True)),
+    "view_of_unbind_output_in_place": lambda m: (_x(m) * 1).unbind(0)[0].view_as(
+        m.ones(3)).mul_(2),
     "backward_empty_inputs": lambda m: (_x(m) * 2).sum().backward(inputs=[]),
     "grad_empty_inputs": lambda m: m.autograd.grad((_x(m) * 2).sum(), []),
     "post_accumulate_hook_on_non_leaf": lambda m: (_x(m) * 2).register_post_accumulate_grad_hook(
@@ -73,6 +77,15 @@ ERRORS = {
 def test_error(name):
     outcome = assert_same(ERRORS[name])
     assert outcome["error"] is not None
+
+
+def _out_variants(m):
+    x, out, resized = _x(m), m.zeros(2, 3), m.zeros(4)
+    with m.no_grad():
+        returned = m.mul(x, x, out=out)
+        m.sub(x, 1, alpha=2, out=resized)
+    m.div(m.ones(2), 4, out=m.zeros(2))
+    return returned is out, out, resized, out._version
 
 
 def _enable_grad_in_inference_mode(m):
@@ -145,6 +158,7 @@ def _post_accumulate_hook_returning(m):
 
 
 PROGRAMS = {
+    "out_variants": _out_variants,
     "tensor_copy_construct_warns": lambda m: m.tensor(_x(m)),
     # (torch warns once per process for elements that require grad: not compared here)
     "tensor_of_tensors_list_is_quiet": lambda m: m.tensor([m.ones(2)[0], m.zeros(())]),

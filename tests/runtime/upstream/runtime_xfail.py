@@ -32,10 +32,7 @@ RUNTIME_XFAIL = {
     "TestAutograd::test_requires_grad": INTERNALS + "Tensor._backward_hooks",
     "TestAutograd::test_attribute_deletion": INTERNALS + "Tensor._grad_fn, Tensor._backward_hooks",
     "TestAutograd::test_next_functions": INTERNALS + "torch._C._functions.AccumulateGrad",
-    "TestAutograd::test_out_variant_raises_when_inputs_require_grad": _op("torch.mul(out=)"),
-    "TestAutogradDeviceType::test_inplace_on_view_of_multiple_output_view": _op("unbind"),
     # ported_inference_mode.py
-    "TestAutogradInferenceMode::test_mix_inference_and_normal_tensor_inplace_op": _op("torch.mul(out=)"),
     "TestAutogradInferenceMode::test_inference_mode_inf_tensor_in_normal_mode_view_op": INFERENCE_VIEWS,
     "TestAutogradInferenceMode::test_inference_mode_handle_indirect_view_on_rebase": INFERENCE_VIEWS,
     # ported_multithread.py
