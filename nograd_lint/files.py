@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -78,3 +80,23 @@ def _special(path: str) -> bool:
 def _skip_dir(path: str, name: str, config: Config) -> bool:
     return (name in DEFAULT_EXCLUDE or config.is_excluded(path)
             or os.path.exists(os.path.join(path, "pyvenv.cfg")))
+
+
+def replace_atomically(path: str, data: bytes, *, mode: int, durable: bool) -> None:
+    """Put ``data`` at ``path`` all at once: written to a temporary file in the same directory,
+    given ``mode``, then renamed over ``path``, so a reader sees the old content or the new,
+    never a part.  ``durable`` flushes it to disk first (a user's file; not a cache entry)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".nograd-lint-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            if durable:
+                stream.flush()
+                os.fsync(stream.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

@@ -14,7 +14,6 @@ import functools
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ from nograd_lint.cleanup import (
 )
 from nograd_lint.config import Config
 from nograd_lint.engine import Analysis
+from nograd_lint.files import replace_atomically
 from nograd_lint.engine import analyze as analyze_module
 from nograd_lint.rule import Finding, Fix, FixSafety
 from nograd_lint.vocabulary import Grad
@@ -219,18 +219,4 @@ def write_atomic(path: str, data: bytes) -> None:
     # Checked by hand because os.access says yes to root even for a file marked read-only.
     if not os.access(path, os.W_OK) or not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
         raise PermissionError(errno.EACCES, "file is read-only")
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".nograd-lint-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, stat.S_IMODE(mode))
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+    replace_atomically(path, data, mode=stat.S_IMODE(mode), durable=True)

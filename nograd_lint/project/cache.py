@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Iterable
 
 from nograd_lint import __version__
+from nograd_lint.files import replace_atomically
 
 DEFAULT_DIRECTORY = ".nograd-lint-cache"
 _TAG = ("Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -69,7 +70,7 @@ class Cache:
             for name, text in ((".gitignore", "*\n"), ("CACHEDIR.TAG", _TAG)):
                 path = os.path.join(directory, name)
                 if not os.path.exists(path):
-                    _write_atomic(path, text.encode())
+                    replace_atomically(path, text.encode(), mode=0o644, durable=False)
             for kind in ("index", "results"):
                 os.makedirs(os.path.join(cache.directory, kind), exist_ok=True)
             probe, name = tempfile.mkstemp(dir=cache.directory, prefix=".probe-")
@@ -97,21 +98,8 @@ class Cache:
         if not self.writable:
             return
         try:
-            _write_atomic(os.path.join(self.directory, kind, key), marshal.dumps((key, value)))
+            # 0644: mkstemp's 0600 would hide the cache from other users.
+            replace_atomically(os.path.join(self.directory, kind, key),
+                               marshal.dumps((key, value)), mode=0o644, durable=False)
         except (OSError, ValueError):
             self.writable = False  # read-only or full: stop trying, the lint goes on
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide the cache from other users
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
