@@ -17,6 +17,8 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from nograd_lint.frameworks import configured_hooks
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised only on Python 3.10
@@ -42,6 +44,9 @@ class Config:
     exclude: tuple[str, ...] = ()
     torch_modules: tuple[str, ...] = ("runtime",)
     eval_function_patterns: tuple[str, ...] = ()
+    #: ``module.Class.method``: methods a project's own framework runs without gradients in
+    #: subclasses of ``Class`` (frameworks.py knows Lightning, Keras, skorch, fastai...).
+    no_grad_hooks: tuple[str, ...] = ()
     root: str = "."  # per-file-ignores and exclude globs are relative to it
     prefilter: bool = True  # False: parse every file and run every rule (--no-prefilter)
     #: Files larger than this many bytes that a rule would analyse get an NG001 notice instead
@@ -119,6 +124,7 @@ _KEYS = {
     "eval-function-patterns": "eval_function_patterns", "per-file-ignores": "per_file_ignores",
     "max-file-size": "max_file_size",
     "cache-dir": "cache_dir",
+    "no-grad-hooks": "no_grad_hooks",
 }
 
 
@@ -176,6 +182,10 @@ def load_config_file(path: str | os.PathLike) -> Config:
         check_patterns(values.get("eval_function_patterns", ()))
     except ConfigError as error:
         raise ConfigError(f"{path}: eval-function-patterns: {error}") from None
+    try:
+        configured_hooks(values.get("no_grad_hooks", ()))
+    except ValueError as error:
+        raise ConfigError(f"{path}: no-grad-hooks: {error}") from None
     return Config(**values)
 
 

@@ -9,7 +9,9 @@ Built once per module during the engine's single traversal and queried by rules:
 Grad mode at a point comes from, innermost first: a ``with`` item (``no_grad()``,
 ``inference_mode()``, ``set_grad_enabled(False)``, ``enable_grad()``, ``inference_mode(False)``),
 an earlier bare ``set_grad_enabled(...)`` statement in the same block, a decorator
-(``@no_grad()``, ``@no_grad``, ``@inference_mode()``...), and otherwise the function's callers:
+(``@no_grad()``, ``@no_grad``, ``@inference_mode()``...), a framework that runs the method as
+one of its hooks (Lightning's ``validation_step``: ``frameworks.py``), and otherwise the
+function's callers:
 a function (or method, or lambda) whose every call site in the module is in a disabled region
 counts as disabled; one that is referenced in any other way (returned, stored) is called from
 places we cannot see, so it counts as enabled.  A function passed as an argument
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Union
 
 from nograd_lint import libcst as cst
 
+from nograd_lint.frameworks import HookMode, configured_hooks, hook_mode
 from nograd_lint.model.layers import Layer
 from nograd_lint.model.scopes import receiver_method
 from nograd_lint.model.names import ImportResolver, dotted_name
@@ -38,6 +41,8 @@ from nograd_lint.vocabulary import (
 
 if TYPE_CHECKING:
     from nograd_lint.context import ModuleContext
+
+_HOOK_GRAD = {HookMode.DISABLED: Grad.DISABLED, HookMode.MANAGED: Grad.MANAGED}
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,8 @@ class GradRegions(Layer):
         self._definitions: set[int] = set()  # Name nodes that are not references
         self._managing: set[str] = set()  # own functions/classes whose body switches grad mode
         self._resolved: dict[cst.CSTNode, Grad] | None = None
+        self._classes: dict[str, cst.ClassDef] = {}  # this module's classes, by name
+        self._configured_hooks = configured_hooks(context.config.no_grad_hooks)
 
     # ------------------------------------------------------------------ queries
     def where(self) -> Where:
@@ -140,6 +147,28 @@ class GradRegions(Layer):
     # ------------------------------------------------------------------ traversal
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self._definitions.add(id(node.name))
+        self._classes[node.name.value] = node
+
+    def _ancestors(self, klass: cst.ClassDef, seen: frozenset[str] = frozenset()) -> set[str]:
+        """The qualified names of ``klass``'s bases, through the module's own classes."""
+        found: set[str] = set()
+        for base in klass.bases:
+            if base.keyword is not None:
+                continue
+            qualified = self.names.qualified_name(base.value)
+            if qualified is not None:
+                found.add(qualified)
+            own = self._classes.get(base.value.value) if isinstance(base.value, cst.Name) else None
+            if own is not None and own is not klass and own.name.value not in seen:
+                found |= self._ancestors(own, seen | {klass.name.value})
+        return found
+
+    def _framework_mode(self, function: cst.FunctionDef, outer: cst.CSTNode | None) -> Explicit:
+        """How a framework runs ``function`` if it is one of its hooks (frameworks.py)."""
+        if type(outer) is not cst.ClassDef or not outer.bases:
+            return None
+        mode = hook_mode(self._ancestors(outer), function.name.value, self._configured_hooks)
+        return None if mode is None else _HOOK_GRAD[mode]
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         outer = self.model.outer(node)
@@ -148,7 +177,7 @@ class GradRegions(Layer):
         elif type(outer) is cst.ClassDef and self.model.outer(outer) is None:
             self._qualified[node] = f"{outer.name.value}.{node.name.value}"
         self._definitions.add(id(node.name))
-        explicit: Explicit = None
+        explicit: Explicit = self._framework_mode(node, outer)
         for decorator in node.decorators:
             effect = self.effect(decorator.decorator)
             if isinstance(effect, Grad):

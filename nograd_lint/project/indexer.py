@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import NamedTuple, Optional, Union
 
 from nograd_lint.ast_walk import CHILD_FIELDS, child_fields, dotted
+from nograd_lint.frameworks import HookMode, hook_mode
 from nograd_lint.model.names import canonical
 from nograd_lint.project.facts import CallSite, ClassFacts, Definition, ModuleFacts
 from nograd_lint.vocabulary import (
@@ -101,6 +102,9 @@ def index_module(tree: ast.Module, module: str, package: bool,
     return _Indexer(tree, module, package, torch_aliases).facts()
 
 
+_HOOK_GRAD = {HookMode.DISABLED: Grad.DISABLED, HookMode.MANAGED: Grad.MANAGED}
+
+
 class _Indexer:
     def __init__(self, tree: ast.Module, module: str, package: bool,
                  torch_aliases: tuple[str, ...]) -> None:
@@ -120,6 +124,10 @@ class _Indexer:
         self.scopes: list[str] = []  # names of the enclosing classes and functions
         self.managing: set[str] = set()  # own functions/classes whose body switches grad mode
         self.klass: str | None = None  # the module-level class around, for ``self.f``
+        # The qualified ancestors of the class whose body is being walked (frameworks.py), and
+        # of every module-level class seen so far, by name.
+        self.ancestors: set[str] = set()
+        self.class_ancestors: dict[str, set[str]] = {}
         self.init: list[tuple[str, str]] | None = None  # ``self.x = C(...)`` in ``__init__``
         self.layers: list[tuple[str, str]] = []  # the same, of the class being walked
 
@@ -311,7 +319,10 @@ class _Indexer:
                     self.init.append((target.attr, self.resolve(constructor) or constructor))
 
     def function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, frame: _Frame) -> None:
-        explicit: Explicit = None
+        # A framework hook (Lightning's validation_step) runs as its framework says, as in
+        # model/grad_mode.py; the project's own no-grad-hooks apply within its module only.
+        mode = hook_mode(self.ancestors, node.name) if self.ancestors else None
+        explicit: Explicit = None if mode is None else _HOOK_GRAD[mode]
         for decorator in node.decorator_list:
             self.expressions(decorator, frame)
             effect = self.effect(decorator, frame)
@@ -339,9 +350,11 @@ class _Indexer:
         collects_layers = qualname is not None and qualname.endswith(".__init__")
         saved = self.init
         self.init = [] if collects_layers else None
+        outer_ancestors, self.ancestors = self.ancestors, set()  # a def's body is no class body
         self.scopes.append(node.name)
         self.block(node.body, _Frame(qualname, explicit))
         self.scopes.pop()
+        self.ancestors = outer_ancestors
         if collects_layers:
             self.layers += self.init
         self.init = saved
@@ -361,14 +374,20 @@ class _Indexer:
         if top_level:
             self.definitions.append(Definition(
                 node.name, "class", node.lineno, self.decorators(node), None, ()))
-        saved = self.klass, self.layers
+        ancestors = set(bases)
+        for base in bases:
+            ancestors |= self.class_ancestors.get(base, set())
+        if top_level:
+            self.class_ancestors[node.name] = ancestors
+        saved = self.klass, self.layers, self.ancestors
         self.klass = node.name if top_level else None
         self.layers = []
+        self.ancestors = ancestors
         self.scopes.append(node.name)
         self.block(node.body, frame)
         self.scopes.pop()
         layers = self.layers
-        self.klass, self.layers = saved
+        self.klass, self.layers, self.ancestors = saved
         if top_level:
             parameters = tuple(attr for attr, made in layers if made in PARAMETER)
             self.classes.append(ClassFacts(node.name, bases, tuple(

@@ -23,8 +23,10 @@ class EvaluationWithGrad(Rule):
     collects outputs holds the memory of every batch's graph, and each forward is slower.
 
     ## Known problems
-    Evaluation is recognised by names and loops; code that a framework or a caller in another
-    file already runs without gradients may be flagged.
+    Evaluation is recognised by names and loops.  Hooks that a framework runs without gradients
+    (``frameworks.py``: Lightning's ``validation_step``...) and functions whose every caller, in
+    any file of the project, runs without gradients are not flagged; calls through other
+    receivers than ``self`` (``self.model.generate()``) are not followed yet.
 
     ## Fix safety
     Unsafe: the fix decorates the function with ``@torch.no_grad()`` or wraps the loop in
@@ -71,6 +73,15 @@ class EvaluationWithGrad(Rule):
                 with torch.inference_mode():
                     return [model(x).argmax(1) for x, _ in val_loader]
             """),
+        Valid("""
+            import pytorch_lightning as pl
+            import torch
+
+            class Classifier(pl.LightningModule):
+                def validation_step(self, batch, batch_idx):
+                    x, y = batch
+                    self.log("val_acc", (self(x).argmax(1) == y).float().mean())
+            """),
     )
     fixtures = (
         "ng101_eval_loop.py",
@@ -80,6 +91,7 @@ class EvaluationWithGrad(Rule):
         "ng101_written_for_runtime.py",
         "ok_conditional_no_grad.py",
         "ok_eval_loop_no_grad.py",
+        "ok_lightning_validation_step.py",
         "ok_validation_every_n_batches.py",
     )
 
