@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from nograd_lint import __version__
 from nograd_lint.config import Config, ConfigError, check_patterns
 from nograd_lint.engine import lint_source
+from nograd_lint.frameworks import configured_hooks
 from nograd_lint.project import Project, open_project
 from nograd_lint.rules import RULES
 
@@ -51,6 +52,11 @@ class NogradChecker:
             comma_separated_list=True,
             help="regular expressions: more function names that mark evaluation code",
         )
+        manager.add_option(
+            "--nograd-no-grad-hooks", default="", parse_from_config=True,
+            comma_separated_list=True,
+            help="module.Class.method: methods your framework runs without gradients",
+        )
 
     @classmethod
     def parse_options(cls, manager, options: argparse.Namespace, filenames: list[str]) -> None:
@@ -58,6 +64,10 @@ class NogradChecker:
             patterns = check_patterns(options.nograd_eval_patterns)
         except ConfigError as error:
             manager.parser.error(f"--nograd-eval-patterns: {error}")
+        try:
+            configured_hooks(options.nograd_no_grad_hooks)
+        except ValueError as error:
+            manager.parser.error(f"--nograd-no-grad-hooks: {error}")
         # flake8 shows every code a plugin yields that its selection matches, and an explicit
         # ``--select NG`` beats any default ignore; so the plugin itself runs an opt-in rule
         # only when its full code is selected, as the CLI (and ruff, for preview rules) does.
@@ -67,6 +77,7 @@ class NogradChecker:
             max_file_size=0,
             torch_modules=tuple(options.nograd_torch_modules),
             eval_function_patterns=patterns,
+            no_grad_hooks=tuple(options.nograd_no_grad_hooks),
         )
         cls._paths = tuple(p for p in filenames if p != "-")
         cls._project = None

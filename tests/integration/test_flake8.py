@@ -126,6 +126,24 @@ def test_invalid_eval_pattern_is_a_usage_error(aliased_project):
     assert "--nograd-eval-patterns: invalid regular expression 'check_('" in done.stderr
 
 
+def test_configured_no_grad_hooks(tmp_path):
+    (tmp_path / "scorer.py").write_text(textwrap.dedent("""\
+        import torch
+        from mylib.engine import Evaluator
+
+
+        class Scorer(Evaluator):
+            def run_batch(self, model, batch):
+                model.eval()
+                return model(batch)
+    """))
+    assert "NG105" in run(FLAKE8, "--select", "NG", ".", cwd=tmp_path).stdout
+    hooks = ("--nograd-no-grad-hooks", "mylib.engine.Evaluator.run_batch")
+    assert findings(run(FLAKE8, "--select", "NG", *hooks, ".", cwd=tmp_path).stdout) == set()
+    done = run(FLAKE8, "--nograd-no-grad-hooks", "run_batch", ".", cwd=tmp_path)
+    assert done.returncode == 2 and "--nograd-no-grad-hooks" in done.stderr
+
+
 PYTEST_STYLE = textwrap.dedent("""\
     import torch
 
