@@ -101,7 +101,7 @@ class GradRegions(Layer):
         self._definitions: set[int] = set()  # Name nodes that are not references
         self._managing: set[str] = set()  # own functions/classes whose body switches grad mode
         self._resolved: dict[cst.CSTNode, Grad] | None = None
-        self._classes: dict[str, cst.ClassDef] = {}  # this module's classes, by name
+        self._class_ancestors: dict[cst.ClassDef, frozenset[str]] = {}
         self._configured_hooks = configured_hooks(context.config.no_grad_hooks)
 
     # ------------------------------------------------------------------ queries
@@ -147,20 +147,25 @@ class GradRegions(Layer):
     # ------------------------------------------------------------------ traversal
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self._definitions.add(id(node.name))
-        self._classes[node.name.value] = node
 
-    def _ancestors(self, klass: cst.ClassDef, seen: frozenset[str] = frozenset()) -> set[str]:
-        """The qualified names of ``klass``'s bases, through the module's own classes."""
-        found: set[str] = set()
+    def _ancestors(self, klass: cst.ClassDef) -> frozenset[str]:
+        """The qualified names of ``klass``'s bases, through the module's own classes (once per
+        class: every method of a framework subclass asks)."""
+        found = self._class_ancestors.get(klass)
+        if found is not None:
+            return found
+        self._class_ancestors[klass] = frozenset()  # a cycle of own classes ends here
+        ancestors: set[str] = set()
         for base in klass.bases:
             if base.keyword is not None:
                 continue
             qualified = self.names.qualified_name(base.value)
             if qualified is not None:
-                found.add(qualified)
-            own = self._classes.get(base.value.value) if isinstance(base.value, cst.Name) else None
-            if own is not None and own is not klass and own.name.value not in seen:
-                found |= self._ancestors(own, seen | {klass.name.value})
+                ancestors.add(qualified)
+            own = self.model.classes.get(base.value.value) if isinstance(base.value, cst.Name) else None
+            if own is not None:
+                ancestors |= self._ancestors(own)
+        self._class_ancestors[klass] = found = frozenset(ancestors)
         return found
 
     def _framework_mode(self, function: cst.FunctionDef, outer: cst.CSTNode | None) -> Explicit:

@@ -13,6 +13,7 @@ and, at any time, about the definitions met so far:
 
     model.functions["helper"]             # FunctionDefs not directly in a class body
     model.class_of(method)                # the class whose body defines it
+    model.classes["Net"]                  # module-level ClassDefs seen so far
     model.callees(call.func, klass)       # this module's functions ``f()``/``self.f()`` may run
     model.self_assignments(klass)         # ``self.x = ...`` statements in its methods
 
@@ -58,6 +59,7 @@ class SemanticModel:
         self._methods: dict[tuple[cst.ClassDef, str], list[cst.FunctionDef]] = {}
         self.methods_by_name: dict[str, list[cst.FunctionDef]] = {}  # of any class
         self._class_of: dict[cst.FunctionDef, cst.ClassDef] = {}
+        self.classes: dict[str, cst.ClassDef] = {}  # module-level classes seen so far, by name
 
     # ------------------------------------------------------------------ where the walk is
     @property
@@ -151,5 +153,10 @@ class SemanticModel:
             self.functions.setdefault(node.name.value, []).append(node)
         self._enter(node)
 
-    visit_ClassDef = visit_Lambda = _enter
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        if not self._scopes:
+            self.classes[node.name.value] = node
+        self._enter(node)
+
+    visit_Lambda = _enter
     leave_FunctionDef = leave_ClassDef = leave_Lambda = _leave
