@@ -1,4 +1,4 @@
-"""Fast reading of CPython's ``ast``, shared by the screen (screen.py) and the project index
+"""Fast reading of CPython's ``ast``, shared by the screen (screen/) and the project index
 (project/indexer.py): dotted names, and a node's children without ``ast.iter_child_nodes``
 (a generator over every field, several times slower on the millions of nodes of a run)."""
 

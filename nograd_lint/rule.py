@@ -127,7 +127,7 @@ class Rule:
     #: ``(LeafAnalysis,)``.  What they require comes with them; the import resolver and the
     #: semantic model are always there.
     needs: ClassVar[tuple[type[Layer], ...]] = ()
-    #: Syntax-tree features (see ``screen.py``) the rule cannot fire without; the engine
+    #: Syntax-tree features (see ``screen/``) the rule cannot fire without; the engine
     #: skips the libcst parse of a file that lacks them for every enabled rule.
     features: ClassVar[frozenset[str]] = frozenset()
     #: Example programs: the rule's documentation and its generated tests.

@@ -1,7 +1,7 @@
 """The names the analyses go by: torch's grad-mode APIs, words that say "evaluation" or "model",
 in-place method names.
 
-Shared by the libcst analyses and by the syntax-tree screen (``screen.py``), which must agree
+Shared by the libcst analyses and by the syntax-tree screen (``screen/``), which must agree
 on them to stay sound; nothing here imports libcst, so a run that screens out every file never
 loads it.
 """
