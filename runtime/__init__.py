@@ -18,7 +18,8 @@ from runtime.autograd.ops.shape import CatBackward0, StackBackward0
 from runtime.autograd.ops.unary import WhereBackward0
 from runtime.dtypes import bool_ as bool  # noqa: A001 - torch.bool
 from runtime.dtypes import (
-    double, dtype, float, float32, float64, int, int32, int64, long, uint8,  # noqa: A001
+    double, dtype, float, float32, float64, int, int8, int16, int32, int64, long, short,  # noqa: A001
+    uint8,
 )
 from runtime.grad_mode import (
     enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
@@ -32,7 +33,8 @@ from runtime.tensor import Size, Tensor, _operand, apply
 from runtime import cuda
 from runtime.device import check_available, device
 from runtime.legacy_types import (
-    BoolTensor, ByteTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor,
+    BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor,
+    ShortTensor,
 )
 from runtime.version import __version__
 

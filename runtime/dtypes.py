@@ -25,14 +25,17 @@ float32 = dtype("float32", np.float32, True, "FloatTensor")
 float64 = dtype("float64", np.float64, True, "DoubleTensor")
 int64 = dtype("int64", np.int64, False, "LongTensor")
 int32 = dtype("int32", np.int32, False, "IntTensor")
+int16 = dtype("int16", np.int16, False, "ShortTensor")
+int8 = dtype("int8", np.int8, False, "CharTensor")
 uint8 = dtype("uint8", np.uint8, False, "ByteTensor")
 bool_ = dtype("bool", np.bool_, False, "BoolTensor")
 float = float32  # noqa: A001 - torch.float
 double = float64
 long = int64
 int = int32  # noqa: A001 - torch.int
+short = int16
 
-_ALL = (float32, float64, int64, int32, uint8, bool_)
+_ALL = (float32, float64, int64, int32, int16, int8, uint8, bool_)
 _BY_NUMPY = {d.numpy: d for d in _ALL}
 
 

@@ -45,7 +45,10 @@ FloatTensor = _legacy_type(dtypes.float32)
 DoubleTensor = _legacy_type(dtypes.float64)
 LongTensor = _legacy_type(dtypes.int64)
 IntTensor = _legacy_type(dtypes.int32)
+ShortTensor = _legacy_type(dtypes.int16)
+CharTensor = _legacy_type(dtypes.int8)
 ByteTensor = _legacy_type(dtypes.uint8)
 BoolTensor = _legacy_type(dtypes.bool_)
 
-__all__ = ["BoolTensor", "ByteTensor", "DoubleTensor", "FloatTensor", "IntTensor", "LongTensor"]
+__all__ = ["BoolTensor", "ByteTensor", "CharTensor", "DoubleTensor", "FloatTensor", "IntTensor",
+           "LongTensor", "ShortTensor"]

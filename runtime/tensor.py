@@ -89,9 +89,10 @@ GRAD_DTYPE = (
     "downstream systems that assume they match.")
 # How PyTorch's C++ messages name dtypes.
 C_TYPE_NAMES = {"float32": "float", "float64": "double", "int64": "long int", "int32": "int",
-                "uint8": "unsigned char", "bool": "bool"}
+                "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
+                "bool": "bool"}
 SCALAR_TYPE_NAMES = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
-                     "uint8": "Byte", "bool": "Bool"}
+                     "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
 SCALAR_OF_GRAD = (
     "Converting a tensor with requires_grad=True to a scalar may lead to unexpected behavior.\n"
     "Consider using tensor.detach() first. (Triggered internally at "
@@ -201,11 +202,25 @@ class Tensor:
         return _tensor(_array(data, dtype), kind=cls)
 
     def _set_history(self, node: Node, output_nr: int = 0) -> None:
+        previous = self._grad_fn
+        if previous is not None and previous._retained is not None:
+            self._move_retained(previous, node, output_nr)
         self._requires_grad = True
         self._grad_fn = node
         self._output_nr = output_nr
         if self._base is not None and self._counter is not None:
             self._history_version = self._counter.value
+
+    def _move_retained(self, previous: Node, node: Node, output_nr: int) -> None:
+        """``retain_grad()`` follows the tensor to its new history (after an in-place op), as
+        in PyTorch: ``.grad`` is then the gradient of its new value.  (Its other hooks stay
+        with the old node.)"""
+        reference = previous._retained.get(self._output_nr)
+        if reference is not None and reference() is self:
+            del previous._retained[self._output_nr]
+            if node._retained is None:
+                node._retained = {}
+            node._retained[output_nr] = reference
 
     @property
     def grad_fn(self) -> Node | None:
@@ -563,6 +578,12 @@ class Tensor:
 
     def int(self) -> Tensor:
         return self.to(dtypes.int32)
+
+    def short(self) -> Tensor:
+        return self.to(dtypes.int16)
+
+    def char(self) -> Tensor:
+        return self.to(dtypes.int8)
 
     def bool(self) -> Tensor:
         return self.to(dtypes.bool_)
@@ -1023,11 +1044,18 @@ class Tensor:
 
     def _inplace_on_view(self, op: type[Node], others: tuple, options: dict) -> None:
         """An in-place op on a view, recorded as PyTorch does (see :func:`rebase_view`)."""
-        # on a copy of the view's values with the view's history, like original_self
-        new_values = apply(op, _original_self(self, self._data.copy()), *others, **options)
+        base = self._base
+        region = _region(base._data, self._data)
+        # The op differentiates through the view's values taken afresh from the base, as
+        # PyTorch's CopySlices does: the view's own grad_fn, and hooks on it, are left out.
+        if base._requires_grad:
+            original = apply(indexing.AsStridedBackward0, base, index=region)
+        else:
+            original = _tensor(self._data.copy())
+        new_values = apply(op, original, *others, **options)
         self._write(new_values._data)  # also the base's storage; one version step for both
         self._set_history(new_values._grad_fn)
-        rebase_view(self)
+        rebase_view(self, region)
 
     def add_(self, other, alpha=1):
         return self._inplace(arithmetic.AddBackward0, _operand(other), alpha=alpha)
@@ -1245,7 +1273,7 @@ def _record(op: type[Node], inputs: tuple, out, options: dict) -> Tensor:
                              for value in to_save])
     node.next_functions = tuple(edges)
     node._shapes = (result._data.shape,)
-    if result._base is None:  # the common case of _set_history, inlined: it is every op's
+    if result._base is None and out is None:  # the common case of _set_history, inlined
         result._requires_grad = True
         result._grad_fn = node
     else:
@@ -1307,12 +1335,14 @@ def save_output(tensor: Tensor, output_nr: int = 0) -> SavedTensor:
     return SavedTensor(alias, 0 if counter is None else counter.value, output_nr)
 
 
-def rebase_view(view: Tensor) -> None:
+def rebase_view(view: Tensor, region: tuple | None = None) -> None:
     """After ``view`` was changed in place and given the history of that change: its base
     takes a CopySlices history (its old history, with the view's region from the view's), and
-    the view is re-derived from the base (AsStridedBackward0), as in PyTorch."""
+    the view is re-derived from the base (AsStridedBackward0), as in PyTorch.  ``region``:
+    the view's place in the base, if known."""
     base = view._base
-    region = _region(base._data, view._data)
+    if region is None:
+        region = _region(base._data, view._data)
     base._set_history(apply(inplace.CopySlices, base, view, index=region)._grad_fn)
     view._set_history(apply(indexing.AsStridedBackward0, base, index=region)._grad_fn)
 
@@ -1370,7 +1400,7 @@ def _index(index):
 def _format(tensor: Tensor) -> str:
     data = tensor._data
     suffix = []
-    if data.dtype in (np.float64, np.int32, np.uint8):
+    if data.dtype not in (np.float32, np.int64, np.bool_):  # the dtypes repr leaves out
         suffix.append(f"dtype={tensor.dtype!r}")
     if tensor.grad_fn is not None:
         suffix.append(f"grad_fn=<{tensor.grad_fn.name().removeprefix('torch::autograd::')}>")

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 STOLEN_GRAD = ("AccumulateGrad adopts the incoming gradient as .grad without a copy, so its post "
                "hook sees a later in-place change of .grad: the engine")
-VIEWS_WITH_HISTORY = "in-place change of a view with autograd history: issue 20's views with history"
 INFERENCE_VIEWS = ("views taken in inference mode or of inference tensors (requires_grad, "
                    "_is_view, rebase errors): issue 20's views with history")
 ENGINE_FREEING = ("which buffers a backward frees (only the nodes it ran in PyTorch; graphs through "
                   "advanced indexing): the engine, issue 20")
-AUTOGRAD_API = "runtime/autograd/__init__.py (issue 20's file): "
 INTERNALS = "PyTorch internals runtime does not model: "
 
 
@@ -22,12 +20,7 @@ RUNTIME_XFAIL = {
     # ported_autograd.py
     "TestAutograd::test_post_accumulate_grad_hook_ordering": STOLEN_GRAD,
     "TestAutograd::test_grad_fn_badcalls": "calling a grad_fn node directly: issue 20's node protocol",
-    "TestAutograd::test_retain_grad_inplace": ("retain_grad() followed by an in-place op keeps the old "
-                                               "gradient: in-place dispatch, issue 20"),
-    "TestAutograd::test_retain_grad_inplace_over_view": VIEWS_WITH_HISTORY,
-    "TestAutograd::test_tensor_hooks_inplace_over_view": VIEWS_WITH_HISTORY,
     "TestAutograd::test_backward_twice_with_saved_values": ENGINE_FREEING,
-    "TestAutograd::test_volatile_deprecated": AUTOGRAD_API + "torch.autograd.torch",
     "TestAutograd::test_grad_nonleaf_register_hook": _op("unbind"),
     "TestAutograd::test_requires_grad": INTERNALS + "Tensor._backward_hooks",
     "TestAutograd::test_attribute_deletion": INTERNALS + "Tensor._grad_fn, Tensor._backward_hooks",
@@ -37,6 +30,5 @@ RUNTIME_XFAIL = {
     "TestAutogradInferenceMode::test_inference_mode_handle_indirect_view_on_rebase": INFERENCE_VIEWS,
     # ported_multithread.py
     # ported_nn.py
-    "TestNN::test_Sequential_setitem": "the dtype torch.int16 is not on the runtime",
     "TestNN::test_ModuleList": _op("nn.Conv2d"),
 }
