@@ -237,6 +237,11 @@ class Tensor:
             self._set_history(rederived._grad_fn)
         return self._grad_fn
 
+    @property
+    def output_nr(self) -> int:
+        """Which output of ``grad_fn`` this tensor is (0 for a leaf)."""
+        return 0 if self.grad_fn is None else self._output_nr
+
     def _edge(self) -> tuple:
         """The ``next_functions`` entry for this tensor as an op input that requires grad:
         ``(grad_fn, output_nr)``, or for a leaf its AccumulateGrad node."""
@@ -973,32 +978,19 @@ class Tensor:
         return result.sum(dim=dims, keepdim=True) if dims else result
 
     def unbind(self, dim=0):
-        dim %= self.dim()
-        return tuple([self._one_of_many(indexing.UnbindBackward0, (slice(None),) * dim + (i,),
-                                        "Unbind", i) for i in range(self._data.shape[dim])])
+        return apply_many(indexing.UnbindBackward0, self, dim=dim % self.dim())
 
     def split(self, split_size, dim=0):
         dim %= self.dim()
         size = self._data.shape[dim]
         if isinstance(split_size, builtins.int):
-            op, sizes = indexing.SplitBackward0, [split_size] * -(-size // split_size)
-        else:
-            op, sizes = indexing.SplitWithSizesBackward0, list(split_size)
-        starts = np.cumsum([0, *sizes]).tolist()
-        return tuple([self._one_of_many(op, (slice(None),) * dim + (slice(start, start + n),),
-                                        "Split", nr)
-                      for nr, (start, n) in enumerate(zip(starts, sizes))])
+            whole, rest = divmod(size, split_size)
+            sizes = [split_size] * whole + ([rest] if rest else [])
+            return apply_many(indexing.SplitBackward0, self, sizes=sizes, dim=dim)
+        return apply_many(indexing.SplitWithSizesBackward0, self, sizes=list(split_size), dim=dim)
 
     def chunk(self, chunks, dim=0):
         return self.split(-(-self._data.shape[dim % self.dim()] // chunks), dim)
-
-    def _one_of_many(self, op: type[Node], index: tuple, function: str, nr: int) -> Tensor:
-        """Output ``nr`` of an op that returns several views: in-place changes to it are
-        refused (when recorded)."""
-        view = apply(op, self, index=index)
-        if view._creation is _IN_GRAD_MODE:
-            view._creation = _OneOfMany(function, nr)
-        return view
 
     def __getitem__(self, index):
         index = _index(index)
@@ -1283,16 +1275,26 @@ def _record(op: type[Node], inputs: tuple, out, options: dict) -> Tensor:
 
 def apply_many(op: type[Node], *inputs, **options) -> tuple:
     """``apply`` for an op whose forward returns several arrays: one tensor each, all
-    outputs of the one node.  (Such a forward saves only inputs.)"""
-    if not (modes.grad and any(isinstance(t, Tensor) and t._requires_grad for t in inputs)):
-        arrays = [t._data if isinstance(t, Tensor) else t for t in inputs]
-        return tuple([_tensor(array) for array in op.forward(NULL_CTX, *arrays, **options)])
-    node = op()
+    outputs of the one node.  (Such a forward saves only inputs.)  The outputs of a view op
+    are views of the first input that refuse in-place changes where recording them would
+    need to rewrite the node's other outputs, as in PyTorch."""
     arrays = [t._data if isinstance(t, Tensor) else t for t in inputs]
+    recording = modes.grad and any(isinstance(t, Tensor) and t._requires_grad for t in inputs)
+    node = op() if recording else NULL_CTX
+    returned = op.forward(node, *arrays, **options)
+    if op.is_view:
+        results = tuple([_view(inputs[0], array) for array in returned])
+        function = op.__name__.removesuffix("Backward0")
+        for output_nr, result in enumerate(results):
+            if result._creation is _IN_GRAD_MODE:
+                result._creation = _OneOfMany(function, output_nr)
+    else:
+        results = tuple([_tensor(array) for array in returned])
+    if not recording:
+        return results
     node.needs_input_grad = tuple([isinstance(t, Tensor) and t._requires_grad for t in inputs])
     node.next_functions = tuple([t._edge() if needed else _NO_EDGE
                                  for t, needed in zip(inputs, node.needs_input_grad)])
-    results = tuple([_tensor(array) for array in op.forward(node, *arrays, **options)])
     if node._to_save:
         node._saved = tuple([_save(value, inputs, arrays, None, None, None)
                              for value in node._to_save])

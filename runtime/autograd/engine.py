@@ -223,12 +223,15 @@ def _run_post_hooks(node: Node, results, grads: list):
 
 
 def _run_tensor_hooks(node: Node, grads: list) -> list:
+    """The hooks of the tensors ``node`` produced, then their retained gradients.  As in
+    PyTorch, a hook runs whenever its node does, with None for an output of a node with
+    several that got no gradient."""
     grads = list(grads)
     for output_nr, hooks in (node._tensor_hooks or {}).items():
         for hook in list(hooks.values()):
-            if grads[output_nr] is not None:
-                replaced = hook(grads[output_nr])
-                grads[output_nr] = grads[output_nr] if replaced is None else replaced
+            replaced = hook(grads[output_nr])
+            if replaced is not None:
+                grads[output_nr] = replaced
     for output_nr, reference in (node._retained or {}).items():
         retained = reference()
         if retained is not None and grads[output_nr] is not None:

@@ -185,6 +185,41 @@ def split_and_chunk_values_and_gradients(m):
     return names, sizes, a.grad, m.arange(6).split([1, 5])
 
 
+def outputs_of_unbind_and_split_are_one_node(m):
+    a = _leaf(m)
+    first, second = (a * 1).unbind(0)
+    seen = []
+    first.register_hook(seen.append)  # its node runs for second only: the hook sees None
+    first.retain_grad()
+    second.sum().backward()
+    pieces = (a * 1).split(2, 1)
+    shared = [p.grad_fn is pieces[0].grad_fn for p in pieces], [p.output_nr for p in pieces]
+    (pieces[1] * 3).sum().backward()
+    return seen, first.grad, shared, [p.shape for p in pieces], a.grad
+
+
+def retain_grad_follows_inplace(m):
+    b = _leaf(m) * 1
+    b.retain_grad()
+    b.mul_(2)
+    row = b[0]
+    row.retain_grad()
+    row.mul_(3)
+    (b * b).sum().backward()
+    return b.grad, row.grad, b.retains_grad, row.retains_grad
+
+
+def hooks_of_a_view_stay_with_its_old_node(m):
+    b = _leaf(m) * 1
+    row = b[0]
+    calls = []
+    row.register_hook(lambda grad: calls.append("old"))
+    row.mul_(2)
+    row.register_hook(lambda grad: calls.append("new"))
+    b.sum().backward()
+    return calls
+
+
 def function_marking_a_view_dirty(m):
     class Double(m.autograd.Function):
         @staticmethod
@@ -236,6 +271,8 @@ CASES = [
     view_made_in_inference_mode_modified_under_no_grad, unbind_output_modified,
     split_output_modified, chunk_output_modified, unbind_output_modified_under_no_grad,
     unbind_of_a_plain_tensor_given_a_gradient, split_and_chunk_values_and_gradients,
+    outputs_of_unbind_and_split_are_one_node, retain_grad_follows_inplace,
+    hooks_of_a_view_stay_with_its_old_node,
     function_marking_a_view_dirty, view_needing_a_copy, reshape_copies_where_a_view_cannot_be,
     detach_in_place_of_a_view, detach_in_place_of_a_plain_view,
 ]

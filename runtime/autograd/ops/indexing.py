@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from runtime.autograd.node import Node
+from runtime.autograd.ops.shape import CatBackward0, StackBackward0
 
 
 def _is_basic(index) -> bool:
@@ -51,16 +52,52 @@ class AsStridedBackward0(_Indexing):
     base at ``index``.  (Only its node is used: the view keeps its own storage.)"""
 
 
-class UnbindBackward0(SelectBackward0):
-    pass
+def _materialized(grads: tuple, shapes: tuple) -> list:
+    """The gradients of a node's outputs, with zeros for those no gradient flowed to."""
+    known = next(grad for grad in grads if grad is not None)
+    return [known.new_zeros(shape) if grad is None else grad for grad, shape in zip(grads, shapes)]
 
 
-class SplitBackward0(SliceBackward0):
-    pass
+class UnbindBackward0(Node):
+    """``unbind(dim)``: one node whose outputs are views of the input, one per position
+    along ``dim``."""
+
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, a, dim=0):
+        ctx.dim = dim
+        before = (slice(None),) * dim
+        return tuple([a[(*before, position)] for position in range(a.shape[dim])])
+
+    @staticmethod
+    def backward(ctx, *grads):
+        first, *others = _materialized(grads, ctx._shapes)
+        return (first._apply(StackBackward0, *others, dim=ctx.dim),)
 
 
-class SplitWithSizesBackward0(SliceBackward0):
-    pass
+class SplitBackward0(Node):
+    """``split``/``chunk``: one node whose outputs are views of consecutive pieces of the
+    input along ``dim``, ``sizes`` long."""
+
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, a, sizes=(), dim=0):
+        ctx.dim = dim
+        before = (slice(None),) * dim
+        starts = np.cumsum([0, *sizes]).tolist()
+        return tuple([a[(*before, slice(start, start + size))]
+                      for start, size in zip(starts, sizes)])
+
+    @staticmethod
+    def backward(ctx, *grads):
+        first, *others = _materialized(grads, ctx._shapes)
+        return (first._apply(CatBackward0, *others, dim=ctx.dim),)
+
+
+class SplitWithSizesBackward0(SplitBackward0):
+    """``split`` with a list of sizes."""
 
 
 def indexing_op(index) -> type[Node]:

@@ -21,7 +21,6 @@ RUNTIME_XFAIL = {
     "TestAutograd::test_post_accumulate_grad_hook_ordering": STOLEN_GRAD,
     "TestAutograd::test_grad_fn_badcalls": "calling a grad_fn node directly: issue 20's node protocol",
     "TestAutograd::test_backward_twice_with_saved_values": ENGINE_FREEING,
-    "TestAutograd::test_grad_nonleaf_register_hook": _op("unbind"),
     "TestAutograd::test_requires_grad": INTERNALS + "Tensor._backward_hooks",
     "TestAutograd::test_attribute_deletion": INTERNALS + "Tensor._grad_fn, Tensor._backward_hooks",
     "TestAutograd::test_next_functions": INTERNALS + "torch._C._functions.AccumulateGrad",
