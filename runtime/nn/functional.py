@@ -3,8 +3,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
+from runtime.autograd.ops.conv import (
+    Col2ImBackward0, ConvolutionBackward0, Im2ColBackward0,
+)
+from runtime.autograd.ops.conv import output_size as _block_counts
 from runtime.autograd.ops.nn import (
     AddmmBackward0, BinaryCrossEntropyBackward0, BinaryCrossEntropyWithLogitsBackward0,
     EmbeddingBackward0, GeluBackward0, LeakyReluBackward0, MseLossBackward0,
@@ -30,6 +36,96 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         return apply(AddmmBackward0, input, weight, bias)
     out = apply(AddmmBackward0, input.reshape(-1, features), weight, bias)
     return out.view(*input.shape[:-1], weight.shape[0])
+
+
+SAME_PADDING_COPY = (
+    "Using padding='same' with even kernel lengths and odd dilation may require a zero-padded "
+    "copy of the input be created (Triggered internally at "
+    "/__w/pytorch/pytorch/aten/src/ATen/native/Convolution.cpp:1101.)")
+
+
+def pair(value) -> tuple:
+    """``3`` or ``(3, 3)`` as ``(3, 3)``: a size given for both spatial dimensions."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def conv_padding(padding, kernel: tuple, dilation: tuple, stride: tuple) -> tuple:
+    """``padding`` (a number, a pair, ``"valid"`` or ``"same"``) as ``((top, bottom), (left,
+    right))``; ``"same"`` puts an odd extra row or column at the end, as PyTorch does."""
+    if not isinstance(padding, str):
+        return tuple([(n, n) for n in pair(padding)])
+    if padding == "valid":
+        return ((0, 0), (0, 0))
+    if padding != "same":
+        raise RuntimeError(f"Invalid padding string: '{padding}'")
+    if any(s != 1 for s in stride):
+        raise RuntimeError("padding='same' is not supported for strided convolutions")
+    totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+    if any(total % 2 for total in totals):
+        warnings.warn(SAME_PADDING_COPY, UserWarning, stacklevel=3)
+    return tuple([(total // 2, total - total // 2) for total in totals])
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,  # noqa: A002
+           dilation=1, groups: int = 1) -> Tensor:
+    """2-d convolution (PyTorch's cross-correlation) of (N, C, H, W) or (C, H, W)."""
+    if input.dim() not in (3, 4):
+        raise RuntimeError("Expected 3D (unbatched) or 4D (batched) input to conv2d, but got "
+                           f"input of size: {list(input.shape)}")
+    if input.dim() == 3:
+        return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
+    kernel, dilation, stride = tuple(weight.shape[2:]), pair(dilation), pair(stride)
+    padding = conv_padding(padding, kernel, dilation, stride)
+    channels = weight.shape[1] * groups
+    if input.shape[1] != channels:
+        raise RuntimeError(f"Given groups={groups}, weight of size {list(weight.shape)}, expected "
+                           f"input{list(input.shape)} to have {channels} channels, but got "
+                           f"{input.shape[1]} channels instead")
+    if bias is not None and (bias.dim() != 1 or bias.numel() != weight.shape[0]):
+        raise RuntimeError(f"Given weight of size {list(weight.shape)}, expected bias to be "
+                           f"1-dimensional with {weight.shape[0]} elements, but got bias of size "
+                           f"{list(bias.shape)} instead")
+    padded = [n + before + after for n, (before, after) in zip(input.shape[2:], padding)]
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    if any(n < span for n, span in zip(padded, spans)):
+        raise RuntimeError(f"Calculated padded input size per channel: ({padded[0]} x {padded[1]}). "
+                           f"Kernel size: ({spans[0]} x {spans[1]}). Kernel size can't be greater "
+                           "than actual input size")
+    return apply(ConvolutionBackward0, input, weight, bias,
+                 geometry=(kernel, dilation, padding, stride), groups=groups)
+
+
+def _geometry(kernel_size, dilation, padding, stride) -> tuple:
+    return pair(kernel_size), pair(dilation), tuple([(n, n) for n in pair(padding)]), pair(stride)
+
+
+def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:  # noqa: A002
+    """The sliding blocks of (N, C, H, W) (or (C, H, W)) as columns (N, C * kh * kw, L)."""
+    if input.dim() not in (3, 4):
+        raise RuntimeError("Expected 3D or 4D (batch mode) tensor with possibly 0 batch size and "
+                           f"other non-zero dimensions for input, but got: {list(input.shape)}")
+    return apply(Im2ColBackward0, input, geometry=_geometry(kernel_size, dilation, padding, stride))
+
+
+def fold(input: Tensor, output_size: tuple, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:  # noqa: A002
+    """The inverse layout of ``unfold``: columns (N, C * kh * kw, L) summed back into
+    (N, C, H, W) of ``output_size`` (overlapping blocks add up)."""
+    if input.dim() not in (2, 3):
+        raise RuntimeError("Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch "
+                           "size and non-zero dimensions for input, but got: "
+                           f"{list(input.shape)}")
+    geometry = _geometry(kernel_size, dilation, padding, stride)
+    size = pair(output_size)
+    blocks = _block_counts(size, geometry)
+    if input.shape[-1] != blocks[0] * blocks[1]:
+        kernel, dilation, padding, stride = geometry
+        raise RuntimeError(
+            f"Given output_size={size}, kernel_size={kernel}, dilation={dilation}, "
+            f"padding={tuple(p for p, _ in padding)}, stride={stride}, expected size of input's "
+            f"dimension {input.dim() - 1} to match the calculated number of sliding blocks "
+            f"{blocks[0]} * {blocks[1]} = {blocks[0] * blocks[1]}, but got "
+            f"input.size({input.dim() - 1})={input.shape[-1]}.")
+    return apply(Col2ImBackward0, input, size=size, geometry=geometry)
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002

@@ -7,6 +7,7 @@ import inspect
 import math
 import operator
 from collections import OrderedDict
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -480,6 +481,83 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
+PADDING_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+class Conv2d(Module):
+    """2-d convolution: weight (out_channels, in_channels / groups, kh, kw), as PyTorch's."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 device=None, dtype=None) -> None:
+        super().__init__()
+        if groups <= 0:
+            raise ValueError("groups must be a positive integer")
+        if in_channels % groups != 0:
+            raise ValueError("in_channels must be divisible by groups")
+        if out_channels % groups != 0:
+            raise ValueError("out_channels must be divisible by groups")
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise ValueError(f"Invalid padding string {padding!r}, should be one of "
+                                 f"{ {'valid', 'same'} }")
+            if padding == "same" and any(s != 1 for s in F.pair(stride)):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {set(PADDING_MODES)}, but got "
+                             f"padding_mode={padding_mode!r}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride = F.pair(kernel_size), F.pair(stride)
+        self.padding = padding if isinstance(padding, str) else F.pair(padding)
+        self.dilation, self.padding_mode = F.pair(dilation), padding_mode
+        chosen = (dtype or dtypes.float32).numpy
+        shape = (out_channels, in_channels // groups, *self.kernel_size)
+        self.weight = Parameter(Tensor._wrap(np.empty(shape, dtype=chosen)))
+        if bias:
+            self.bias = Parameter(Tensor._wrap(np.empty(out_channels, dtype=chosen)))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # PyTorch's default, as for Linear, with fan_in = in_channels / groups * kh * kw
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.weight[0].numel()
+            bound = 1 / math.sqrt(fan_in) if fan_in else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        if self.padding_mode == "zeros":
+            return F.conv2d(input, self.weight, self.bias, self.stride, self.padding,
+                            self.dilation, self.groups)
+        # Other modes: pad by picking rows and columns of the input (so the padding's gradient
+        # flows back to the elements it copies), then convolve without padding.
+        (top, bottom), (left, right) = F.conv_padding(self.padding, self.kernel_size,
+                                                      self.dilation, self.stride)
+        mode = PADDING_MODES[self.padding_mode]
+        rows = np.pad(np.arange(input.shape[-2]), (top, bottom), mode=mode)
+        columns = np.pad(np.arange(input.shape[-1]), (left, right), mode=mode)
+        padded = input[..., rows, :][..., columns]
+        return F.conv2d(padded, self.weight, self.bias, self.stride, 0, self.dilation,
+                        self.groups)
+
+    def extra_repr(self) -> str:
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}")
+        if self.padding != (0, 0):
+            text += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode}"
+        return text
+
+
 class _Activation(Module):
     function = None
 
@@ -641,19 +719,41 @@ class Sequential(Module):
 
 
 class ModuleList(Module):
+    """Submodules held in a list, registered as "0", "1"...; renumbered after a deletion."""
+
     def __init__(self, modules=()) -> None:
         super().__init__()
-        for module in modules:
-            self.append(module)
+        self.extend(modules)
 
     def append(self, module: Module) -> ModuleList:
         self.add_module(str(len(self._modules)), module)
         return self
 
     def extend(self, modules) -> ModuleList:
+        if not isinstance(modules, Iterable):
+            raise TypeError("ModuleList.extend should be called with an iterable, but got "
+                            + type(modules).__name__)
         for module in modules:
             self.append(module)
         return self
+
+    __iadd__ = extend
+
+    def __add__(self, other) -> ModuleList:
+        return ModuleList([*self, *other])
+
+    def insert(self, index: int, module: Module) -> None:
+        modules = list(self._modules.values())
+        modules.insert(index, module)
+        self._renumber(modules)
+
+    def pop(self, key):
+        module = self[key]
+        del self[key]
+        return module
+
+    def _renumber(self, modules: list) -> None:
+        self._modules = OrderedDict((str(i), module) for i, module in enumerate(modules))
 
     def __getitem__(self, index):
         if isinstance(index, slice):
@@ -662,6 +762,14 @@ class ModuleList(Module):
 
     def __setitem__(self, index, module: Module) -> None:
         setattr(self, str(_absolute_index(index, len(self))), module)
+
+    def __delitem__(self, index) -> None:
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            del modules[index]
+        else:
+            del modules[_absolute_index(index, len(modules))]
+        self._renumber(modules)
 
     def __len__(self) -> int:
         return len(self._modules)

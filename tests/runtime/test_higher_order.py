@@ -234,6 +234,12 @@ CASES = [
         runtime.tensor([1.0, 2.0, 0.5], dtype=runtime.float64), w, b),
      [normal(4, 3), normal(3), normal(3)]),
     ("embedding", lambda w: F.embedding(runtime.tensor([[0, 2], [2, 1]]), w), [normal(3, 2)]),
+    ("conv2d", lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2)),
+     [normal(2, 2, 5, 6), normal(3, 2, 2, 3), normal(3)]),
+    ("conv2d_groups_same", lambda x, w: F.conv2d(x, w, padding="same", groups=2),
+     [normal(1, 4, 4, 4), normal(2, 2, 3, 3)]),
+    ("unfold", lambda x: F.unfold(x, (2, 3), padding=1, stride=2), [normal(2, 2, 4, 5)]),
+    ("fold", lambda c: F.fold(c, (4, 5), 2, stride=(2, 1)), [normal(2, 8, 8)]),
     ("custom_function", Cube.apply, [normal(2, 3)]),
 ]
 CASES = [case if len(case) == 4 else (*case, {}) for case in CASES]

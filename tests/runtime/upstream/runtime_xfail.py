@@ -29,5 +29,4 @@ RUNTIME_XFAIL = {
     "TestAutogradInferenceMode::test_inference_mode_handle_indirect_view_on_rebase": INFERENCE_VIEWS,
     # ported_multithread.py
     # ported_nn.py
-    "TestNN::test_ModuleList": _op("nn.Conv2d"),
 }
