@@ -1132,7 +1132,10 @@ class Tensor:
         index = _index(index)
         if modes.grad and self._requires_grad and self.grad_fn is None and self._base is None:
             raise RuntimeError(VIEW_OF_LEAF_INPLACE)  # x[i] = v changes a view of x
-        self._inplace(inplace.CopySlices, _operand(value), index=index)
+        # As PyTorch: a basic index copies into a view (CopySlices), an advanced one is index_put_
+        basic = indexing.is_basic(index) or indexing.indexing_op(index) is indexing.SelectBackward0
+        op = inplace.CopySlices if basic else indexing.IndexPutBackward0
+        self._inplace(op, _operand(value), index=index)
 
 
 _PASSED_OPERANDS = (Tensor, builtins.int, builtins.float, builtins.bool)

@@ -246,6 +246,47 @@ def pickle_non_leaf(m):
     return copy, copy.is_leaf
 
 
+def _backward_twice(m, make):
+    """``make(leaf)``'s sum, backward twice without retain_graph: the second fails where the
+    graph saved something the first freed."""
+    leaf = m.tensor([[1.0, -2.0, 3.0], [4.0, 5.0, -6.0]], requires_grad=True)
+    out = make(leaf)
+    name = out.grad_fn.name()
+    out.sum().backward()
+    try:
+        out.sum().backward()
+    except RuntimeError as error:
+        return name, str(error), leaf.grad
+    return name, None, leaf.grad
+
+
+def _set(index, value=7.0):
+    def make(leaf):
+        copy = leaf * 1
+        copy[index] = value
+        return copy
+    return make
+
+
+def graphs_freed_by_backward(m):
+    index = m.tensor([[0], [2]])
+    return [_backward_twice(m, make) for make in (
+        lambda a: a[[0, 1, 1]], lambda a: a[:, 1:], lambda a: a[0], lambda a: a.gather(1, index),
+        lambda a: a.masked_fill(a.detach() > 2, 0.0),
+        lambda a: m.nn.functional.embedding(m.tensor([1, 0, 1]), a),
+        lambda a: m.nn.functional.nll_loss(a, m.tensor([2, 0])),
+        _set([0, 1]), _set((slice(None), [0, 2])), _set(0), _set((1, slice(0, 2))),
+        _set(m.tensor(1)), _set(m.tensor([[True, False, True], [False, False, True]])))]
+
+
+def advanced_setitem_on_a_plain_tensor_given_a_gradient(m):
+    leaf = m.tensor([1.0, 2.0], requires_grad=True)
+    target = m.zeros(2, 3)
+    target[[1, 0], [2, 2]] = leaf * 3
+    target.sum().backward()
+    return target, leaf.grad
+
+
 # ------------------------------------------------------------------------------ devices
 
 
@@ -537,7 +578,8 @@ CASES = [
     grad_setter_and_deleter, data_setter_not_tensor, data_setter_integer_on_leaf_requiring_grad,
     data_setter_new_shape, data_deleter, data_ptr_of_views, float_of_one_element_requiring_grad,
     float_of_many_elements, int_of_many_elements, int_of_one_element_requiring_grad,
-    index_with_integer_tensor, index_with_float_tensor, new_factories, legacy_constructors,
+    index_with_integer_tensor, index_with_float_tensor, graphs_freed_by_backward,
+    advanced_setitem_on_a_plain_tensor_given_a_gradient, new_factories, legacy_constructors,
     pickle_round_trip, pickle_non_leaf, device_objects, device_unknown_type, device_bad_string,
     cuda_is_not_available, tensor_cuda, tensor_to_cuda, module_cuda, tensor_to_device_and_dtype,
     version_compares, train_with_a_string, dropout_probability_above_one,

@@ -8,7 +8,7 @@ from runtime.autograd.node import Node
 from runtime.autograd.ops.shape import CatBackward0, StackBackward0
 
 
-def _is_basic(index) -> bool:
+def is_basic(index) -> bool:
     items = index if isinstance(index, tuple) else (index,)
     return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items)
 
@@ -32,8 +32,20 @@ class SliceBackward0(_Indexing):
     is_view = True
 
 
-class IndexBackward0(_Indexing):
-    pass
+class IndexBackward0(Node):
+    """Advanced indexing.  As in PyTorch it saves its indices, so a backward that does not
+    retain the graph frees them."""
+
+    @staticmethod
+    def forward(ctx, a, index=None):
+        ctx.shape = a.shape
+        ctx.save_for_backward(index)
+        return a[index]
+
+    @staticmethod
+    def backward(ctx, grad):
+        index, = ctx.saved_tensors
+        return (grad.new_zeros(ctx.shape).index_put(index, grad, accumulate=True),)
 
 
 class UnsqueezeIndexBackward0(_Indexing):
@@ -104,7 +116,7 @@ def indexing_op(index) -> type[Node]:
     if isinstance(index, (int, np.integer)) or (isinstance(index, np.ndarray) and index.ndim == 0
                                                 and index.dtype.kind in "iu"):
         return SelectBackward0
-    if not _is_basic(index):
+    if not is_basic(index):
         return IndexBackward0
     if not isinstance(index, tuple):
         return UnsqueezeIndexBackward0 if index is None else SliceBackward0
@@ -133,7 +145,8 @@ class IndexPutBackward0(Node):
 
     @staticmethod
     def forward(ctx, base, values, index=None, accumulate=False):
-        ctx.index, ctx.accumulate = index, accumulate
+        ctx.save_for_backward(index)  # (freed by backward, as PyTorch's saved indices)
+        ctx.accumulate = accumulate
         result = base.copy()
         if accumulate:
             where = _without_new_axes(index)
@@ -145,24 +158,27 @@ class IndexPutBackward0(Node):
 
     @staticmethod
     def backward(ctx, grad):
+        index, = ctx.saved_tensors
         need_base, need_values = ctx.needs_input_grad
         grad_base = grad_values = None
         if need_base:
-            grad_base = grad if ctx.accumulate else grad.index_put(ctx.index, 0.0)
+            grad_base = grad if ctx.accumulate else grad.index_put(index, 0.0)
         if need_values:
-            grad_values = grad[ctx.index]
+            grad_values = grad[index]
         return grad_base, grad_values
 
 
 class GatherBackward0(Node):
     @staticmethod
     def forward(ctx, a, dim=0, index=None):
-        ctx.shape, ctx.dim, ctx.index = a.shape, dim, index
+        ctx.shape, ctx.dim = a.shape, dim
+        ctx.save_for_backward(index)  # (freed by backward, as in PyTorch)
         return np.take_along_axis(a, index, axis=dim)
 
     @staticmethod
     def backward(ctx, grad):
-        return (grad.new_zeros(ctx.shape).scatter_add(ctx.dim, ctx.index, grad),)
+        index, = ctx.saved_tensors
+        return (grad.new_zeros(ctx.shape).scatter_add(ctx.dim, index, grad),)
 
 
 class ScatterAddBackward0(Node):

@@ -57,23 +57,25 @@ class CopyBackwards(Node):
 
 
 class CopySlices(Node):
-    """``x[index] = value`` on a tensor with history."""
+    """``x[index] = value`` on a tensor with history.  A backward that does not retain the
+    graph frees it, as PyTorch's (which drops the op it wraps)."""
 
     def name(self) -> str:
         return "torch::autograd::CopySlices"  # PyTorch's name: this node is no codegen'd op
 
     @staticmethod
     def forward(ctx, a, value, index=None):
-        ctx.index = index
+        ctx.save_for_backward(index)
         result = a.copy()
         result[index] = value
         return result
 
     @staticmethod
     def backward(ctx, grad):
+        index, = ctx.saved_tensors
         need_a, need_value = ctx.needs_input_grad
-        return (grad.index_put(ctx.index, 0.0) if need_a else None,
-                grad[ctx.index] if need_value else None)
+        return (grad.index_put(index, 0.0) if need_a else None,
+                grad[index] if need_value else None)
 
 
 class ToCopyBackward0(Node):

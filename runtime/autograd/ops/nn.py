@@ -57,21 +57,23 @@ class NllLossBackward0(Node):
         picked = -rows[np.arange(len(picked_class)), picked_class] * valid
         count = max(int(valid.sum()), 1)
         ctx.shape, ctx.reduction = log_probs.shape, reduction
-        ctx.valid, ctx.target, ctx.count = valid, picked_class, count
+        ctx.save_for_backward(valid, picked_class)  # (freed by backward, as in PyTorch)
+        ctx.count = count
         if reduction == "mean":
             return np.asarray(picked.sum() / count, dtype=log_probs.dtype)
         return _reduce(picked.reshape(target.shape if log_probs.ndim > 1 else ()), reduction)
 
     @staticmethod
     def backward(ctx, grad):
-        count = len(ctx.target)
+        valid, target = ctx.saved_tensors
+        count = len(target)
         if ctx.reduction == "mean":
             per_row = (grad / ctx.count).expand((count,))
         else:
             per_row = grad.reshape(-1).expand((count,))
-        values = (-per_row).masked_fill(~ctx.valid, 0)
+        values = (-per_row).masked_fill(~valid, 0)
         rows = grad.new_zeros((count, ctx.shape[-1]))
-        return (rows.index_put((np.arange(count), ctx.target), values).reshape(ctx.shape),)
+        return (rows.index_put((np.arange(count), target), values).reshape(ctx.shape),)
 
 
 class BinaryCrossEntropyWithLogitsBackward0(Node):
@@ -169,12 +171,14 @@ class NativeBatchNormEval(Node):
 class EmbeddingBackward0(Node):
     @staticmethod
     def forward(ctx, weight, indices=None):
-        ctx.indices, ctx.shape = indices, weight.shape
+        ctx.shape = weight.shape
+        ctx.save_for_backward(indices)  # (freed by backward, as in PyTorch)
         return weight[indices]
 
     @staticmethod
     def backward(ctx, grad):
-        return (grad.new_zeros(ctx.shape).index_put(ctx.indices, grad, accumulate=True),)
+        indices, = ctx.saved_tensors
+        return (grad.new_zeros(ctx.shape).index_put(indices, grad, accumulate=True),)
 
 
 class AddmmBackward0(Node):

@@ -205,12 +205,13 @@ class ErfBackward0(_Unary):
 class MaskedFillBackward0(Node):
     @staticmethod
     def forward(ctx, a, mask=None, value=0.0):
-        ctx.mask = mask
+        ctx.save_for_backward(mask)  # (freed by backward, as in PyTorch)
         return np.where(mask, np.asarray(value, dtype=a.dtype), a)
 
     @staticmethod
     def backward(ctx, grad):
-        return (grad.masked_fill(ctx.mask, 0),)
+        mask, = ctx.saved_tensors
+        return (grad.masked_fill(mask, 0),)
 
 
 class DelayedError(Node):

@@ -7,20 +7,13 @@ STOLEN_GRAD = ("AccumulateGrad adopts the incoming gradient as .grad without a c
                "hook sees a later in-place change of .grad: the engine")
 INFERENCE_VIEWS = ("views taken in inference mode or of inference tensors (requires_grad, "
                    "_is_view, rebase errors): issue 20's views with history")
-ENGINE_FREEING = ("which buffers a backward frees (only the nodes it ran in PyTorch; graphs through "
-                  "advanced indexing): the engine, issue 20")
 INTERNALS = "PyTorch internals runtime does not model: "
-
-
-def _op(*names: str) -> str:
-    return "op not yet on the runtime: " + ", ".join(names)
 
 
 RUNTIME_XFAIL = {
     # ported_autograd.py
     "TestAutograd::test_post_accumulate_grad_hook_ordering": STOLEN_GRAD,
     "TestAutograd::test_grad_fn_badcalls": "calling a grad_fn node directly: issue 20's node protocol",
-    "TestAutograd::test_backward_twice_with_saved_values": ENGINE_FREEING,
     "TestAutograd::test_requires_grad": INTERNALS + "Tensor._backward_hooks",
     "TestAutograd::test_attribute_deletion": INTERNALS + "Tensor._grad_fn, Tensor._backward_hooks",
     "TestAutograd::test_next_functions": INTERNALS + "torch._C._functions.AccumulateGrad",
