@@ -30,6 +30,12 @@ class AccumulateGrad(Node):
     def name(self) -> str:
         return "torch::autograd::AccumulateGrad"  # PyTorch's name(); its type is AccumulateGrad
 
+    @staticmethod
+    def backward(ctx, grad) -> tuple:
+        """Only for a direct call of the node: the engine accumulates (with the hooks)."""
+        ctx.variable._accumulate(grad, modes.grad)
+        return ()
+
 
 def sum_to(grad, shape: tuple, node: Node, results: tuple):
     """Sum ``grad`` (one of ``node``'s ``results``) down to ``shape``, undoing broadcasting;

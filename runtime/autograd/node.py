@@ -93,6 +93,24 @@ class Node:
     def __repr__(self) -> str:
         return f"<{self.name()} object at {id(self):#x}>"
 
+    def __call__(self, *grads):
+        """Run this node's backward on ``grads`` (one per output, None for none), as calling a
+        ``grad_fn`` does in PyTorch: under the current grad mode, without hooks.  Gives the
+        gradient of each input (the gradient alone for a node of one input)."""
+        from runtime.tensor import Tensor  # (the tensor module builds on this one)
+
+        expected = len(self._shapes)
+        if len(grads) != expected:
+            raise TypeError(f"expected {expected} arguments, got {len(grads)} instead")
+        for position, grad in enumerate(grads):
+            if grad is not None and not isinstance(grad, Tensor):
+                raise TypeError(f"argument {position} is not a Variable")
+        if all(grad is None for grad in grads):
+            results = (None,) * len(self.next_functions)
+        else:
+            results = tuple(self.backward(self, *grads))
+        return results[0] if len(results) == 1 else results
+
     # -- hooks ------------------------------------------------------------------------------
     def register_prehook(self, hook) -> RemovableHandle:
         """``hook(grad_outputs) -> tuple or None`` runs before this node's backward (after

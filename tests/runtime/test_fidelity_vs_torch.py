@@ -287,6 +287,28 @@ def advanced_setitem_on_a_plain_tensor_given_a_gradient(m):
     return target, leaf.grad
 
 
+def _call(node, *grads):
+    try:
+        return node(*grads)
+    except TypeError as error:
+        return str(error)
+
+
+def calling_a_grad_fn_directly(m):
+    x = m.tensor([1.0, 2.0], requires_grad=True)
+    w = m.tensor([3.0, -1.0], requires_grad=True)
+    product = x * w
+    first, second = x.unbind()
+    accumulate = product.grad_fn.next_functions[0][0]
+    results = [_call(product.grad_fn, m.ones(2)), _call(product.grad_fn),
+               _call(product.grad_fn, m.ones(2), m.ones(2)), _call(product.grad_fn, None),
+               _call(product.grad_fn, 1.0), _call(product.sum().grad_fn, m.tensor(2.0)),
+               _call(first.grad_fn, m.tensor(1.0), None), _call(accumulate, m.ones(2)), x.grad]
+    with m.no_grad():
+        results.append(_call(product.grad_fn, m.ones(2)))
+    return results
+
+
 # ------------------------------------------------------------------------------ devices
 
 
@@ -579,7 +601,8 @@ CASES = [
     data_setter_new_shape, data_deleter, data_ptr_of_views, float_of_one_element_requiring_grad,
     float_of_many_elements, int_of_many_elements, int_of_one_element_requiring_grad,
     index_with_integer_tensor, index_with_float_tensor, graphs_freed_by_backward,
-    advanced_setitem_on_a_plain_tensor_given_a_gradient, new_factories, legacy_constructors,
+    advanced_setitem_on_a_plain_tensor_given_a_gradient, calling_a_grad_fn_directly,
+    new_factories, legacy_constructors,
     pickle_round_trip, pickle_non_leaf, device_objects, device_unknown_type, device_bad_string,
     cuda_is_not_available, tensor_cuda, tensor_to_cuda, module_cuda, tensor_to_device_and_dtype,
     version_compares, train_with_a_string, dropout_probability_above_one,

@@ -13,7 +13,6 @@ INTERNALS = "PyTorch internals runtime does not model: "
 RUNTIME_XFAIL = {
     # ported_autograd.py
     "TestAutograd::test_post_accumulate_grad_hook_ordering": STOLEN_GRAD,
-    "TestAutograd::test_grad_fn_badcalls": "calling a grad_fn node directly: issue 20's node protocol",
     "TestAutograd::test_requires_grad": INTERNALS + "Tensor._backward_hooks",
     "TestAutograd::test_attribute_deletion": INTERNALS + "Tensor._grad_fn, Tensor._backward_hooks",
     "TestAutograd::test_next_functions": INTERNALS + "torch._C._functions.AccumulateGrad",
