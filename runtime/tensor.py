@@ -50,6 +50,12 @@ VIEW_FROM_INFERENCE = (
     "by moving both the view and the inplace either both inside the inference_mode block (if you "
     "don't want the inplace to be tracked) or both outside (if you want the inplace to be "
     "tracked).")
+VIEW_FROM_INFERENCE_REBASED = (
+    "A view was created in inference mode and its base or another view of its base has been "
+    "modified inplace in normal mode. Given that this use case is ambiguous and error-prone, it "
+    "is forbidden. You can clarify your code by moving both the view and the inplace either both "
+    "inside the inference_mode block (if you don't want the inplace to be tracked) or both "
+    "outside (if you want the inplace to be tracked).")
 MULTIPLE_VIEWS = (
     "Output {nr} of {function} is a view and is being modified inplace. This view is the output "
     "of a function that returns multiple views. Such functions do not allow the output views to "
@@ -169,7 +175,9 @@ def _binary(op: type[Node]):
         if not isinstance(other, _PASSED_OPERANDS):
             other = _operand(other)
         if isinstance(other, Tensor):
-            if modes.grad and (self._requires_grad or other._requires_grad):
+            # (inference tensors alone: autograd does not see the op, as in PyTorch)
+            if modes.grad and (self._requires_grad or other._requires_grad) and (
+                    self._counter is not None or other._counter is not None):
                 return _record(op, (self, other), None, {})
             return _tensor(forward(NULL_CTX, self._data, other._data))
         if modes.grad and self._requires_grad:
@@ -183,7 +191,7 @@ def _unary(op: type[Node]):
     forward = op.forward
 
     def method(self):
-        if modes.grad and self._requires_grad:
+        if modes.grad and self._requires_grad and self._counter is not None:
             return _record(op, (self,), None, {})
         return _tensor(forward(NULL_CTX, self._data))
     method.__name__ = op.__name__.removesuffix("Backward0").lower()
@@ -229,12 +237,15 @@ class Tensor:
         PyTorch (AsStridedBackward0)."""
         base = self._base
         if (base is not None and self._counter is not None and base._requires_grad
-                and self._counter.value != self._history_version
-                and (self._creation is _IN_GRAD_MODE or type(self._creation) is _OneOfMany)):
-            with _recording():
-                rederived = apply(indexing.AsStridedBackward0, base,
-                                  index=_region(base._data, self._data))
-            self._set_history(rederived._grad_fn)
+                and self._counter.value != self._history_version):
+            creation = self._creation
+            if creation is _IN_GRAD_MODE or type(creation) is _OneOfMany:
+                with _recording():
+                    rederived = apply(indexing.AsStridedBackward0, base,
+                                      index=_region(base._data, self._data))
+                self._set_history(rederived._grad_fn)
+            elif creation is _IN_INFERENCE and self._requires_grad:
+                raise RuntimeError(VIEW_FROM_INFERENCE_REBASED)
         return self._grad_fn
 
     @property
@@ -1167,21 +1178,23 @@ Tensor._wrap = staticmethod(_tensor)  # the name the rest of runtime knows it by
 
 
 def _view(base: Tensor, array: np.ndarray) -> Tensor:
-    """A view of ``base``: shares its version counter (or its lack of one), and remembers the
-    grad mode it was made in (an in-place change under another mode is refused).  Made in
-    inference mode, it keeps ``requires_grad``, as in PyTorch."""
+    """A view of ``base``: shares its version counter, and remembers the grad mode it was
+    made in (an in-place change under another mode is refused).  Made in inference mode, it
+    keeps ``requires_grad``, as in PyTorch.  One of an inference tensor is no view but
+    another inference tensor over the same storage, as in PyTorch (which tracks neither)."""
+    if base._counter is None:
+        return _tensor(array, None)
     view = _tensor(array, base._counter)
     view._base = base._base if base._base is not None else base
     if modes.inference:
         view._creation = _IN_INFERENCE
-        # a view of a normal tensor; one of an inference tensor is an inference tensor
-        view._requires_grad = base._requires_grad and base._counter is not None
+        view._requires_grad = base._requires_grad
     elif base._base is not None and type(base._creation) is _OneOfMany:
         # a view of such an output is refused in place too, named after its own node
         view._creation = _OneOfMany(None, 0)
     else:
         view._creation = _IN_GRAD_MODE if modes.grad else _IN_NO_GRAD
-    view._history_version = 0 if base._counter is None else base._counter.value
+    view._history_version = base._counter.value
     return view
 
 
@@ -1220,7 +1233,9 @@ def apply(op: type[Node], *inputs, out=None, **options) -> Tensor:
     if modes.grad:
         for tensor in inputs:
             if isinstance(tensor, Tensor) and tensor._requires_grad:
-                return _record(op, inputs, out, options)
+                if tensor._counter is not None or _any_normal(inputs):
+                    return _record(op, inputs, out, options)
+                break  # inference tensors alone: autograd does not see the op, as in PyTorch
     result = op.forward(NULL_CTX, *[t._data if isinstance(t, Tensor) else t for t in inputs],
                         **options)
     if out is not None:
@@ -1229,6 +1244,11 @@ def apply(op: type[Node], *inputs, out=None, **options) -> Tensor:
     if op.is_view:
         return _view(inputs[0], result)
     return _tensor(result)
+
+
+def _any_normal(inputs: tuple) -> bool:
+    """Is one of ``inputs`` a tensor that is not an inference tensor?"""
+    return any(isinstance(t, Tensor) and t._counter is not None for t in inputs)
 
 
 def _record(op: type[Node], inputs: tuple, out, options: dict) -> Tensor:
@@ -1282,14 +1302,15 @@ def apply_many(op: type[Node], *inputs, **options) -> tuple:
     are views of the first input that refuse in-place changes where recording them would
     need to rewrite the node's other outputs, as in PyTorch."""
     arrays = [t._data if isinstance(t, Tensor) else t for t in inputs]
-    recording = modes.grad and any(isinstance(t, Tensor) and t._requires_grad for t in inputs)
+    recording = (modes.grad and any(isinstance(t, Tensor) and t._requires_grad for t in inputs)
+                 and _any_normal(inputs))
     node = op() if recording else NULL_CTX
     returned = op.forward(node, *arrays, **options)
     if op.is_view:
         results = tuple([_view(inputs[0], array) for array in returned])
         function = op.__name__.removesuffix("Backward0")
         for output_nr, result in enumerate(results):
-            if result._creation is _IN_GRAD_MODE:
+            if result._base is not None and result._creation is _IN_GRAD_MODE:
                 result._creation = _OneOfMany(function, output_nr)
     else:
         results = tuple([_tensor(array) for array in returned])

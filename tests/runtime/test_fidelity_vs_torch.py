@@ -287,6 +287,49 @@ def advanced_setitem_on_a_plain_tensor_given_a_gradient(m):
     return target, leaf.grad
 
 
+def _outcome(m, make):
+    try:
+        made = make()
+    except RuntimeError as error:
+        return str(error)
+    name = made.grad_fn.name() if made.grad_fn is not None else None
+    return m.is_inference(made), made.requires_grad, made._is_view(), made.is_leaf, name
+
+
+def inference_tensors_outside_inference_mode(m):
+    """Ops on inference tensors alone are not recorded (a view of one is no view); with a
+    normal tensor among the inputs they are."""
+    with m.inference_mode():
+        c = m.ones(2, 3, requires_grad=True)
+        d = m.ones(2, 3)
+    return [_outcome(m, make) for make in (
+        lambda: c * 2, lambda: c.view(-1), lambda: c + m.ones(2, 3), lambda: c.sum(),
+        lambda: c.t(), lambda: c[0], lambda: d.view(-1), lambda: c.unbind()[0],
+        lambda: c.exp(), lambda: c * m.ones(2, 3, requires_grad=True), lambda: c.tanh(),
+        lambda: c @ d.t(), lambda: m.var_mean(c)[0])]
+
+
+def views_made_in_inference_mode(m):
+    with m.inference_mode():
+        inference = m.ones(2, 3, requires_grad=True)
+        of_inference = _outcome(m, lambda: inference.view(-1))
+    base = m.ones(2, 3, requires_grad=True).clone()
+    with m.inference_mode():
+        view = base.view(-1)
+        of_normal = _outcome(m, lambda: view)
+    before = _outcome(m, lambda: view)
+    base.add_(1)
+    return of_inference, of_normal, before, _outcome(m, lambda: view)
+
+
+def view_made_in_inference_mode_after_a_sibling_changed(m):
+    base = m.ones(2, 3, requires_grad=True).clone()
+    with m.inference_mode():
+        view = base[0]
+    base[1].mul_(2)
+    return _outcome(m, lambda: view)
+
+
 def _call(node, *grads):
     try:
         return node(*grads)
@@ -602,6 +645,8 @@ CASES = [
     float_of_many_elements, int_of_many_elements, int_of_one_element_requiring_grad,
     index_with_integer_tensor, index_with_float_tensor, graphs_freed_by_backward,
     advanced_setitem_on_a_plain_tensor_given_a_gradient, calling_a_grad_fn_directly,
+    inference_tensors_outside_inference_mode, views_made_in_inference_mode,
+    view_made_in_inference_mode_after_a_sibling_changed,
     new_factories, legacy_constructors,
     pickle_round_trip, pickle_non_leaf, device_objects, device_unknown_type, device_bad_string,
     cuda_is_not_available, tensor_cuda, tensor_to_cuda, module_cuda, tensor_to_device_and_dtype,

@@ -413,10 +413,11 @@ def _act(action: str, tensor):
     elif action == "iadd":
         tensor += 3.0
     elif action == "setitem":
-        tensor[0] = 7.0
+        tensor[..., :1] = 7.0  # (also for a tensor with no elements, which tensor[0] is not)
     elif action == "view":  # reshape: a view where the layout allows one, else a copy
         flat = tensor.reshape(-1)
-        return flat, bool(np.shares_memory(flat.detach().numpy(), tensor.detach().numpy()))
+        # (the same first element: np.shares_memory says False for tensors with no elements)
+        return flat, flat.data_ptr() == tensor.data_ptr()
     elif action == "t":
         return (tensor.t() if len(shape) <= 2 else tensor.transpose(0, 1)), True
     elif action == "index":
