@@ -194,11 +194,19 @@ def _deliver(node: Node, grads: list, capture: dict | None, targets: dict | None
 
 
 def _accumulate(node: AccumulateGrad, grads: list, create_graph: bool) -> None:
-    node.variable._accumulate(grads[0], create_graph)
+    variable = node.variable
+    first = variable._grad is None
+    variable._accumulate(grads[0], create_graph)
+    stored = variable._grad
     for hook in list((node._post_accumulate_hooks or {}).values()):
-        if hook(node.variable) is not None:
+        if hook(variable) is not None:
             raise RuntimeError("Tensor post accumulate grad hooks should return None.")
     if node._post_hooks is not None:
+        if first and not create_graph:
+            # PyTorch makes the incoming gradient itself the new .grad (when nothing else
+            # holds it), so the post hooks see in-place changes made to .grad before them:
+            # runtime stores a copy, and gives them that.
+            grads = [stored]
         _run_post_hooks(node, (), grads)
 
 

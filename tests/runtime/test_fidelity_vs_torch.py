@@ -330,6 +330,17 @@ def view_made_in_inference_mode_after_a_sibling_changed(m):
     return _outcome(m, lambda: view)
 
 
+def accumulate_grad_post_hooks_see_the_stored_gradient(m):
+    leaf = m.tensor([1.0, 2.0], requires_grad=True)
+    accumulate = (leaf * 1).grad_fn.next_functions[0][0]
+    seen = []
+    leaf.register_post_accumulate_grad_hook(lambda tensor: tensor.grad.add_(0.5))
+    accumulate.register_hook(lambda grad_in, grad_out: seen.append(grad_out[0].clone()))
+    (leaf * 3).sum().backward()
+    (leaf * 5).sum().backward()  # .grad exists now: the hook sees the incoming gradient
+    return seen, leaf.grad
+
+
 def _call(node, *grads):
     try:
         return node(*grads)
@@ -647,6 +658,7 @@ CASES = [
     advanced_setitem_on_a_plain_tensor_given_a_gradient, calling_a_grad_fn_directly,
     inference_tensors_outside_inference_mode, views_made_in_inference_mode,
     view_made_in_inference_mode_after_a_sibling_changed,
+    accumulate_grad_post_hooks_see_the_stored_gradient,
     new_factories, legacy_constructors,
     pickle_round_trip, pickle_non_leaf, device_objects, device_unknown_type, device_bad_string,
     cuda_is_not_available, tensor_cuda, tensor_to_cuda, module_cuda, tensor_to_device_and_dtype,

@@ -3,14 +3,11 @@ passing fails the run until its line is removed here, so the count stays honest.
 
 from __future__ import annotations
 
-STOLEN_GRAD = ("AccumulateGrad adopts the incoming gradient as .grad without a copy, so its post "
-               "hook sees a later in-place change of .grad: the engine")
 INTERNALS = "PyTorch internals runtime does not model: "
 
 
 RUNTIME_XFAIL = {
     # ported_autograd.py
-    "TestAutograd::test_post_accumulate_grad_hook_ordering": STOLEN_GRAD,
     "TestAutograd::test_requires_grad": INTERNALS + "Tensor._backward_hooks",
     "TestAutograd::test_attribute_deletion": INTERNALS + "Tensor._grad_fn, Tensor._backward_hooks",
     "TestAutograd::test_next_functions": INTERNALS + "torch._C._functions.AccumulateGrad",
