@@ -142,6 +142,12 @@ class enable_grad(_DecoratorWithoutParentheses):
         return True, is_inference_mode_enabled()
 
 
+def _type_name(value) -> str:
+    """A type as PyTorch's argument errors name it: ``int``, ``numpy.bool``."""
+    kind = type(value)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
 class set_grad_enabled(_ModeSwitch):
     """Set grad mode to ``mode``.  Takes effect when constructed, like PyTorch: as a plain
     call it switches the thread's mode until changed again; as a context manager it restores
@@ -150,7 +156,7 @@ class set_grad_enabled(_ModeSwitch):
     def __init__(self, mode: bool) -> None:
         if not isinstance(mode, bool):  # also ``@set_grad_enabled`` without an argument
             raise TypeError("set_grad_enabled(): argument 'enabled' (position 1) must be bool, "
-                            f"not {type(mode).__name__}")
+                            f"not {_type_name(mode)}")
         self.mode = mode
         self._previous = is_grad_enabled()
         _set_modes(self.mode, is_inference_mode_enabled())
@@ -167,6 +173,9 @@ class set_grad_enabled(_ModeSwitch):
 
     def clone(self) -> set_grad_enabled:
         return set_grad_enabled(self.mode)
+
+    def __repr__(self) -> str:
+        return f"torch.autograd.grad_mode.set_grad_enabled(mode={self.mode})"
 
 
 class inference_mode(_ModeSwitch):

@@ -226,6 +226,18 @@ def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None,
                training=False, momentum=0.1, eps=1e-5) -> Tensor:
     """Training: normalise with batch statistics and update the running ones in place (also
     under no_grad, as PyTorch does).  Evaluation: use the running statistics."""
+    if training and input.numel() // input.shape[1] == 1:
+        raise ValueError("Expected more than 1 value per channel when training, got input size "
+                         f"{input.shape!r}")
+    if not training:
+        for name, values in (("running_mean", running_mean), ("running_var", running_var)):
+            if values is None:
+                raise RuntimeError(f"{name} must be defined in evaluation mode")
+    channels = input.shape[1]
+    for name, values in (("running_mean", running_mean), ("running_var", running_var),
+                         ("weight", weight), ("bias", bias)):
+        if values is not None and values.numel() != channels:
+            raise RuntimeError(f"{name} should contain {channels} elements not {values.numel()}")
     if training:
         out = apply(NativeBatchNormBackward0, input, weight, bias, eps=eps)
         if running_mean is not None:

@@ -893,9 +893,8 @@ class BatchNorm1d(Module):
             self.register_buffer("num_batches_tracked", Tensor._wrap(np.asarray(0, dtype=np.int64)))
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        if self.training and input.numel() // max(input.shape[1] if input.dim() > 1 else 1, 1) == 1:
-            raise ValueError("Expected more than 1 value per channel when training, got input "
-                             f"size {input.shape!r}")
+        if input.dim() not in (2, 3):
+            raise ValueError(f"expected 2D or 3D input (got {input.dim()}D input)")
         use_batch = self.training or not self.track_running_stats
         momentum = self.momentum
         if self.training and self.track_running_stats:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pickle
 import warnings
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -55,6 +56,15 @@ def set_grad_enabled_decorator_without_argument(m):
         return x * 2
 
     return predict
+
+
+def set_grad_enabled_numpy_bool(m):
+    m.set_grad_enabled(np.bool_(True))
+
+
+def set_grad_enabled_repr(m):
+    with m.set_grad_enabled(mode=True) as entered:
+        return repr(m.set_grad_enabled(False)), entered
 
 
 def set_grad_enabled_leaves_mode_unchanged_after_bad_argument(m):
@@ -434,6 +444,37 @@ def batch_norm_single_value_per_channel(m):
     m.nn.BatchNorm1d(3)(m.ones(1, 3))
 
 
+def batch_norm_single_value_per_channel_of_3d_input(m):
+    layer = m.nn.BatchNorm1d(3)
+    try:
+        layer(m.ones(1, 3, 1))
+    except ValueError as error:
+        return str(error), layer.num_batches_tracked  # counted before the refusal, as torch
+    return None
+
+
+def functional_batch_norm_single_value_per_channel(m):
+    m.nn.functional.batch_norm(m.ones(1, 3), m.zeros(3), m.ones(3), training=True)
+
+
+def batch_norm_of_1d_input(m):
+    m.nn.BatchNorm1d(3)(m.ones(3))
+
+
+def batch_norm_statistics_of_the_wrong_size(m):
+    functional = m.nn.functional
+    results = []
+    for arguments in ((m.zeros(3), m.ones(3), m.ones(3), m.ones(3)),
+                      (m.zeros(4), m.ones(3), m.ones(3), m.ones(3)),
+                      (None, None, m.ones(3), None), (None, None, None, m.ones(3))):
+        for training in (True, False):
+            try:
+                functional.batch_norm(m.ones(2, 4), *arguments, training=training)
+            except RuntimeError as error:
+                results.append(str(error))
+    return results
+
+
 def batch_norm_single_value_per_channel_in_eval(m):
     return m.nn.BatchNorm1d(3).eval()(m.ones(1, 3))
 
@@ -644,7 +685,8 @@ def scheduler_of_something_else(m):
 
 CASES = [
     set_grad_enabled_none, set_grad_enabled_int, set_grad_enabled_str,
-    set_grad_enabled_decorator_without_argument,
+    set_grad_enabled_decorator_without_argument, set_grad_enabled_numpy_bool,
+    set_grad_enabled_repr,
     set_grad_enabled_leaves_mode_unchanged_after_bad_argument, no_grad_decorating_a_class,
     autograd_grad_mode_module, is_inference, requires_grad_true_on_non_leaf,
     requires_grad_false_on_non_leaf, requires_grad_setter_on_non_leaf,
@@ -664,6 +706,8 @@ CASES = [
     cuda_is_not_available, tensor_cuda, tensor_to_cuda, module_cuda, tensor_to_device_and_dtype,
     version_compares, train_with_a_string, dropout_probability_above_one,
     dropout_probability_negative, dropout_everything, batch_norm_single_value_per_channel,
+    batch_norm_single_value_per_channel_of_3d_input, functional_batch_norm_single_value_per_channel,
+    batch_norm_of_1d_input, batch_norm_statistics_of_the_wrong_size,
     batch_norm_single_value_per_channel_in_eval, full_backward_hook,
     full_backward_hook_input_without_grad, parameter_list, buffers, module_conversions,
     module_to_integer_dtype, module_to_copy, cross_entropy_weight_and_smoothing, nll_loss_weight,
