@@ -7,9 +7,11 @@ import warnings
 
 import numpy as np
 
+from runtime.autograd.ops import conv
 from runtime.autograd.ops.conv import (
-    Col2ImBackward0, ConvolutionBackward0, Im2ColBackward0,
+    Col2ImBackward0, ConstantPadNdBackward0, ConvolutionBackward0, Im2ColBackward0,
 )
+from runtime.autograd.ops.indexing import IndexBackward0
 from runtime.autograd.ops.conv import output_size as _block_counts
 from runtime.autograd.ops.nn import (
     AddmmBackward0, BinaryCrossEntropyBackward0, BinaryCrossEntropyWithLogitsBackward0,
@@ -17,7 +19,7 @@ from runtime.autograd.ops.nn import (
     NativeBatchNormBackward0, NativeBatchNormEval, NllLossBackward0, SoftplusBackward0,
 )
 from runtime.random import default_generator
-from runtime.tensor import MATRIX_SHAPES, Tensor, apply
+from runtime.tensor import C_TYPE_NAMES, MATRIX_SHAPES, SCALAR_TYPE_NAMES, Tensor, apply
 
 
 # ------------------------------------------------------------------------------ functions
@@ -38,6 +40,52 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return out.view(*input.shape[:-1], weight.shape[0])
 
 
+PADDING_SIZES = (
+    "Padding size {size} is not supported for {ndim}D input tensor.\n"
+    "Supported combinations for non-constant padding:\n"
+    "  - 2D or 3D input: padding size = 2 (pads last dimension)\n"
+    "  - 3D or 4D input: padding size = 4 (pads last 2 dimensions)\n"
+    "  - 4D or 5D input: padding size = 6 (pads last 3 dimensions)")
+PAD_OPS = {"reflect": (conv.ReflectionPad1DBackward0, conv.ReflectionPad2DBackward0,
+                       conv.ReflectionPad3DBackward0),
+           "replicate": (conv.ReplicationPad1DBackward0, conv.ReplicationPad2DBackward0,
+                         conv.ReplicationPad3DBackward0)}
+
+
+def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:  # noqa: A002
+    """Pad the last ``len(pad) // 2`` dimensions (``pad`` lists the last one's (before,
+    after) first): with ``value`` (``"constant"``; negative widths crop), or by repeating
+    input elements (``"reflect"``, ``"replicate"``, ``"circular"``)."""
+    widths = tuple(pad)
+    if len(widths) % 2:
+        raise RuntimeError("Padding length must be divisible by 2")
+    if len(widths) > 2 * input.dim():
+        raise RuntimeError("Padding length should be less than or equal to two times the input "
+                           f"dimension but got padding length {len(widths)} and input of "
+                           f"dimension {input.dim()}")
+    if mode == "constant":
+        return apply(ConstantPadNdBackward0, input, pad=widths, value=0.0 if value is None else value)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    if value is not None and value != 0:
+        raise RuntimeError(f'Padding mode "{mode}" doesn\'t take in value argument')
+    padded = len(widths) // 2
+    if not 1 <= padded <= 3 or not padded + 1 <= input.dim() <= padded + 2:
+        raise NotImplementedError(PADDING_SIZES.format(size=len(widths), ndim=input.dim()))
+    for nr in range(padded):
+        size, before, after = input.shape[-1 - nr], widths[2 * nr], widths[2 * nr + 1]
+        if mode == "reflect" and (before >= size or after >= size):
+            raise RuntimeError(
+                f"Argument #{4 + 2 * nr}: Padding size should be less than the corresponding "
+                f"input dimension, but got: padding ({before}, {after}) at dimension "
+                f"{input.dim() - 1 - nr} of input {list(input.shape)}")
+        if mode == "circular" and (before > size or after > size):
+            raise RuntimeError("Padding value causes wrapping around more than once.")
+    if mode == "circular":  # (PyTorch copies slices; runtime picks elements, as for the others)
+        return apply(IndexBackward0, input, index=conv.padding_index(input.shape, widths, "wrap"))
+    return apply(PAD_OPS[mode][padded - 1], input, pad=widths)
+
+
 SAME_PADDING_COPY = (
     "Using padding='same' with even kernel lengths and odd dilation may require a zero-padded "
     "copy of the input be created (Triggered internally at "
@@ -45,8 +93,17 @@ SAME_PADDING_COPY = (
 
 
 def pair(value) -> tuple:
-    """``3`` or ``(3, 3)`` as ``(3, 3)``: a size given for both spatial dimensions."""
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    """``3``, ``(3,)`` or ``(3, 3)`` as ``(3, 3)``: a size given for both spatial dimensions."""
+    if isinstance(value, (tuple, list)):
+        return tuple(value) * 2 if len(value) == 1 else tuple(value)
+    return value, value
+
+
+CONV2D_SIGNATURES = (
+    " * (Tensor input, Tensor weight, Tensor bias = None, tuple of ints stride = 1, tuple of "
+    "ints padding = 0, tuple of ints dilation = 1, int groups = 1)\n"
+    " * (Tensor input, Tensor weight, Tensor bias = None, tuple of ints stride = 1, str padding "
+    "= \"valid\", tuple of ints dilation = 1, int groups = 1)\n")
 
 
 def conv_padding(padding, kernel: tuple, dilation: tuple, stride: tuple) -> tuple:
@@ -69,6 +126,11 @@ def conv_padding(padding, kernel: tuple, dilation: tuple, stride: tuple) -> tupl
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,  # noqa: A002
            dilation=1, groups: int = 1) -> Tensor:
     """2-d convolution (PyTorch's cross-correlation) of (N, C, H, W) or (C, H, W)."""
+    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
+        given = ", ".join(type(arg).__name__
+                          for arg in (input, weight, bias, stride, padding, dilation, groups))
+        raise TypeError("conv2d() received an invalid combination of arguments - got "
+                        f"({given}), but expected one of:\n{CONV2D_SIGNATURES}")
     if input.dim() not in (3, 4):
         raise RuntimeError("Expected 3D (unbatched) or 4D (batched) input to conv2d, but got "
                            f"input of size: {list(input.shape)}")
@@ -76,6 +138,12 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
         return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
     kernel, dilation, stride = tuple(weight.shape[2:]), pair(dilation), pair(stride)
     padding = conv_padding(padding, kernel, dilation, stride)
+    for refused, problem in ((any(n < 0 for sides in padding for n in sides), "negative padding"),
+                             (any(n <= 0 for n in stride), "non-positive stride"),
+                             (any(n <= 0 for n in dilation), "non-positive dilation"),
+                             (groups <= 0, "non-positive groups")):
+        if refused:
+            raise RuntimeError(f"{problem} is not supported")
     channels = weight.shape[1] * groups
     if input.shape[1] != channels:
         raise RuntimeError(f"Given groups={groups}, weight of size {list(weight.shape)}, expected "
@@ -91,6 +159,13 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
         raise RuntimeError(f"Calculated padded input size per channel: ({padded[0]} x {padded[1]}). "
                            f"Kernel size: ({spans[0]} x {spans[1]}). Kernel size can't be greater "
                            "than actual input size")
+    if bias is not None and bias.dtype != input.dtype:
+        raise RuntimeError(f"Input type ({C_TYPE_NAMES[input.dtype.name]}) and bias type "
+                           f"({C_TYPE_NAMES[bias.dtype.name]}) should be the same")
+    if weight.dtype != input.dtype:
+        # (PyTorch's oneDNN kernel, which it picks for some float32 shapes, words it otherwise)
+        raise RuntimeError(f"expected scalar type {SCALAR_TYPE_NAMES[input.dtype.name]} but "
+                           f"found {SCALAR_TYPE_NAMES[weight.dtype.name]}")
     return apply(ConvolutionBackward0, input, weight, bias,
                  geometry=(kernel, dilation, padding, stride), groups=groups)
 

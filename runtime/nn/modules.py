@@ -481,7 +481,7 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-PADDING_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 class Conv2d(Module):
@@ -531,14 +531,9 @@ class Conv2d(Module):
         if self.padding_mode == "zeros":
             return F.conv2d(input, self.weight, self.bias, self.stride, self.padding,
                             self.dilation, self.groups)
-        # Other modes: pad by picking rows and columns of the input (so the padding's gradient
-        # flows back to the elements it copies), then convolve without padding.
         (top, bottom), (left, right) = F.conv_padding(self.padding, self.kernel_size,
                                                       self.dilation, self.stride)
-        mode = PADDING_MODES[self.padding_mode]
-        rows = np.pad(np.arange(input.shape[-2]), (top, bottom), mode=mode)
-        columns = np.pad(np.arange(input.shape[-1]), (left, right), mode=mode)
-        padded = input[..., rows, :][..., columns]
+        padded = F.pad(input, (left, right, top, bottom), mode=self.padding_mode)
         return F.conv2d(padded, self.weight, self.bias, self.stride, 0, self.dilation,
                         self.groups)
 

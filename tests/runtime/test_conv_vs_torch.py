@@ -1,4 +1,4 @@
-"""2-d convolution (``F.conv2d``, ``nn.Conv2d``, ``F.unfold``/``F.fold``) on torch and on
+"""2-d convolution (``F.conv2d``, ``nn.Conv2d``, ``F.unfold``/``F.fold``) and ``F.pad`` on torch and on
 runtime (the harness of ``test_vs_torch.py``): values, gradients, grad_fn names, reprs,
 messages and warnings."""
 
@@ -132,6 +132,77 @@ def fold_of_wrong_block_count(m):
     m.nn.functional.fold(m.ones(1, 12, 5), (4, 4), 2)
 
 
+def conv2d_refusals(m):
+    functional, x, w = m.nn.functional, m.ones(1, 3, 6, 6), m.ones(2, 3, 2, 2)
+    results = []
+    for options in (dict(stride=0, padding=-1, dilation=0), dict(stride=0, dilation=0),
+                    dict(padding=-1, dilation=0), dict(groups=0), dict(stride=(2,))):
+        try:
+            results.append(functional.conv2d(x, w, **options).shape)
+        except RuntimeError as error:
+            results.append(str(error))
+    return results
+
+
+def conv2d_of_mixed_dtypes(m):
+    functional, results = m.nn.functional, []
+    for x, w, b in ((m.ones(1, 1, 3, 3), m.ones(1, 1, 2, 2, dtype=m.float64), None),
+                    (m.ones(1, 1, 3, 3, dtype=m.float64), m.ones(1, 1, 2, 2), None),
+                    (m.ones(1, 1, 3, 3, dtype=m.float64), m.ones(1, 1, 2, 2), m.ones(1)),
+                    (m.ones(1, 1, 3, 3), m.ones(1, 1, 2, 2), m.ones(1, dtype=m.float64))):
+        try:
+            functional.conv2d(x, w, b)
+        except RuntimeError as error:
+            results.append(str(error))
+    return results
+
+
+def conv2d_of_integers(m):
+    return m.nn.functional.conv2d(m.ones(1, 1, 3, 3, dtype=m.int64), m.ones(1, 1, 2, 2, dtype=m.int64))
+
+
+def conv2d_module_given_none(m):
+    try:
+        m.nn.Conv2d(3, 3, 3)(None)
+    except TypeError as error:
+        return str(error).splitlines()[0]
+    return None
+
+
+def _padded(m, shape, pad, mode, **options):
+    x = m.arange(float(m.ones(shape).numel())).reshape(shape).requires_grad_()
+    out = m.nn.functional.pad(x, pad, mode=mode, **options)
+    (out * out).sum().backward()
+    # (circular padding: PyTorch copies slices, CopySlices; runtime picks elements, IndexBackward0)
+    return out.detach(), x.grad, out.grad_fn.name() if mode != "circular" else None
+
+
+def pad_modes(m):
+    return [_padded(m, (2, 3, 4), (1, 2), "constant", value=-1.0),
+            _padded(m, (1, 2, 3, 4), (1, -1, 2, 0), "constant"),
+            _padded(m, (2, 3, 4), (1, 2), "reflect"), _padded(m, (3, 4), (3, 1), "reflect"),
+            _padded(m, (1, 2, 3, 4), (1, 2, 2, 1), "reflect"),
+            _padded(m, (1, 2, 3, 4), (2, 3, 1, 2), "replicate"),
+            _padded(m, (2, 3, 4), (-1, 2), "replicate"),
+            _padded(m, (1, 2, 3, 4, 5), (1, 1, 1, 1, 1, 1), "replicate"),
+            _padded(m, (1, 2, 3, 4, 5), (1, 0, 2, 1, 0, 1), "reflect"),
+            _padded(m, (1, 2, 3, 4), (1, 2, 3, 3), "circular"),
+            _padded(m, (2, 3, 4), (4, 4), "circular")]
+
+
+def pad_refusals(m):
+    x, results = m.ones(1, 2, 3), []
+    for pad, options in (((1, 2, 1), {}), ((1,) * 8, {}), ((1, 1), dict(mode="foo")),
+                         ((3, 3), dict(mode="reflect")), ((1, 1, 2, 2), dict(mode="reflect")),
+                         ((1, 1), dict(mode="reflect", value=1.0)),
+                         ((4, 4), dict(mode="circular")), ((1, 1) * 3, dict(mode="replicate"))):
+        try:
+            m.nn.functional.pad(x, pad, **options)
+        except (RuntimeError, NotImplementedError) as error:
+            results.append((type(error).__name__, str(error)))
+    return results
+
+
 CASES = [
     conv2d_plain, conv2d_strided_padded_dilated, conv2d_same_padding_of_an_even_kernel,
     conv2d_valid_padding, conv2d_of_one_image, conv2d_module_padding_modes,
@@ -140,7 +211,8 @@ CASES = [
     conv2d_unknown_padding_string, conv2d_module_groups_not_dividing,
     conv2d_module_out_channels_not_dividing, conv2d_module_zero_groups,
     conv2d_module_same_padding_with_stride, unfold_and_fold, unfold_of_wrong_rank,
-    fold_of_wrong_rank, fold_of_wrong_block_count,
+    fold_of_wrong_rank, fold_of_wrong_block_count, conv2d_refusals, conv2d_of_mixed_dtypes,
+    conv2d_of_integers, conv2d_module_given_none, pad_modes, pad_refusals,
 ]
 
 

@@ -1,4 +1,4 @@
-"""2-d convolution by im2col: the sliding blocks of the input laid out as columns
+"""Padding (``F.pad``), and 2-d convolution by im2col: the sliding blocks of the input laid out as columns
 (``Im2ColBackward0``, PyTorch's ``F.unfold``), so that the convolution is one matrix product
 per group; ``Col2ImBackward0`` (``F.fold``) sums columns back into an image and is the
 other's backward, and the reverse.  The convolution's backward is written with these two and
@@ -127,3 +127,82 @@ class ConvolutionBackward0(Node):
         if need_bias:
             grad_bias = grad.sum(dim=(0, 2, 3))
         return grad_image, grad_weight, grad_bias
+
+
+def _axis_pads(ndim: int, pad: tuple) -> list:
+    """``F.pad``'s ``pad`` (last dimension first, (before, after) each) as one pair per axis."""
+    widths = [(0, 0)] * ndim
+    for nr in range(len(pad) // 2):
+        widths[ndim - 1 - nr] = (pad[2 * nr], pad[2 * nr + 1])
+    return widths
+
+
+class ConstantPadNdBackward0(Node):
+    """``F.pad(mode="constant")``: ``value`` added around the last dimensions (a negative
+    width crops).  Its backward is the opposite padding of the gradient."""
+
+    @staticmethod
+    def forward(ctx, a, pad=(), value=0.0):
+        ctx.pad = pad
+        widths = _axis_pads(a.ndim, pad)
+        kept = a[tuple([slice(max(-before, 0), n - max(-after, 0))
+                        for (before, after), n in zip(widths, a.shape)])]
+        return np.pad(kept, [(max(before, 0), max(after, 0)) for before, after in widths],
+                      constant_values=value)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad._apply(ConstantPadNdBackward0, pad=tuple([-n for n in ctx.pad])),)
+
+
+class _PadByIndex(Node):
+    """``F.pad`` with a mode that repeats input elements: every output element picks one of
+    the input (``numpy_mode`` of ``np.pad`` over the positions), and its gradient goes back
+    there."""
+
+    numpy_mode = ""
+
+    @classmethod
+    def forward(cls, ctx, a, pad=()):
+        ctx.shape = a.shape
+        ctx.index = index = padding_index(a.shape, pad, cls.numpy_mode)
+        return a[index]
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad.new_zeros(ctx.shape).index_put(ctx.index, grad, accumulate=True),)
+
+
+def padding_index(shape: tuple, pad: tuple, numpy_mode: str) -> tuple:
+    """The index into an array of ``shape`` that gives it padded by ``pad`` in ``numpy_mode``."""
+    widths = _axis_pads(len(shape), pad)
+    padded = len(pad) // 2
+    positions = []
+    for n, (before, after) in zip(shape[-padded:], widths[-padded:]):
+        picked = np.pad(np.arange(n), (max(before, 0), max(after, 0)), mode=numpy_mode)
+        positions.append(picked[max(-before, 0):len(picked) - max(-after, 0)])  # (< 0 crops)
+    return (slice(None),) * (len(shape) - padded) + np.ix_(*positions)
+
+
+class ReflectionPad1DBackward0(_PadByIndex):
+    numpy_mode = "reflect"
+
+
+class ReflectionPad2DBackward0(ReflectionPad1DBackward0):
+    pass
+
+
+class ReflectionPad3DBackward0(ReflectionPad1DBackward0):
+    pass
+
+
+class ReplicationPad1DBackward0(_PadByIndex):
+    numpy_mode = "edge"
+
+
+class ReplicationPad2DBackward0(ReplicationPad1DBackward0):
+    pass
+
+
+class ReplicationPad3DBackward0(ReplicationPad1DBackward0):
+    pass
