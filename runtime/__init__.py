@@ -18,8 +18,8 @@ from runtime.autograd.ops.shape import CatBackward0, StackBackward0
 from runtime.autograd.ops.unary import WhereBackward0
 from runtime.dtypes import bool_ as bool  # noqa: A001 - torch.bool
 from runtime.dtypes import (
-    double, dtype, float, float32, float64, int, int8, int16, int32, int64, long, short,  # noqa: A001
-    uint8,
+    double, dtype, float, float32, float64, int, int8, int16, int32, int64,  # noqa: A001
+    long, short, uint8,
 )
 from runtime.grad_mode import (
     enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,

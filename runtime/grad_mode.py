@@ -145,7 +145,9 @@ class enable_grad(_DecoratorWithoutParentheses):
 def _type_name(value) -> str:
     """A type as PyTorch's argument errors name it: ``int``, ``numpy.bool``."""
     kind = type(value)
-    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    if kind.__module__ == "builtins":
+        return kind.__name__
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 class set_grad_enabled(_ModeSwitch):

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-import runtime as torch  # noqa: F401 - torch.autograd.torch: PyTorch's autograd module imports torch
+import runtime as torch  # noqa: F401 - torch.autograd.torch: PyTorch's autograd imports torch
 from runtime.autograd import grad_mode  # noqa: F401 - torch.autograd.grad_mode (issue 21)
 from runtime.autograd import graph
 from runtime.autograd.engine import run_backward

@@ -8,8 +8,8 @@ from runtime.nn.modules import (
 )
 
 __all__ = [
-    "BatchNorm1d", "BCEWithLogitsLoss", "Buffer", "Conv2d", "CrossEntropyLoss", "Dropout", "Dropout1d",
-    "Dropout2d", "Dropout3d", "Embedding", "GELU", "Identity", "L1Loss", "Linear", "LogSoftmax", "Module",
+    "BatchNorm1d", "BCEWithLogitsLoss", "Buffer", "Conv2d", "CrossEntropyLoss", "Dropout",
+    "Dropout1d", "Dropout2d", "Dropout3d", "Embedding", "GELU", "Identity", "L1Loss", "Linear", "LogSoftmax", "Module",
     "ModuleList", "MSELoss", "NLLLoss", "Parameter", "ParameterList", "ReLU", "Sequential",
     "Sigmoid", "Softmax", "Tanh", "functional", "init", "utils",
 ]

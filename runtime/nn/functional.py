@@ -64,7 +64,8 @@ def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:  # no
                            f"dimension but got padding length {len(widths)} and input of "
                            f"dimension {input.dim()}")
     if mode == "constant":
-        return apply(ConstantPadNdBackward0, input, pad=widths, value=0.0 if value is None else value)
+        return apply(ConstantPadNdBackward0, input, pad=widths,
+                     value=0.0 if value is None else value)
     if mode not in ("reflect", "replicate", "circular"):
         raise NotImplementedError(f"Unrecognised padding mode {mode}")
     if value is not None and value != 0:
@@ -135,7 +136,8 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
         raise RuntimeError("Expected 3D (unbatched) or 4D (batched) input to conv2d, but got "
                            f"input of size: {list(input.shape)}")
     if input.dim() == 3:
-        return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
+        batch = conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups)
+        return batch.squeeze(0)
     kernel, dilation, stride = tuple(weight.shape[2:]), pair(dilation), pair(stride)
     padding = conv_padding(padding, kernel, dilation, stride)
     for refused, problem in ((any(n < 0 for sides in padding for n in sides), "negative padding"),
@@ -156,9 +158,9 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     padded = [n + before + after for n, (before, after) in zip(input.shape[2:], padding)]
     spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
     if any(n < span for n, span in zip(padded, spans)):
-        raise RuntimeError(f"Calculated padded input size per channel: ({padded[0]} x {padded[1]}). "
-                           f"Kernel size: ({spans[0]} x {spans[1]}). Kernel size can't be greater "
-                           "than actual input size")
+        raise RuntimeError(f"Calculated padded input size per channel: ({padded[0]} x "
+                           f"{padded[1]}). Kernel size: ({spans[0]} x {spans[1]}). Kernel size "
+                           "can't be greater than actual input size")
     if bias is not None and bias.dtype != input.dtype:
         raise RuntimeError(f"Input type ({C_TYPE_NAMES[input.dtype.name]}) and bias type "
                            f"({C_TYPE_NAMES[bias.dtype.name]}) should be the same")

@@ -1,5 +1,5 @@
-"""2-d convolution (``F.conv2d``, ``nn.Conv2d``, ``F.unfold``/``F.fold``) and ``F.pad`` on torch and on
-runtime (the harness of ``test_vs_torch.py``): values, gradients, grad_fn names, reprs,
+"""2-d convolution (``F.conv2d``, ``nn.Conv2d``, ``F.unfold``/``F.fold``) and ``F.pad`` on
+torch and on runtime (the harness of ``test_vs_torch.py``): values, gradients, grad_fn names, reprs,
 messages and warnings."""
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ def conv2d_module_padding_modes(m):
 
 
 def conv2d_module_shapes_and_repr(m):
-    layers = [m.nn.Conv2d(3, 4, 3), m.nn.Conv2d(4, 8, (2, 3), stride=2, padding=1, dilation=2,
-                                                 groups=4, bias=False),
+    layers = [m.nn.Conv2d(3, 4, 3),
+              m.nn.Conv2d(4, 8, (2, 3), stride=2, padding=1, dilation=2, groups=4, bias=False),
               m.nn.Conv2d(2, 2, 3, padding="same")]
     return [(repr(layer), layer.weight.shape, layer.bias is None,
              [name for name, _ in layer.named_parameters()]) for layer in layers]
@@ -158,7 +158,8 @@ def conv2d_of_mixed_dtypes(m):
 
 
 def conv2d_of_integers(m):
-    return m.nn.functional.conv2d(m.ones(1, 1, 3, 3, dtype=m.int64), m.ones(1, 1, 2, 2, dtype=m.int64))
+    return m.nn.functional.conv2d(m.ones(1, 1, 3, 3, dtype=m.int64),
+                                  m.ones(1, 1, 2, 2, dtype=m.int64))
 
 
 def conv2d_module_given_none(m):

@@ -1,8 +1,8 @@
-"""Padding (``F.pad``), and 2-d convolution by im2col: the sliding blocks of the input laid out as columns
-(``Im2ColBackward0``, PyTorch's ``F.unfold``), so that the convolution is one matrix product
-per group; ``Col2ImBackward0`` (``F.fold``) sums columns back into an image and is the
-other's backward, and the reverse.  The convolution's backward is written with these two and
-matrix products, so it can be differentiated again.
+"""Padding (``F.pad``), and 2-d convolution by im2col: the sliding blocks of the input laid
+out as columns (``Im2ColBackward0``, PyTorch's ``F.unfold``), so that the convolution is one
+matrix product per group; ``Col2ImBackward0`` (``F.fold``) sums columns back into an image
+and is the other's backward, and the reverse.  The convolution's backward is written with
+these two and matrix products, so it can be differentiated again.
 
 A ``geometry`` is ``(kernel, dilation, padding, stride)``: pairs (rows, columns), with
 ``padding`` as ``((top, bottom), (left, right))``."""

@@ -217,4 +217,5 @@ def _create_basic_net():
     return l, n, s
 
 
-NNTestCase = TestCase  # common_nn's NNTestCase adds CUDA/memory checks the CPU runtime has no use for
+# common_nn's NNTestCase adds CUDA and memory checks, of no use on the CPU-only runtime
+NNTestCase = TestCase
