@@ -194,20 +194,20 @@ def _deliver(node: Node, grads: list, capture: dict | None, targets: dict | None
 
 
 def _accumulate(node: AccumulateGrad, grads: list, create_graph: bool) -> None:
-    variable = node.variable
-    first = variable._grad is None
-    variable._accumulate(grads[0], create_graph)
-    stored = variable._grad
-    for hook in list((node._post_accumulate_hooks or {}).values()):
-        if hook(variable) is not None:
-            raise RuntimeError("Tensor post accumulate grad hooks should return None.")
-    if node._post_hooks is not None:
+    variable, stored = node.variable, None
+    if variable._requires_grad:  # (no longer, after requires_grad_(False) or detach_(): as torch)
+        first = variable._grad is None
+        variable._accumulate(grads[0], create_graph)
         if first and not create_graph:
-            # PyTorch makes the incoming gradient itself the new .grad (when nothing else
-            # holds it), so the post hooks see in-place changes made to .grad before them:
-            # runtime stores a copy, and gives them that.
-            grads = [stored]
-        _run_post_hooks(node, (), grads)
+            stored = variable._grad
+        for hook in list((node._post_accumulate_hooks or {}).values()):
+            if hook(variable) is not None:
+                raise RuntimeError("Tensor post accumulate grad hooks should return None.")
+    if node._post_hooks is not None:
+        # PyTorch makes the incoming gradient itself the new .grad (when nothing else holds
+        # it), so the post hooks see in-place changes made to .grad before them: runtime
+        # stores a copy, and gives them that.
+        _run_post_hooks(node, (), grads if stored is None else [stored])
 
 
 def _returned_grads(node: Node, hook, returned, expected: int):

@@ -21,6 +21,8 @@ from runtime.utils.hooks import RemovableHandle, add_hook
 
 HINT = ("Hint: enable anomaly detection to find the operation that failed to compute its "
         "gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
+DETACHED = ("Trying to use a saved tensor that has been detached in-place, i.e. with .detach_()."
+            "This is not supported, please use out-of-place `.detach()` instead")
 FREED = ("Trying to backward through the graph a second time (or directly access saved tensors "
          "after they have already been freed). Saved intermediate values of the graph are freed "
          "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
@@ -33,13 +35,17 @@ class SavedTensor:
     node is kept without its ``grad_fn`` (a node holding its own output would be a cycle) and
     gets it back when unpacked."""
 
-    __slots__ = ("value", "version", "output_nr")
+    __slots__ = ("value", "version", "output_nr", "had_history")
 
-    def __init__(self, value, version: int, output_nr: int | None = None) -> None:
+    def __init__(self, value, version: int, output_nr: int | None = None,
+                 had_history: bool = False) -> None:
         self.value, self.version, self.output_nr = value, version, output_nr
+        self.had_history = had_history  # a saved input that had a grad_fn then
 
     def unpack(self, node: Node):
         value = self.value
+        if self.had_history and value._grad_fn is None:
+            raise RuntimeError(DETACHED)
         counter = value._counter
         if counter is not None and counter.value != self.version:
             raise RuntimeError(

@@ -351,6 +351,30 @@ def accumulate_grad_post_hooks_see_the_stored_gradient(m):
     return seen, leaf.grad
 
 
+def _backward_after(m, change, saved_by):
+    leaf = m.tensor([1.0, 2.0], requires_grad=True)
+    middle = leaf * 1
+    out = saved_by(middle)
+    change(leaf, middle)
+    out.sum().backward()
+    return leaf.grad
+
+
+def saved_non_leaf_detached_in_place(m):
+    _backward_after(m, lambda leaf, middle: middle.detach_(), lambda middle: middle * middle)
+
+
+def detached_non_leaf_not_needed_by_backward(m):
+    return (_backward_after(m, lambda leaf, middle: middle.detach_(), lambda middle: middle * 3),
+            _backward_after(m, lambda leaf, middle: middle.detach_(), lambda middle: middle.exp()))
+
+
+def leaf_no_longer_requiring_grad_gets_no_gradient(m):
+    return (_backward_after(m, lambda leaf, middle: leaf.requires_grad_(False),
+                            lambda middle: middle * middle),
+            _backward_after(m, lambda leaf, middle: leaf.detach_(), lambda middle: middle * 2))
+
+
 def _call(node, *grads):
     try:
         return node(*grads)
@@ -700,7 +724,8 @@ CASES = [
     advanced_setitem_on_a_plain_tensor_given_a_gradient, calling_a_grad_fn_directly,
     inference_tensors_outside_inference_mode, views_made_in_inference_mode,
     view_made_in_inference_mode_after_a_sibling_changed,
-    accumulate_grad_post_hooks_see_the_stored_gradient,
+    accumulate_grad_post_hooks_see_the_stored_gradient, saved_non_leaf_detached_in_place,
+    detached_non_leaf_not_needed_by_backward, leaf_no_longer_requiring_grad_gets_no_gradient,
     new_factories, legacy_constructors,
     pickle_round_trip, pickle_non_leaf, device_objects, device_unknown_type, device_bad_string,
     cuda_is_not_available, tensor_cuda, tensor_to_cuda, module_cuda, tensor_to_device_and_dtype,
