@@ -1352,8 +1352,8 @@ def save_input(tensor: Tensor, written: bool = False) -> SavedTensor:
     counter = tensor._counter  # None: an inference tensor, which has no version counter
     if counter is None and not modes.inference:
         raise RuntimeError(INFERENCE_SAVED)
-    return SavedTensor(tensor, 0 if counter is None else counter.value - written,
-                       had_history=tensor._grad_fn is not None)
+    return SavedTensor(tensor, 0 if counter is None else counter.value - written, None,
+                       tensor._grad_fn is not None)
 
 
 def save_output(tensor: Tensor, output_nr: int = 0) -> SavedTensor:
