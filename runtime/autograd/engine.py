@@ -11,6 +11,8 @@ frees what it saved once it has run.
 
 from __future__ import annotations
 
+import numpy as np
+
 from runtime.autograd.node import Node
 from runtime.grad_mode import state as modes
 
@@ -38,16 +40,20 @@ class AccumulateGrad(Node):
 
 
 def sum_to(grad, shape: tuple, node: Node, results: tuple):
-    """Sum ``grad`` (one of ``node``'s ``results``) down to ``shape``, undoing broadcasting;
-    refuse any other mismatch."""
-    extra = grad.dim() - len(shape)
+    """Sum ``grad`` (one of ``node``'s ``results``: a tensor or an array) down to ``shape``,
+    undoing broadcasting; refuse any other mismatch."""
+    extra = len(grad.shape) - len(shape)
     if extra < 0 or any(n != 1 and n != g for n, g in zip(shape, grad.shape[extra:])):
         expected = ", ".join(str(n) for n in shape)
         got = ", ".join(str(n) for n in grad.shape)
         index = next(i for i, result in enumerate(results) if result is grad)
         raise RuntimeError(f"Function {node.name()} returned an invalid gradient at index "
                            f"{index} - got [{got}] but expected shape compatible with [{expected}]")
-    return grad.sum_to_size(shape)
+    if hasattr(grad, "sum_to_size"):
+        return grad.sum_to_size(shape)
+    dims = tuple(range(extra)) + tuple([extra + i for i, n in enumerate(shape)
+                                        if n == 1 and grad.shape[extra + i] != 1])
+    return np.asarray(grad.sum(axis=dims, keepdims=True).reshape(shape)) if dims else grad
 
 
 def _dependencies(roots) -> dict:
@@ -116,9 +122,14 @@ def _needed(roots, wanted: set, run_wanted: bool) -> set:
 
 def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | None,
          targets: dict | None) -> dict:
+    # Without create_graph nothing is recorded, so gradients travel as bare arrays: an
+    # array-safe backward runs on them directly, anything else (other backwards, hooks,
+    # .grad, autograd.grad's results) gets them wrapped in tensors and unwrapped after.
+    on_arrays = not create_graph
+    wrap = type(roots[0][1])._wrap if roots else None
     pending: dict = {}
     for (node, output_nr), grad in roots:
-        _add(pending, node, output_nr, grad)
+        _add(pending, node, output_nr, grad._data if on_arrays else grad)
     counts = _dependencies(list(pending))
     wanted = capture if capture is not None else targets
     needed, wanted_nodes = None, set()
@@ -140,7 +151,12 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
             continue
         if needed is not None and node not in needed and node not in wanted_nodes:
             continue  # leads to no wanted edge: neither it nor what it feeds runs
-        if node._tensor_hooks is not None or node._retained is not None:
+        tensor_hooks = node._tensor_hooks is not None or node._retained is not None
+        as_tensors = on_arrays and (tensor_hooks or wanted is not None or not node.backward_on_arrays
+                                    or node._pre_hooks is not None or node._post_hooks is not None)
+        if as_tensors:
+            grads = _wrapped(grads, wrap)
+        if tensor_hooks:
             grads = _run_tensor_hooks(node, grads)
         if wanted is not None:
             _deliver(node, grads, capture, targets, create_graph)
@@ -148,19 +164,31 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
                 continue  # captured only: its own hooks and backward do not run
         if node._pre_hooks is not None:
             grads = _run_pre_hooks(node, grads)
-        if type(node) is AccumulateGrad:
+        if type(node) is AccumulateGrad:  # (not array-safe: its gradients are tensors)
             _accumulate(node, grads, create_graph)
             continue
-        results = node.backward(node, *grads)
+        raw = on_arrays and not as_tensors
+        if raw:
+            node._arrays = True
+            try:
+                results = node.backward(node, *grads)
+            finally:
+                node._arrays = False
+        else:
+            results = node.backward(node, *grads)
         if node._post_hooks is not None:
             results = _run_post_hooks(node, results, grads)
+        if as_tensors:
+            results = [None if grad is None else grad._data for grad in results]
         for (child, output_nr), grad in zip(node.next_functions, results):
             if child is None:
                 continue
             if grad is not None:
                 shapes = child._shapes
-                if grad._data.shape != shapes[output_nr]:
+                if grad.shape != shapes[output_nr]:
                     grad = sum_to(grad, shapes[output_nr], node, results)
+                if raw and grad.dtype is _FLOAT64:
+                    grad = _demoted(grad, grads)
                 slots = pending.get(child)
                 if slots is None:
                     if len(shapes) == 1:
@@ -177,6 +205,22 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
         if not retain_graph and node._saved:
             node._saved = None  # frees what forward saved
     return capture or {}
+
+
+def _wrapped(grads: list, wrap) -> list:
+    return [grad if grad is None or hasattr(grad, "_data") else wrap(grad) for grad in grads]
+
+
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def _demoted(result, grads: list):
+    """A float64 result of an array-safe backward, with runtime's dtype rule for tensor ops
+    (which NumPy does not apply): a float32 gradient times a saved integer array stays
+    float32."""
+    if any(grad is not None and grad.dtype is _FLOAT32 for grad in grads):
+        return result.astype(np.float32)
+    return result
 
 
 def _deliver(node: Node, grads: list, capture: dict | None, targets: dict | None,

@@ -48,13 +48,24 @@ class SavedTensor:
             raise RuntimeError(DETACHED)
         counter = value._counter
         if counter is not None and counter.value != self.version:
-            raise RuntimeError(
-                "one of the variables needed for gradient computation has been modified by an "
-                f"inplace operation: {self._describe(node)} is at version {counter.value}; "
-                f"expected version {self.version} instead. {HINT}")
+            self._refuse(node)
         if self.output_nr is not None:
             return value._as_output_of(node, self.output_nr)
         return value
+
+    def unpack_array(self, node: Node):
+        """The saved tensor's array, version-checked as :meth:`unpack`."""
+        value = self.value
+        counter = value._counter
+        if counter is not None and counter.value != self.version:
+            self._refuse(node)
+        return value._data
+
+    def _refuse(self, node: Node):
+        raise RuntimeError(
+            "one of the variables needed for gradient computation has been modified by an "
+            f"inplace operation: {self._describe(node)} is at version {self.value._counter.value}; "
+            f"expected version {self.version} instead. {HINT}")
 
     def _describe(self, node: Node) -> str:
         value = self.value
@@ -92,6 +103,11 @@ class Node:
     materialize_grads = True
     #: The output shares storage and version counter with input 0 (view, reshape, detach...).
     is_view = False
+    #: ``backward`` is written with what NumPy arrays and tensors share (operators, ``.T``,
+    #: ``.sum(dim)``, :func:`run_op`), so a backward pass that records nothing (no
+    #: ``create_graph``) runs it on the arrays themselves: no tensor per intermediate gradient.
+    backward_on_arrays = False
+    _arrays = False  # set by the engine for one call of an array-safe backward: unpack arrays
 
     def name(self) -> str:
         return type(self).__name__
@@ -148,9 +164,14 @@ class Node:
     # -- for backward -----------------------------------------------------------------------
     @property
     def saved_tensors(self) -> tuple:
+        """What forward saved: tensors, or (while the engine runs an array-safe backward)
+        their arrays."""
         saved = self._saved
         if saved is None:
             raise RuntimeError(FREED)
+        if self._arrays:
+            return tuple([s.unpack_array(self) if type(s) is SavedTensor else getattr(s, "_data", s)
+                          for s in saved])
         return tuple([s.unpack(self) if type(s) is SavedTensor else s for s in saved])
 
     @staticmethod
@@ -187,3 +208,11 @@ class _NullContext:
 
 
 NULL_CTX = _NullContext()
+
+
+def run_op(op: type[Node], first, *others, **options):
+    """``op`` (a backward op such as ``TanhBackwardBackward0``) inside a backward formula:
+    recorded like any op on tensors, its forward alone on arrays (an array-safe backward)."""
+    if hasattr(first, "_apply"):
+        return first._apply(op, *others, **options)
+    return op.forward(NULL_CTX, first, *others, **options)

@@ -11,12 +11,20 @@ def promoted(result, a, b=None):
     """PyTorch's result dtype where NumPy's differs: an integer tensor with a Python float,
     or divided, gives the default float dtype (float32), and so do integer and float32
     tensors together; NumPy gives float64 unless an operand is float64."""
-    if result.dtype == np.float64 and a.dtype != np.float64 and getattr(b, "dtype", None) != np.float64:
+    if (result.dtype == _FLOAT64 and a.dtype != np.float64
+            and getattr(b, "dtype", None) != np.float64):
         return result.astype(np.float32)
     return result
 
 
+# a dtype, not the scalar type: comparing a dtype with np.float64 converts np.float64 first,
+# which costs as much as the multiplication of a few elements (the common case stops here)
+_FLOAT64 = np.dtype(np.float64)
+
+
 class AddBackward0(Node):
+    backward_on_arrays = True
+
     @staticmethod
     def forward(ctx, a, b, alpha=1):
         ctx.alpha = alpha
@@ -29,6 +37,8 @@ class AddBackward0(Node):
 
 
 class SubBackward0(Node):
+    backward_on_arrays = True
+
     @staticmethod
     def forward(ctx, a, b, alpha=1):
         ctx.alpha = alpha
@@ -44,6 +54,8 @@ class SubBackward0(Node):
 class RsubBackward1(Node):
     """``number - tensor``: inputs (tensor, number)."""
 
+    backward_on_arrays = True
+
     @staticmethod
     def forward(ctx, a, b):
         return promoted(b - a, a, b)
@@ -54,6 +66,8 @@ class RsubBackward1(Node):
 
 
 class MulBackward0(Node):
+    backward_on_arrays = True
+
     @staticmethod
     def forward(ctx, a, b):
         # each operand only for the other one's gradient
@@ -69,6 +83,8 @@ class MulBackward0(Node):
 
 
 class DivBackward0(Node):
+    backward_on_arrays = True
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
@@ -84,6 +100,8 @@ class DivBackward0(Node):
 class ReciprocalBackward0(Node):
     """``1 / tensor``: PyTorch computes ``number / tensor`` as ``reciprocal() * number``."""
 
+    backward_on_arrays = True
+
     @staticmethod
     def forward(ctx, a):
         result = np.reciprocal(a) if a.dtype.kind == "f" else promoted(1.0 / a, a)
@@ -97,6 +115,8 @@ class ReciprocalBackward0(Node):
 
 
 class NegBackward0(Node):
+    backward_on_arrays = True
+
     @staticmethod
     def forward(ctx, a):
         return -a
@@ -108,6 +128,8 @@ class NegBackward0(Node):
 
 class PowBackward0(Node):
     """``tensor ** number``."""
+
+    backward_on_arrays = True
 
     @staticmethod
     def forward(ctx, a, exponent):

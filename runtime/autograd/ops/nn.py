@@ -184,6 +184,8 @@ class EmbeddingBackward0(Node):
 class AddmmBackward0(Node):
     """``x @ weight.T + bias`` for a batch of vectors: one node, as in PyTorch."""
 
+    backward_on_arrays = True
+
     @staticmethod
     def forward(ctx, x, weight, bias=None):
         ctx.save_for_backward(weight if ctx.needs_input_grad[0] else None,
@@ -198,8 +200,8 @@ class AddmmBackward0(Node):
         weight, x = ctx.saved_tensors
         need_x, need_weight, need_bias = ctx.needs_input_grad
         return (grad @ weight if need_x else None,
-                grad.t() @ x if need_weight else None,
-                grad.sum(dim=0) if need_bias else None)
+                grad.T @ x if need_weight else None,
+                grad.sum(0) if need_bias else None)
 
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from runtime.autograd.node import Node
+from runtime.autograd.node import Node, run_op
 
 
 class _Unary(Node):
@@ -29,17 +29,20 @@ class _Unary(Node):
 
 
 class ExpBackward0(_Unary):
+    backward_on_arrays = True
     of_result = True
     function = staticmethod(np.exp)
     derivative = staticmethod(lambda grad, result: grad * result)
 
 
 class LogBackward0(_Unary):
+    backward_on_arrays = True
     function = staticmethod(np.log)
     derivative = staticmethod(lambda grad, a: grad / a)
 
 
 class SqrtBackward0(_Unary):
+    backward_on_arrays = True
     of_result = True
     function = staticmethod(np.sqrt)
     derivative = staticmethod(lambda grad, result: grad / (2 * result))
@@ -85,14 +88,17 @@ class CoshBackward0(Node):
 
 
 class TanhBackward0(_Unary):
+    backward_on_arrays = True
     of_result = True
     function = staticmethod(np.tanh)
-    derivative = staticmethod(lambda grad, result: grad._apply(TanhBackwardBackward0, result))
+    derivative = staticmethod(lambda grad, result: run_op(TanhBackwardBackward0, grad, result))
 
 
 class TanhBackwardBackward0(Node):
     """``grad * (1 - result ** 2)``, tanh's backward, as one op (ATen's ``tanh_backward``):
     one dispatch where the formula in tensor ops took three, and differentiable again."""
+
+    backward_on_arrays = True
 
     @staticmethod
     def forward(ctx, grad, result):
@@ -108,6 +114,7 @@ class TanhBackwardBackward0(Node):
 
 
 class SigmoidBackward0(_Unary):
+    backward_on_arrays = True
     of_result = True
 
     @staticmethod
@@ -118,6 +125,7 @@ class SigmoidBackward0(_Unary):
 
 
 class ReluBackward0(_Unary):
+    backward_on_arrays = True
     of_result = True
     function = staticmethod(lambda a: np.maximum(a, 0).astype(a.dtype, copy=False))
     derivative = staticmethod(lambda grad, result: grad * (result > 0))
@@ -134,6 +142,8 @@ class SignBackward0(Node):
 
 
 class ClampBackward1(Node):
+    backward_on_arrays = True
+
     @staticmethod
     def forward(ctx, a, min=None, max=None):  # noqa: A002 - torch's names
         ctx.save_for_backward(a)
@@ -152,6 +162,8 @@ class ClampBackward1(Node):
 
 
 class CloneBackward0(Node):
+    backward_on_arrays = True
+
     @staticmethod
     def forward(ctx, a):
         return a.copy()
@@ -174,6 +186,8 @@ class WhereBackward0(Node):
 
 class RoundBackward0(Node):
     """Piecewise constant: the gradient is zero."""
+
+    backward_on_arrays = True
 
     @staticmethod
     def forward(ctx, a):
