@@ -28,13 +28,14 @@ from runtime.tensor import C_TYPE_NAMES, MATRIX_SHAPES, SCALAR_TYPE_NAMES, Tenso
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
     """As PyTorch: with a bias one addmm over the input's rows (viewed back to the batch
     shape: ViewBackward0), without one a matmul."""
-    features = input.shape[-1] if input.dim() else 1
-    if features != weight.shape[-1]:
+    shape = input._data.shape  # (not input.shape: no Size object per call)
+    features = shape[-1] if shape else 1
+    if features != weight._data.shape[-1]:
         rows = input.numel() // features if features else 0
         raise RuntimeError(MATRIX_SHAPES.format(rows, features, *reversed(weight.shape)))
     if bias is None:
         return input @ weight.t()
-    if input.dim() == 2:
+    if len(shape) == 2:
         return apply(AddmmBackward0, input, weight, bias)
     out = apply(AddmmBackward0, input.reshape(-1, features), weight, bias)
     return out.view(*input.shape[:-1], weight.shape[0])
