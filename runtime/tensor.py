@@ -1253,33 +1253,34 @@ def _any_normal(inputs: tuple) -> bool:
 
 def _record(op: type[Node], inputs: tuple, out, options: dict) -> Tensor:
     node = op()
-    arrays, needs, edges = [], [], []
+    arrays, edges = [], []
+    needs = ()  # built from shared tuples, not a list per call: fewer objects for the GC
     for tensor in inputs:
         if isinstance(tensor, Tensor):
             arrays.append(tensor._data)
             if tensor._requires_grad:
-                needs.append(True)
+                needs += _TRUE
                 grad_fn = tensor._grad_fn
                 edges.append((grad_fn, tensor._output_nr)
                              if grad_fn is not None and tensor._base is None else tensor._edge())
                 continue
         else:
             arrays.append(tensor)
-        needs.append(False)
+        needs += _FALSE
         edges.append(_NO_EDGE)
-    node.needs_input_grad = tuple(needs)
+    node.needs_input_grad = needs
     if out is not None:
         # ``out`` is overwritten below, but backward may need its old values (log_, mul_,
         # clamp_...): forward and saving read a private copy, like PyTorch's original_self.
         arrays[0] = arrays[0].copy()
-    returned = op.forward(node, *arrays, **options)
+    returned = op.forward(node, *arrays, **options) if options else op.forward(node, *arrays)
     if out is not None:
         out._write(returned)
         result = out
     elif op.is_view:
         result = _view(inputs[0], returned)
     else:
-        result = _tensor(returned)
+        result = _tensor(returned, _Counter())  # (grad mode is on: not an inference tensor)
     to_save = node._to_save
     if to_save:
         # (a saved Python number, like a missing value, is kept as it is)
@@ -1294,6 +1295,9 @@ def _record(op: type[Node], inputs: tuple, out, options: dict) -> Tensor:
     else:
         result._set_history(node)
     return result
+
+
+_TRUE, _FALSE = (True,), (False,)
 
 
 def apply_many(op: type[Node], *inputs, **options) -> tuple:
