@@ -151,35 +151,20 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
             continue
         if needed is not None and node not in needed and node not in wanted_nodes:
             continue  # leads to no wanted edge: neither it nor what it feeds runs
-        tensor_hooks = node._tensor_hooks is not None or node._retained is not None
-        as_tensors = on_arrays and (tensor_hooks or wanted is not None or not node.backward_on_arrays
-                                    or node._pre_hooks is not None or node._post_hooks is not None)
-        if as_tensors:
-            grads = _wrapped(grads, wrap)
-        if tensor_hooks:
-            grads = _run_tensor_hooks(node, grads)
-        if wanted is not None:
-            _deliver(node, grads, capture, targets, create_graph)
-            if node not in needed:
-                continue  # captured only: its own hooks and backward do not run
-        if node._pre_hooks is not None:
-            grads = _run_pre_hooks(node, grads)
-        if type(node) is AccumulateGrad:  # (not array-safe: its gradients are tensors)
-            _accumulate(node, grads, create_graph)
-            continue
-        raw = on_arrays and not as_tensors
-        if raw:
+        raw = (on_arrays and wanted is None and node.backward_on_arrays
+               and node._tensor_hooks is None and node._retained is None
+               and node._pre_hooks is None and node._post_hooks is None)
+        if raw:  # the common case: an array-safe backward on the arrays
             node._arrays = True
             try:
                 results = node.backward(node, *grads)
             finally:
                 node._arrays = False
         else:
-            results = node.backward(node, *grads)
-        if node._post_hooks is not None:
-            results = _run_post_hooks(node, results, grads)
-        if as_tensors:
-            results = [None if grad is None else grad._data for grad in results]
+            results = _run_node(node, grads, on_arrays and wrap, create_graph, capture, targets,
+                                needed)
+            if results is None:
+                continue
         for (child, output_nr), grad in zip(node.next_functions, results):
             if child is None:
                 continue
@@ -207,8 +192,31 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
     return capture or {}
 
 
-def _wrapped(grads: list, wrap) -> list:
-    return [grad if grad is None or hasattr(grad, "_data") else wrap(grad) for grad in grads]
+def _run_node(node: Node, grads: list, wrap, create_graph: bool, capture: dict | None,
+              targets: dict | None, needed: set | None):
+    """Run ``node`` with everything around its backward: tensor hooks, delivery to
+    ``autograd.grad``/``backward(inputs=...)``, pre- and post-hooks, accumulation into
+    ``.grad``.  ``wrap``: gradients travel as arrays (no create_graph) and are wrapped in
+    tensors for all this, the results unwrapped.  None when nothing is passed on."""
+    if wrap:
+        grads = [None if grad is None else wrap(grad) for grad in grads]
+    if node._tensor_hooks is not None or node._retained is not None:
+        grads = _run_tensor_hooks(node, grads)
+    if needed is not None:
+        _deliver(node, grads, capture, targets, create_graph)
+        if node not in needed:
+            return None  # captured only: its own hooks and backward do not run
+    if node._pre_hooks is not None:
+        grads = _run_pre_hooks(node, grads)
+    if type(node) is AccumulateGrad:
+        _accumulate(node, grads, create_graph)
+        return None
+    results = node.backward(node, *grads)
+    if node._post_hooks is not None:
+        results = _run_post_hooks(node, results, grads)
+    if wrap:
+        results = [None if grad is None else grad._data for grad in results]
+    return results
 
 
 _FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
