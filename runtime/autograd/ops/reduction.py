@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime.autograd.node import Node
+from runtime.autograd.node import Node, run_op
+from runtime.autograd.ops.shape import ExpandBackward0
 
 
 def _axes(dim, ndim):
@@ -22,6 +23,8 @@ def expand_back(grad, shape, axes, keepdim):
 
 
 class SumBackward0(Node):
+    backward_on_arrays = True
+
     @staticmethod
     def forward(ctx, a):
         ctx.shape = a.shape
@@ -29,7 +32,7 @@ class SumBackward0(Node):
 
     @staticmethod
     def backward(ctx, grad):
-        return (grad.expand(ctx.shape),)
+        return (run_op(ExpandBackward0, grad, shape=ctx.shape),)
 
 
 class SumBackward1(Node):
@@ -45,6 +48,8 @@ class SumBackward1(Node):
 
 
 class MeanBackward0(Node):
+    backward_on_arrays = True
+
     @staticmethod
     def forward(ctx, a):
         ctx.shape = a.shape
@@ -52,7 +57,7 @@ class MeanBackward0(Node):
 
     @staticmethod
     def backward(ctx, grad):
-        return ((grad / max(int(np.prod(ctx.shape)), 1)).expand(ctx.shape),)
+        return (run_op(ExpandBackward0, grad / max(int(np.prod(ctx.shape)), 1), shape=ctx.shape),)
 
 
 class MeanBackward1(Node):
