@@ -1,0 +1,85 @@
+"""A backward pass without ``create_graph`` runs array-safe formulas on bare arrays: what it
+gives must not differ from torch (dtypes, broadcasting, 0-d values, hooks in the middle, the
+same graph differentiated again with ``create_graph``)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+
+from tests.runtime.test_vs_torch import assert_same  # noqa: E402
+
+
+def integer_operand_keeps_float32(m):
+    x = m.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    counts = m.tensor([1, 2, 3])
+    y = x * counts
+    seen = []
+    y.register_hook(lambda grad: seen.append(repr(grad.dtype)))
+    (y / counts * counts).sum().backward()
+    return x.grad, seen
+
+
+def float64_operand(m):
+    x = m.tensor([1.0, 2.0], requires_grad=True)
+    weights = m.tensor([0.5, 4.0], dtype=m.float64)
+    (x * weights).tanh().sum().backward()
+    return x.grad
+
+
+def broadcast_operands(m):
+    column = m.tensor([[1.0], [2.0]], requires_grad=True)
+    row = m.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    ((column * row).relu() + row - column).sigmoid().mean().backward()
+    return column.grad, row.grad
+
+
+def zero_dimensional(m):
+    x = m.tensor(0.3, requires_grad=True)
+    ((x * 2 + 1).exp().log() / 3 - x.sqrt()).backward()
+    return x.grad
+
+
+def hooks_in_the_middle(m):
+    x = m.tensor([[1.0, -2.0], [3.0, 0.5]], requires_grad=True)
+    hidden = (x * 3).relu()
+    hidden.register_hook(lambda grad: grad * 10)
+    hidden.grad_fn.register_prehook(lambda grads: (grads[0] + 1,))
+    out = m.nn.functional.linear(hidden, m.ones(2, 2), m.zeros(2))
+    out.sum().backward()
+    return x.grad
+
+
+def again_with_create_graph(m):
+    x = m.tensor([0.5, -1.5, 2.0], requires_grad=True)
+    y = (x.tanh() * x).relu().sum()
+    first, = m.autograd.grad(y, x, retain_graph=True)
+    second, = m.autograd.grad(y, x, create_graph=True)
+    third, = m.autograd.grad(second.sum(), x)
+    return first, second, third, second.grad_fn.name()
+
+
+def relu_backward_recorded(m):
+    x = m.tensor([-1.0, 0.5, 2.0], requires_grad=True)
+    y = x.relu()
+    grad, = m.autograd.grad((y * y).sum(), x, create_graph=True)
+    return grad, grad.grad_fn.name(), m.autograd.grad(grad.sum(), x)
+
+
+def saved_value_modified_in_place(m):
+    x = m.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    z = y.tanh()
+    z.mul_(2)
+    z.sum().backward()
+
+
+CASES = [integer_operand_keeps_float32, float64_operand, broadcast_operands, zero_dimensional,
+         hooks_in_the_middle, again_with_create_graph, relu_backward_recorded,
+         saved_value_modified_in_place]
+
+
+@pytest.mark.parametrize("program", CASES, ids=[c.__name__ for c in CASES])
+def test_same_as_torch(program):
+    assert_same(program)
