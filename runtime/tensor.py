@@ -279,17 +279,23 @@ class Tensor:
         if self._counter is not None:
             self._counter.value += 1
 
-    def _accumulate(self, grad: Tensor, keep_graph: bool) -> None:
+    def _accumulate(self, grad: Tensor, keep_graph: bool, owned: bool = False) -> None:
         """Add ``grad`` to ``.grad``; with ``keep_graph`` (``create_graph``) out of place and
-        recorded, as PyTorch does."""
+        recorded, as PyTorch does.  ``owned``: nothing but ``grad`` refers to its array, so
+        a first gradient of the right shape and dtype becomes ``.grad`` itself (PyTorch
+        adopts a gradient it holds the only reference to in the same way)."""
         data = self._data
         if keep_graph:
             grad = grad if grad._data.shape == data.shape else grad.expand(data.shape)
             self._grad = grad if self._grad is None else self._grad + grad
         elif self._grad is None:
-            # A copy: the engine may hand one gradient to several inputs, and .grad can be
-            # changed in place.
             values = grad._data
+            if (owned and values.base is None and values.shape == data.shape
+                    and values.dtype == data.dtype and values.flags.writeable):
+                self._grad = grad
+                return
+            # Otherwise a copy: the engine may hand one gradient to several inputs, and .grad
+            # can be changed in place.
             if values.shape != data.shape:  # (broadcast_to costs microseconds: only if needed)
                 values = np.broadcast_to(values, data.shape)
             self._grad = _tensor(np.array(values, dtype=data.dtype))

@@ -11,6 +11,8 @@ frees what it saved once it has run.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from runtime.autograd.node import Node
@@ -161,6 +163,7 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
             finally:
                 node._arrays = False
         else:
+            results = grad = None  # (no stale references: a gradient only `grads` holds is adopted)
             results = _run_node(node, grads, on_arrays and wrap, create_graph, capture, targets,
                                 needed)
             if results is None:
@@ -198,6 +201,15 @@ def _run_node(node: Node, grads: list, wrap, create_graph: bool, capture: dict |
     ``autograd.grad``/``backward(inputs=...)``, pre- and post-hooks, accumulation into
     ``.grad``.  ``wrap``: gradients travel as arrays (no create_graph) and are wrapped in
     tensors for all this, the results unwrapped.  None when nothing is passed on."""
+    if (wrap and type(node) is AccumulateGrad and needed is None and node._tensor_hooks is None
+            and node._retained is None and node._pre_hooks is None and node._post_hooks is None
+            and node._post_accumulate_hooks is None):
+        array = grads[0]
+        # its references: `grads`, `array`, getrefcount's argument; any other (another input
+        # it was also handed to, a tensor or saved tensor over it) and it is copied instead
+        owned = sys.getrefcount(array) == 3
+        node.variable._accumulate(wrap(array), False, owned)
+        return None
     if wrap:
         grads = [None if grad is None else wrap(grad) for grad in grads]
     if node._tensor_hooks is not None or node._retained is not None:

@@ -1,6 +1,7 @@
-"""A backward pass without ``create_graph`` runs array-safe formulas on bare arrays: what it
-gives must not differ from torch (dtypes, broadcasting, 0-d values, hooks in the middle, the
-same graph differentiated again with ``create_graph``)."""
+"""A backward pass without ``create_graph`` runs array-safe formulas on bare arrays and may
+adopt a leaf's gradient without a copy: what it gives must not differ from torch (dtypes,
+broadcasting, 0-d values, hooks in the middle, gradients not shared, the same graph
+differentiated again with ``create_graph``)."""
 
 from __future__ import annotations
 
@@ -75,7 +76,26 @@ def saved_value_modified_in_place(m):
     z.sum().backward()
 
 
-CASES = [integer_operand_keeps_float32, float64_operand, broadcast_operands, zero_dimensional,
+def adopted_gradients_stay_unshared(m):
+    """A leaf's first gradient may become its .grad without a copy, but only one nothing
+    else holds: the seed, a gradient a hook kept, one handed to two inputs are copied."""
+    x = m.ones(3, requires_grad=True)
+    y = m.ones(3, requires_grad=True)
+    seed = m.tensor([1.0, 2.0, 3.0])
+    kept = []
+    hidden = x * 2
+    hidden.register_hook(lambda grad: kept.append(grad))
+    (hidden + y + x).backward(seed)
+    x.grad.mul_(10)
+    y.grad.add_(1)
+    z = m.ones(2, requires_grad=True)
+    w = m.ones(2, requires_grad=True)
+    (z + w).sum().backward()
+    z.grad.add_(5)
+    return x.grad, y.grad, seed, kept, z.grad, w.grad
+
+
+CASES = [integer_operand_keeps_float32, adopted_gradients_stay_unshared, float64_operand, broadcast_operands, zero_dimensional,
          hooks_in_the_middle, again_with_create_graph, relu_backward_recorded,
          saved_value_modified_in_place]
 
