@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from runtime.autograd.node import Node
+from runtime.autograd.node import Node, unpacking
 from runtime.grad_mode import state as modes
 
 
@@ -91,12 +91,13 @@ def run_backward(roots: list, retain_graph: bool, create_graph: bool,
     ``.grad`` receives the gradient.  With either, only the nodes that lead to those edges
     run (and, for ``targets``, their own nodes), as in PyTorch: the others, and their hooks,
     are left alone."""
-    saved_mode = modes.grad
+    saved_mode, saved_unpacking = modes.grad, unpacking.arrays
     modes.grad = create_graph
+    unpacking.arrays = not create_graph
     try:
         return _run(roots, retain_graph, create_graph, capture, targets)
     finally:
-        modes.grad = saved_mode
+        modes.grad, unpacking.arrays = saved_mode, saved_unpacking
 
 
 def _needed(roots, wanted: set, run_wanted: bool) -> set:
@@ -157,15 +158,13 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
                and node._tensor_hooks is None and node._retained is None
                and node._pre_hooks is None and node._post_hooks is None)
         if raw:  # the common case: an array-safe backward on the arrays
-            node._arrays = True
-            try:
-                results = node.backward(node, *grads)
-            finally:
-                node._arrays = False
+            results = node.backward(node, *grads)
         else:
             results = grad = None  # (no stale references: a gradient only `grads` holds is adopted)
+            unpacking.arrays = False  # hooks and other backwards see tensors
             results = _run_node(node, grads, on_arrays and wrap, create_graph, capture, targets,
                                 needed)
+            unpacking.arrays = on_arrays
             if results is None:
                 continue
         for (child, output_nr), grad in zip(node.next_functions, results):

@@ -17,6 +17,8 @@ is rebuilt with ``_as_output_of(node, nr)``.
 
 from __future__ import annotations
 
+import threading
+
 from runtime.utils.hooks import RemovableHandle, add_hook
 
 HINT = ("Hint: enable anomaly detection to find the operation that failed to compute its "
@@ -80,6 +82,16 @@ class SavedTensor:
         return f"{text}, which is output {self.output_nr or value._output_nr} of {name},"
 
 
+class _Unpacking(threading.local):
+    #: True while this thread's backward pass runs array-safe backwards (no create_graph):
+    #: ``saved_tensors`` then gives arrays.  (Per thread: another thread may run a backward
+    #: with create_graph over the same graph meanwhile.)
+    arrays = False
+
+
+unpacking = _Unpacking()
+
+
 class Node:
     """A recorded op, and the ``ctx`` of its forward and backward (PyTorch's ``FunctionCtx``
     and graph node in one)."""
@@ -107,7 +119,6 @@ class Node:
     #: ``.sum(dim)``, :func:`run_op`), so a backward pass that records nothing (no
     #: ``create_graph``) runs it on the arrays themselves: no tensor per intermediate gradient.
     backward_on_arrays = False
-    _arrays = False  # set by the engine for one call of an array-safe backward: unpack arrays
 
     def name(self) -> str:
         return type(self).__name__
@@ -169,7 +180,7 @@ class Node:
         saved = self._saved
         if saved is None:
             raise RuntimeError(FREED)
-        if self._arrays:
+        if unpacking.arrays:
             return tuple([s.unpack_array(self) if type(s) is SavedTensor else getattr(s, "_data", s)
                           for s in saved])
         return tuple([s.unpack(self) if type(s) is SavedTensor else s for s in saved])
