@@ -154,9 +154,7 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
             continue
         if needed is not None and node not in needed and node not in wanted_nodes:
             continue  # leads to no wanted edge: neither it nor what it feeds runs
-        raw = (on_arrays and wanted is None and node.backward_on_arrays
-               and node._tensor_hooks is None and node._retained is None
-               and node._pre_hooks is None and node._post_hooks is None)
+        raw = on_arrays and wanted is None and node.backward_on_arrays and node._unhooked
         if raw:  # the common case: an array-safe backward on the arrays
             results = node.backward(node, *grads)
         else:
@@ -200,8 +198,7 @@ def _run_node(node: Node, grads: list, wrap, create_graph: bool, capture: dict |
     ``autograd.grad``/``backward(inputs=...)``, pre- and post-hooks, accumulation into
     ``.grad``.  ``wrap``: gradients travel as arrays (no create_graph) and are wrapped in
     tensors for all this, the results unwrapped.  None when nothing is passed on."""
-    if (wrap and type(node) is AccumulateGrad and needed is None and node._tensor_hooks is None
-            and node._retained is None and node._pre_hooks is None and node._post_hooks is None
+    if (wrap and type(node) is AccumulateGrad and needed is None and node._unhooked
             and node._post_accumulate_hooks is None):
         array = grads[0]
         # its references: `grads`, `array`, getrefcount's argument; any other (another input

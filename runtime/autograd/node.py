@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
+
 from runtime.utils.hooks import RemovableHandle, add_hook
 
 HINT = ("Hint: enable anomaly detection to find the operation that failed to compute its "
@@ -106,6 +108,9 @@ class Node:
     _pre_hooks: dict | None = None  # register_prehook: id -> hook(grad_outputs)
     _post_hooks: dict | None = None  # register_hook: id -> hook(grad_inputs, grad_outputs)
     _retained: dict | None = None  # output_nr -> weak reference, after retain_grad()
+    #: No hook of any kind, nor retain_grad(), was ever registered here: one attribute for the
+    #: engine to read instead of four.
+    _unhooked = True
     #: What forward passed to save_for_backward, packed by dispatch into SavedTensors (or plain
     #: values); None once freed by a backward that does not retain the graph.
     _to_save: tuple = ()
@@ -150,6 +155,7 @@ class Node:
         the hooks of the tensors it produced); a tuple replaces the gradients."""
         if self._pre_hooks is None:
             self._pre_hooks = {}
+            self._unhooked = False
         return add_hook(self._pre_hooks, hook)
 
     def register_hook(self, hook) -> RemovableHandle:
@@ -157,6 +163,7 @@ class Node:
         backward; a tuple replaces the gradients it passes on."""
         if self._post_hooks is None:
             self._post_hooks = {}
+            self._unhooked = False
         return add_hook(self._post_hooks, hook)
 
     # -- the ctx protocol, for forward ------------------------------------------------------
@@ -224,6 +231,9 @@ NULL_CTX = _NullContext()
 def run_op(op: type[Node], first, *others, **options):
     """``op`` (a backward op such as ``TanhBackwardBackward0``) inside a backward formula:
     recorded like any op on tensors, its forward alone on arrays (an array-safe backward)."""
-    if hasattr(first, "_apply"):
-        return first._apply(op, *others, **options)
-    return op.forward(NULL_CTX, first, *others, **options)
+    if isinstance(first, _ARRAYS):
+        return op.forward(NULL_CTX, first, *others, **options)
+    return first._apply(op, *others, **options)
+
+
+_ARRAYS = (np.ndarray, np.generic)  # (NumPy gives scalars for 0-d results)
