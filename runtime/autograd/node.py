@@ -84,6 +84,9 @@ class SavedTensor:
         return f"{text}, which is output {self.output_nr or value._output_nr} of {name},"
 
 
+_PLAIN = frozenset([type(None), bool, int, float])  # saved as they are, not as tensors
+
+
 class _Unpacking(threading.local):
     #: True while this thread's backward pass runs array-safe backwards (no create_graph):
     #: ``saved_tensors`` then gives arrays.  (Per thread: another thread may run a backward
@@ -187,9 +190,9 @@ class Node:
         saved = self._saved
         if saved is None:
             raise RuntimeError(FREED)
-        if unpacking.arrays:
-            return tuple([s.unpack_array(self) if type(s) is SavedTensor else getattr(s, "_data", s)
-                          for s in saved])
+        if unpacking.arrays:  # (a plain value as it is, a constant tensor as its array)
+            return tuple([s.unpack_array(self) if type(s) is SavedTensor
+                          else s if type(s) in _PLAIN else getattr(s, "_data", s) for s in saved])
         return tuple([s.unpack(self) if type(s) is SavedTensor else s for s in saved])
 
     @staticmethod
