@@ -12,7 +12,8 @@ under inference_mode; an epoch of DataLoader + Adam training; and the memory 200
 forwards keep alive when their outputs are kept, grad enabled and under no_grad, on both
 backends: glibc's bytes in use (NumPy's buffers, PyTorch's tensors and graph nodes) plus
 Python's small-object blocks (skipped without glibc).  The NumPy floor does the same
-arithmetic by hand: the chain and the training step with their backward, and the forward.
+arithmetic by hand: the chain and the training step with their backward, and the forward
+(also with the weights stored as torch stores them, to show what that layout costs BLAS).
 """
 
 from __future__ import annotations
@@ -149,6 +150,13 @@ def forward():
     h = np.maximum(batch @ w[0] + b[0], 0)
     h = np.maximum(h @ w[1] + b[1], 0)
     return h @ w[2] + b[2]
+# the same forward with the weights stored as torch (and runtime) store them, (out, in): BLAS
+# then multiplies by a transposed matrix
+w_out_in = [np.ascontiguousarray(m.T) for m in w]
+def forward_out_in():
+    h = np.maximum(batch @ w_out_in[0].T + b[0], 0)
+    h = np.maximum(h @ w_out_in[1].T + b[1], 0)
+    return h @ w_out_in[2].T + b[2]
 def train_step():
     # the same eight matrix products as the autograd backends (no gradient for the input)
     h1 = np.maximum(batch @ w[0] + b[0], 0)
@@ -178,7 +186,7 @@ def chain():
         g = g * (1 - t * t) * 1.0001
 
 serve({"chain_1000_ops_fwd_bwd": (chain, 3), "mlp_train_step": (train_step, 20),
-       "mlp_forward_no_grad": (forward, 50)})
+       "mlp_forward_no_grad": (forward, 50), "mlp_forward_no_grad_out_in": (forward_out_in, 50)})
 '''
 
 
@@ -218,8 +226,9 @@ def main() -> None:
     if importlib.util.find_spec("torch"):
         backends["torch"] = Backend(WORKER, "torch")
     times = {name: {measure: [] for measure in backend.measures} for name, backend in backends.items()}
+    measures = list(dict.fromkeys(m for backend in backends.values() for m in backend.measures))
     for round_ in range(repeat):
-        for measure in backends["runtime"].measures:
+        for measure in measures:
             order = list(backends.items())
             order = order[round_ % len(order):] + order[:round_ % len(order)]  # nobody always first
             for name, backend in order:
@@ -248,6 +257,11 @@ def main() -> None:
     for measure in backends["runtime"].measures:
         print(f"{measure:<30}" + "".join(cell(median(name, measure), 11, 1) for name in ("runtime", "torch", "numpy"))
               + cell(ratio("runtime", "torch", measure), 15, 2) + cell(ratio("runtime", "numpy", measure), 15, 2))
+    # the floor's forward with torch's weight layout, and (last column) its ratio to the floor
+    print(f"{'  NumPy, weights (out, in)':<30}" + " " * 22
+          + cell(median("numpy", "mlp_forward_no_grad_out_in"), 11, 1) + " " * 15
+          + cell(ratio("numpy", "numpy", "mlp_forward_no_grad_out_in", "mlp_forward_no_grad"), 15, 2))
+
     def kept(name: str, key: str) -> float:
         return memory.get(name, {}).get(key, float("nan"))
 
