@@ -39,8 +39,9 @@ SERVE = r'''
 import ctypes, json, os, re, sys, tempfile, time
 
 class Mallinfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
-                                                     "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+        "keepcost")]
 
 def allocated():
     """Bytes in use: what malloc has handed out (NumPy's buffers, PyTorch's tensors and nodes,

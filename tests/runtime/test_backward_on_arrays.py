@@ -95,9 +95,9 @@ def adopted_gradients_stay_unshared(m):
     return x.grad, y.grad, seed, kept, z.grad, w.grad
 
 
-CASES = [integer_operand_keeps_float32, adopted_gradients_stay_unshared, float64_operand, broadcast_operands, zero_dimensional,
-         hooks_in_the_middle, again_with_create_graph, relu_backward_recorded,
-         saved_value_modified_in_place]
+CASES = [integer_operand_keeps_float32, adopted_gradients_stay_unshared, float64_operand,
+         broadcast_operands, zero_dimensional, hooks_in_the_middle, again_with_create_graph,
+         relu_backward_recorded, saved_value_modified_in_place]
 
 
 @pytest.mark.parametrize("program", CASES, ids=[c.__name__ for c in CASES])
