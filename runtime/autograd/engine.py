@@ -201,9 +201,9 @@ def _run_node(node: Node, grads: list, wrap, create_graph: bool, capture: dict |
     if (wrap and type(node) is AccumulateGrad and needed is None and node._unhooked
             and node._post_accumulate_hooks is None):
         array = grads[0]
-        # its references: `grads`, `array`, getrefcount's argument; any other (another input
-        # it was also handed to, a tensor or saved tensor over it) and it is copied instead
-        owned = sys.getrefcount(array) == 3
+        # only `grads` and `array` refer to it? Any other reference (another input it was
+        # also handed to, a tensor or saved tensor over it) and it is copied instead.
+        owned = sys.getrefcount(array) == _OWNED
         node.variable._accumulate(wrap(array), False, owned)
         return None
     if wrap:
@@ -227,6 +227,14 @@ def _run_node(node: Node, grads: list, wrap, create_graph: bool, capture: dict |
     return results
 
 
+def _references_when_owned(grads: list) -> int:
+    """What getrefcount says, at the same point of ``_run_node``, of an object that only its
+    list refers to (measured, since what the interpreter counts differs between versions)."""
+    array = grads[0]
+    return sys.getrefcount(array)
+
+
+_OWNED = _references_when_owned([object()])
 _FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
