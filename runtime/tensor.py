@@ -396,7 +396,6 @@ class Tensor:
         if self.grad_fn is not None:
             if self.grad_fn._retained is None:
                 self.grad_fn._retained = {}
-                self.grad_fn._unhooked = False
             self.grad_fn._retained[self._output_nr] = weakref.ref(self)
 
     def register_hook(self, hook):
@@ -408,7 +407,6 @@ class Tensor:
             self._accumulator = lambda: node  # hold the leaf's node (and so the hook) strongly
         if node._tensor_hooks is None:
             node._tensor_hooks = {}
-            node._unhooked = False
         return add_hook(node._tensor_hooks.setdefault(output_nr, {}), hook)
 
     def register_post_accumulate_grad_hook(self, hook):

@@ -154,7 +154,9 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
             continue
         if needed is not None and node not in needed and node not in wanted_nodes:
             continue  # leads to no wanted edge: neither it nor what it feeds runs
-        raw = on_arrays and wanted is None and node.backward_on_arrays and node._unhooked
+        raw = (on_arrays and wanted is None and node.backward_on_arrays
+               and node._tensor_hooks is None and node._retained is None
+               and node._pre_hooks is None and node._post_hooks is None)
         if raw:  # the common case: an array-safe backward on the arrays
             results = node.backward(node, *grads)
         else:
@@ -198,13 +200,14 @@ def _run_node(node: Node, grads: list, wrap, create_graph: bool, capture: dict |
     ``autograd.grad``/``backward(inputs=...)``, pre- and post-hooks, accumulation into
     ``.grad``.  ``wrap``: gradients travel as arrays (no create_graph) and are wrapped in
     tensors for all this, the results unwrapped.  None when nothing is passed on."""
-    if (wrap and type(node) is AccumulateGrad and needed is None and node._unhooked
+    if (wrap and type(node) is AccumulateGrad and needed is None and node._tensor_hooks is None
+            and node._retained is None and node._pre_hooks is None and node._post_hooks is None
             and node._post_accumulate_hooks is None):
         array = grads[0]
         # only `grads` and `array` refer to it? Any other reference (another input it was
         # also handed to, a tensor or saved tensor over it) and it is copied instead.
         owned = sys.getrefcount(array) == _OWNED
-        node.variable._accumulate(wrap(array), False, owned)
+        _accumulate(node, [wrap(array)], False, owned)
         return None
     if wrap:
         grads = [None if grad is None else wrap(grad) for grad in grads]
@@ -261,11 +264,12 @@ def _deliver(node: Node, grads: list, capture: dict | None, targets: dict | None
             targets[edge]._accumulate(grad, create_graph)
 
 
-def _accumulate(node: AccumulateGrad, grads: list, create_graph: bool) -> None:
+def _accumulate(node: AccumulateGrad, grads: list, create_graph: bool,
+                owned: bool = False) -> None:
     variable, stored = node.variable, None
     if variable._requires_grad:  # (no longer, after requires_grad_(False) or detach_(): as torch)
         first = variable._grad is None
-        variable._accumulate(grads[0], create_graph)
+        variable._accumulate(grads[0], create_graph, owned)
         if first and not create_graph:
             stored = variable._grad
         for hook in list((node._post_accumulate_hooks or {}).values()):

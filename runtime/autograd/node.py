@@ -47,29 +47,26 @@ class SavedTensor:
         self.had_history = had_history  # a saved input that had a grad_fn then
 
     def unpack(self, node: Node):
-        value = self.value
-        if self.had_history and value._grad_fn is None:
-            raise RuntimeError(DETACHED)
-        counter = value._counter
-        if counter is not None and counter.value != self.version:
-            self._refuse(node)
+        value = self._checked(node)
         if self.output_nr is not None:
             return value._as_output_of(node, self.output_nr)
         return value
 
     def unpack_array(self, node: Node):
-        """The saved tensor's array, version-checked as :meth:`unpack`."""
+        """The saved tensor's array, checked as :meth:`unpack` checks the tensor."""
+        return self._checked(node)._data
+
+    def _checked(self, node: Node):
         value = self.value
+        if self.had_history and value._grad_fn is None:
+            raise RuntimeError(DETACHED)
         counter = value._counter
         if counter is not None and counter.value != self.version:
-            self._refuse(node)
-        return value._data
-
-    def _refuse(self, node: Node):
-        raise RuntimeError(
-            "one of the variables needed for gradient computation has been modified by an "
-            f"inplace operation: {self._describe(node)} is at version {self.value._counter.value}; "
-            f"expected version {self.version} instead. {HINT}")
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: {self._describe(node)} is at version {counter.value}; "
+                f"expected version {self.version} instead. {HINT}")
+        return value
 
     def _describe(self, node: Node) -> str:
         value = self.value
@@ -111,9 +108,6 @@ class Node:
     _pre_hooks: dict | None = None  # register_prehook: id -> hook(grad_outputs)
     _post_hooks: dict | None = None  # register_hook: id -> hook(grad_inputs, grad_outputs)
     _retained: dict | None = None  # output_nr -> weak reference, after retain_grad()
-    #: No hook of any kind, nor retain_grad(), was ever registered here: one attribute for the
-    #: engine to read instead of four.
-    _unhooked = True
     #: What forward passed to save_for_backward, packed by dispatch into SavedTensors (or plain
     #: values); None once freed by a backward that does not retain the graph.
     _to_save: tuple = ()
@@ -158,7 +152,6 @@ class Node:
         the hooks of the tensors it produced); a tuple replaces the gradients."""
         if self._pre_hooks is None:
             self._pre_hooks = {}
-            self._unhooked = False
         return add_hook(self._pre_hooks, hook)
 
     def register_hook(self, hook) -> RemovableHandle:
@@ -166,7 +159,6 @@ class Node:
         backward; a tuple replaces the gradients it passes on."""
         if self._post_hooks is None:
             self._post_hooks = {}
-            self._unhooked = False
         return add_hook(self._post_hooks, hook)
 
     # -- the ctx protocol, for forward ------------------------------------------------------
