@@ -5,7 +5,7 @@
 Times, in one run, alternating the tools round-robin and taking medians:
 
   (a) nograd-lint, --jobs 1                   (b) nograd-lint, default jobs (all cores), both
-      with the rules a plain run enables; (b+) the same with every rule, opt-in NG106 too
+      with the rules a plain run enables; (b+) the same with every rule, opt-in NG106 and NG205 too
   (c) libcst.parse_module of every file: the floor nograd-lint's analysis sits on
   (d) TorchFix --select ALL (when installed; it pins an old libcst, so give its venv's
       executable with --torchfix)
@@ -71,7 +71,7 @@ def commands(directory: Path, files: list[Path], torchfix: str | None):
     return [
         ("(a) nograd-lint --jobs 1", [*lint, "--jobs", "1", str(directory)]),
         ("(b) nograd-lint (all cores)", [*lint, str(directory)]),
-        ("(b+) ... every rule (+NG106)", [*lint, "--select", "NG,NG106", str(directory)]),
+        ("(b+) ... every rule (+NG106, NG205)", [*lint, "--select", "NG,NG106,NG205", str(directory)]),
         ("(c) libcst parse (floor)", [sys.executable, "-c", parse_script("libcst"), *paths]),
         ("(d) TorchFix --select ALL", [torchfix, "--select", "ALL", str(directory)] if torchfix else None),
         ("(e) flake8 --select NG", [flake8, "--select", "NG", "--exit-zero", str(directory)] if flake8 else None),

@@ -122,6 +122,43 @@ NOT_INPLACE = frozenset({"requires_grad_", "share_memory_", "retain_grad", "deta
 VIEW_METHODS = frozenset({"view", "view_as", "narrow", "select", "unsqueeze", "squeeze", "t",
                           "transpose", "permute", "expand", "expand_as", "diagonal", "unflatten",
                           "as_strided", "unfold"})
+# In-place updates spelled as functions (PyTorch 2.13's own lists, checked against ``dir(torch)``
+# and the signatures when written; tests/lint/test_vocabulary.py checks them again where torch
+# is installed).  The dropouts are left out: they write only while training, which an argument
+# or the module's mode decides at run time.
+#: ``torch.relu_(t)``: writes to its first argument, as ``t.relu_()`` does.
+INPLACE_FUNCTIONS = frozenset({f"torch.{name}_" for name in (
+    "abs", "acos", "acosh", "addmv", "arccos", "arccosh", "arcsin", "arcsinh", "arctan",
+    "arctanh", "as_strided", "asin", "asinh", "atan", "atanh", "ceil", "celu", "clamp",
+    "clamp_max", "clamp_min", "clip", "conj_physical", "cos", "cosh", "deg2rad", "embedding_renorm",
+    "erf", "erfc", "exp2", "exp", "expm1", "fill", "fix", "floor", "frac", "gcd", "i0",
+    "index_put", "lcm", "ldexp", "log10", "log1p", "log2", "log", "logit", "nan_to_num", "neg",
+    "negative", "rad2deg", "reciprocal", "relu", "resize_as_sparse", "round", "rrelu", "rsqrt",
+    "selu", "sigmoid", "sin", "sinc", "sinh", "sqrt", "square", "tan", "tanh", "threshold",
+    "trunc", "xlogy", "zero")} | {f"torch.nn.functional.{name}_" for name in (
+    "celu", "elu", "hardtanh", "leaky_relu", "relu", "rrelu", "selu", "threshold")})
+#: ``torch._foreach_add_(tensors, ...)``: writes to every tensor of its first argument.
+FOREACH_INPLACE_FUNCTIONS = frozenset(f"torch._foreach_{name}_" for name in (
+    "abs", "acos", "add", "addcdiv", "addcmul", "asin", "atan", "ceil", "clamp_max", "clamp_min",
+    "copy", "cos", "cosh", "div", "erf", "erfc", "exp", "expm1", "floor", "frac", "lerp",
+    "lgamma", "log10", "log1p", "log2", "log", "maximum", "minimum", "mul", "neg", "pow",
+    "reciprocal", "round", "rsqrt", "sigmoid", "sign", "sin", "sinh", "sqrt", "sub", "tan",
+    "tanh", "trunc", "zero"))
+#: Functions with an ``inplace`` flag that writes to their first argument, by the flag's
+#: position (``F.relu(t, True)``).
+INPLACE_FLAG_FUNCTIONS = {f"torch.nn.functional.{name}": position for name, position in (
+    ("celu", 2), ("elu", 2), ("hardsigmoid", 1), ("hardswish", 1), ("hardtanh", 3),
+    ("leaky_relu", 2), ("mish", 1), ("relu", 1), ("relu6", 1), ("rrelu", 4), ("selu", 1),
+    ("silu", 1), ("threshold", 3))}
+#: Layers made with an ``inplace`` flag (by its position among the constructor's arguments)
+#: that write to their input when called: ``nn.ReLU(inplace=True)(t)``.
+INPLACE_FLAG_LAYERS = {f"torch.nn.{name}": position for name, position in (
+    ("CELU", 1), ("ELU", 1), ("Hardsigmoid", 0), ("Hardswish", 0), ("Hardtanh", 2),
+    ("LeakyReLU", 1), ("Mish", 0), ("RReLU", 2), ("ReLU", 0), ("ReLU6", 0), ("SELU", 0),
+    ("SiLU", 0), ("Threshold", 2))}
+#: The last part of every function name above: what the screen matches, whatever the alias.
+INPLACE_FUNCTION_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in (
+    INPLACE_FUNCTIONS | FOREACH_INPLACE_FUNCTIONS))
 #: Attributes that are the tensor itself or a view of it.
 VIEW_ATTRIBUTES = frozenset({"data", "T", "mT", "H", "mH", "real", "imag"})
 

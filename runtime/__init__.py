@@ -268,12 +268,12 @@ def relu(input: Tensor):  # noqa: A002 - torch's names
     return input.relu()
 
 
+def relu_(input: Tensor):  # noqa: A002 - torch's names
+    return input.relu_()
+
+
 def sign(input: Tensor):  # noqa: A002 - torch's names
     return input.sign()
-
-
-def clamp(input: Tensor, min=None, max=None):  # noqa: A002 - torch's names
-    return input.clamp(min, max)
 
 
 def clip(input: Tensor, min=None, max=None):  # noqa: A002 - torch's names
@@ -408,6 +408,23 @@ def mul(input: Tensor, other):  # noqa: A002 - torch's names
 @_with_out
 def div(input: Tensor, other):  # noqa: A002 - torch's names
     return input.div(other)
+
+
+@_with_out
+def clamp(input: Tensor, min=None, max=None):  # noqa: A002 - torch's names
+    return input.clamp(min, max)
+
+
+def _foreach_mul_(tensors, scalar):
+    """Every tensor of ``tensors`` multiplied in place, as one call (the optimizers' kernels)."""
+    for tensor in tensors:
+        tensor.mul_(scalar)
+
+
+def _foreach_add_(tensors, others, alpha=1):
+    """Every tensor of ``tensors`` added ``alpha`` times its partner of ``others`` in place."""
+    for tensor, other in zip(tensors, others):
+        tensor.add_(other, alpha=alpha)
 
 
 def pow(input: Tensor, exponent):  # noqa: A001, A002 - torch's names

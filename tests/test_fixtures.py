@@ -26,7 +26,7 @@ HAVE_TORCH = importlib.util.find_spec("torch") is not None
 def _lint_all() -> dict[str, set[tuple[int, str]]]:
     """One CLI run over the whole fixture directory, every rule selected."""
     done = subprocess.run(
-        [sys.executable, "-m", "nograd_lint", "--select", "NG,NG106", "--format", "json", str(FIXTURES)],
+        [sys.executable, "-m", "nograd_lint", "--select", "NG,NG106,NG205", "--format", "json", str(FIXTURES)],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
     )
     assert done.returncode in (0, 1), done.stderr

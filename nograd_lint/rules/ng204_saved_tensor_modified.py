@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from nograd_lint import libcst as cst
-
 from nograd_lint.model.grad_mode import Grad
 from nograd_lint.model.leaves import Kind, LeafAnalysis
 from nograd_lint.rule import Invalid, Rule, Valid
@@ -72,11 +70,12 @@ class SavedTensorModified(Rule):
     def finish(self) -> None:
         for stale in self.context.leaves.stale_backwards:
             site = stale.site
-            if site.value.kind is Kind.LEAF and site.grad is Grad.ENABLED and not site.through_data:
+            if site.through_data:
+                continue  # NG202: autograd never notices
+            if site.value.kind is Kind.LEAF and site.grad is Grad.ENABLED:
                 continue  # NG201: it raises already, at the update
-            op = " ".join(cst.Module([]).code_for_node(stale.op).split())
-            op = op if len(op) <= 40 else op[:37] + "..."
-            self.report(site.node, f"'{site.key}' is modified in place after '{op}' saved it for "
-                        "backward: the backward() that follows raises RuntimeError ('one of the "
+            self.report(site.node, f"'{site.key}' is modified in place after "
+                        f"'{stale.op_source()}' saved it for backward: the backward() that "
+                        "follows raises RuntimeError ('one of the "
                         "variables needed for gradient computation has been modified by an "
                         "inplace operation'); use the out-of-place op")

@@ -210,6 +210,10 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     return input.relu_() if inplace else input.relu()
 
 
+def relu_(input: Tensor) -> Tensor:  # noqa: A002
+    return input.relu_()
+
+
 def sigmoid(input: Tensor) -> Tensor:  # noqa: A002
     return input.sigmoid()
 

@@ -566,6 +566,16 @@ class _Activation(Module):
 class ReLU(_Activation):
     function = staticmethod(F.relu)
 
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return F.relu(input, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
 
 class Sigmoid(_Activation):
     function = staticmethod(F.sigmoid)

@@ -14,7 +14,7 @@ from nograd_lint.engine import lint_source
 from nograd_lint.fix import fix_source
 from nograd_lint.testing import check as flags_exactly_marked_lines
 
-LEAF_RULES = Config(select=("NG2",))
+LEAF_RULES = Config(select=("NG2", "NG205"))
 
 
 def check(source: str, config: Config = LEAF_RULES) -> None:
@@ -125,7 +125,7 @@ def test_layer_weights_modules_apply_and_isinstance():
 
     layer = nn.Linear(2, 2)
     layer.weight.normal_()  # expect: NG201
-    layer.bias.data.zero_()  # expect: NG202
+    layer.bias.data.zero_()  # expect: NG205
 
     def init(m):
         m.weight.fill_(1)  # expect: NG201
@@ -155,7 +155,7 @@ def test_layer_weights_modules_apply_and_isinstance():
 
         def reset_parameters(self):
             self.fc.weight.uniform_(-1, 1)  # expect: NG201
-            self.scale.data.fill_(1)  # expect: NG202
+            self.scale.data.fill_(1)  # expect: NG205
             with torch.no_grad():
                 self.scale.fill_(1)
 
@@ -268,10 +268,10 @@ def test_helpers_called_only_under_no_grad_and_decorated_functions():
     """)
 
 
-# ------------------------------------------------------------------------- NG202, NG203
+# ------------------------------------------------------------------------- NG202, NG205, NG203
 
 
-def test_data_updates_of_leaves_only():
+def test_data_updates_of_leaves_only_and_no_rebinding():
     source = textwrap.dedent("""
     import torch
     w = torch.zeros(3, requires_grad=True)
@@ -284,10 +284,137 @@ def test_data_updates_of_leaves_only():
     buffer.data.add_(1)
     """)
     findings = lint_source(source, "train.py", LEAF_RULES)
-    assert [(f.line, f.code) for f in findings] == [(4, "NG202"), (5, "NG202"), (6, "NG202"),
-                                                    (8, "NG202")]
+    assert [(f.line, f.code) for f in findings] == [(4, "NG205"), (6, "NG205"), (8, "NG205")]
     assert "under 'with torch.no_grad():'" in findings[0].message
-    assert "gradients are already off here" in findings[3].message
+    assert "gradients are already off here" in findings[2].message
+
+
+def test_data_writes_to_saved_tensors_before_their_backward():
+    check("""
+    import torch
+    w = torch.ones(3, requires_grad=True)
+    x = torch.ones(3, requires_grad=True)
+    loss = (w * x).sum()
+    w.data.mul_(2)  # expect: NG202, NG205
+    gate = x.sigmoid()
+    gate.data[0] = 0  # expect: NG202
+    (loss + gate.sum()).backward()
+
+    def rebinding(source):
+        w = torch.ones(3, requires_grad=True)
+        loss = (w * w).sum()
+        w.data = source.data  # other data for w: nothing saved is written
+        loss.backward()
+
+    def after_backward(model, x):
+        loss = model(x).sum()
+        loss.backward()
+        for p in model.parameters():
+            p.data.add_(p.grad, alpha=-0.1)  # expect: NG205
+
+    def not_saved():
+        v = torch.ones(3, requires_grad=True)
+        loss = (v + 1).sum()  # addition saves neither operand
+        v.data.add_(1)  # expect: NG205
+        loss.backward()
+    """)
+
+
+def test_data_writes_only_on_some_paths_and_in_place_writes_are_told_apart():
+    check("""
+    import torch
+
+    def maybe(flag):
+        w = torch.ones(3, requires_grad=True)
+        loss = (w * w).sum()
+        if flag:
+            w.data.zero_()  # expect: NG205
+        loss.backward()
+
+    def data_then_in_place():
+        y = torch.ones(3, requires_grad=True).exp()
+        y.data.add_(1)  # expect: NG202
+        y.mul_(2)  # expect: NG204
+        y.sum().backward()
+    """)
+
+
+# ------------------------------------------------------------------------- functional forms
+
+
+def test_functional_inplace_forms_on_leaves():
+    check("""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+    from torch import relu_ as rectify
+
+    w = nn.Parameter(torch.randn(3))
+    torch.relu_(w)  # expect: NG201
+    rectify(w)  # expect: NG201
+    torch.sigmoid_(w)  # expect: NG201
+    F.leaky_relu_(w, 0.1)  # expect: NG201
+    F.relu(w, inplace=True)  # expect: NG201
+    F.hardtanh(w, -1.0, 1.0, True)  # expect: NG201
+    F.relu(w)
+    F.relu(w, inplace=False)
+    nn.ReLU(inplace=True)(w)  # expect: NG201
+    nn.LeakyReLU(0.1, True)(w)  # expect: NG201
+    nn.ReLU()(w)
+    F.dropout(w, 0.5, inplace=True)  # writes only while training: not counted
+    torch.nn.init.zeros_(w)  # nn.init runs under no_grad
+    torch.clamp(w, -1, 1, out=w)  # expect: NG201
+    torch.add(w, 1)
+    with torch.no_grad():
+        torch.relu_(w)
+        torch.clamp(w, -1, 1, out=w)
+
+    def decay(model, others, lr):
+        params = list(model.parameters())
+        torch._foreach_mul_(params, 1 - lr)  # expect: NG201
+        torch._foreach_add_(params, others, alpha=-lr)  # expect: NG201
+        torch._foreach_mul_([w], 0.5)  # expect: NG201
+        torch._foreach_mul_(others, 0.5)
+        torch._foreach_mul_(tuple(model.parameters()), 0.5)  # expect: NG201
+    """)
+
+
+def test_functional_forms_fix_and_messages():
+    source = """
+    import torch
+
+    def decay(model, lr):
+        params = list(model.parameters())
+        torch._foreach_mul_(params, 1 - lr)
+        torch.clamp(params[0], -1, 1, out=params[0])
+    """
+    findings = lint_source(textwrap.dedent(source), "train.py", LEAF_RULES)
+    assert [f.line for f in findings] == [6]
+    assert "every tensor in 'params'" in findings[0].message
+    assert fixed(source, unsafe=True) == textwrap.dedent("""
+    import torch
+
+    def decay(model, lr):
+        params = list(model.parameters())
+        with torch.no_grad():
+            torch._foreach_mul_(params, 1 - lr)
+        torch.clamp(params[0], -1, 1, out=params[0])
+    """)
+    out = lint_source("import torch\nw = torch.zeros(2, requires_grad=True)\n"
+                      "torch.clamp(w, 0, 1, out=w)\n", "train.py", LEAF_RULES)
+    assert "clamp(): functions with out=... arguments don't support automatic" in out[0].message
+
+
+def test_functional_forms_modify_saved_tensors():
+    check("""
+    import torch
+    x = torch.ones(3, requires_grad=True)
+    y = x.exp()
+    torch.relu_(y)  # expect: NG204
+    z = x.tanh()
+    torch.clamp(z, 0, 1, out=z)  # expect: NG204
+    (y.sum() + z.sum()).backward()
+    """)
 
 
 def test_rebinding_a_leaf_under_no_grad():
@@ -428,10 +555,10 @@ def test_saved_tensor_cases_that_do_not_raise():
         y.mul_(2)
         y.sum().backward()
 
-    def through_data_the_version_is_not_bumped():
+    def through_data_the_version_is_not_bumped():  # silently wrong instead: NG202
         x = torch.randn(3, requires_grad=True)
         y = x.sigmoid()
-        y.data.mul_(2)
+        y.data.mul_(2)  # expect: NG202
         y.sum().backward()
 
     def rebound_before_backward():
@@ -466,7 +593,7 @@ def test_noqa_and_selection():
     import torch
     w = torch.zeros(3, requires_grad=True)
     w += 1  # noqa: NG201
-    w.data.add_(1)  # expect: NG202
+    w.data.add_(1)  # expect: NG205
     """
     check(source)
-    check(source.replace("  # expect: NG202", ""), Config(select=("NG2",), ignore=("NG202",)))
+    check(source.replace("  # expect: NG205", ""), Config(select=("NG2", "NG205"), ignore=("NG205",)))

@@ -23,7 +23,7 @@ from nograd_lint.screen import features
 from nograd_lint.testing import check as flags_exactly_marked_lines
 from nograd_lint.testing import expected_findings
 
-EVERY_RULE = Config()
+EVERY_RULE = Config(extend_select=("NG205",))
 
 
 def check(source: str, path: str = "train.py") -> None:
@@ -162,7 +162,7 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
     """
     import torch
     w = torch.nn.Parameter(torch.zeros(3))
-    (w.  # expect: NG202
+    (w.  # expect: NG205
         data.add_(1))
     for p in torch.nn.Linear(2, 2).parameters \\
             ():
@@ -232,7 +232,7 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
     from torch import nn
     def init(m):
         if isinstance(m, nn.Linear):
-            m.weight.data.fill_(0)  # expect: NG202
+            m.weight.data.fill_(0)  # expect: NG205
     nn.Sequential(nn.Linear(2, 2)).apply(init)
     """,
     """
@@ -243,13 +243,36 @@ def rules_let_through(source: str, path: str = "model.py") -> set[str]:
             pass
         else:
             return
-        m.weight.data.zero_()  # expect: NG202
+        m.weight.data.zero_()  # expect: NG205
     """,
     """
     import torch
     def reset(model):
         for m in model.modules():
-            m.bias.data.zero_()  # expect: NG202
+            m.bias.data.zero_()  # expect: NG205
+    """,
+    # Functional in-place forms under other names, over collections, and .data writes to a
+    # tensor saved for backward.
+    """
+    import torch
+    from torch import relu_ as rectify, _foreach_mul_ as scale
+    from torch.nn import ReLU as R
+    from torch.nn.functional import relu as act
+    w = torch.nn.Parameter(torch.zeros(3))
+    rectify(w)  # expect: NG201
+    R(inplace=True)(w)  # expect: NG201
+    act(w, True)  # expect: NG201
+    def decay(model):
+        scale(tuple(model.parameters()), 0.5)  # expect: NG201
+        torch._foreach_add_(list(model.parameters()), 1.0)  # expect: NG201
+        torch.clamp(w, 0, 1, out=w)  # expect: NG201
+    """,
+    """
+    import torch
+    def step():
+        y = torch.ones(2, requires_grad=True).exp()
+        y.  data[0] = 1  # expect: NG202
+        y.sum().backward()
     """,
 ])
 def test_the_screen_lets_through(source):

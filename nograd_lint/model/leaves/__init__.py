@@ -29,7 +29,13 @@ saved a tensor for backward (``sigmoid`` saves its output, ``a * b`` each input 
 gradient needs...), and each value the ops that saved it.  An in-place update of a saved value
 marks those ops stale; ``backward()`` on a value whose history holds a stale op raises
 ``one of the variables needed for gradient computation has been modified by an inplace
-operation`` — exactly what the runtime and PyTorch do.
+operation`` — exactly what the runtime and PyTorch do.  An update through ``.data`` skips that
+check: the backward then silently computes with the new values (NG202).
+
+An in-place update is a method (``w.add_(1)``), an augmented or subscript assignment, or a
+torch function that writes to an argument (``torch.relu_(w)``, ``F.relu(w, inplace=True)``,
+``torch._foreach_mul_(params, 2)`` on every tensor of ``params``, ``torch.clamp(x, 0, 1,
+out=w)``).  ``w.data = t`` is none: it gives ``w`` other data and leaves the old untouched.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from nograd_lint import libcst as cst
 
 from nograd_lint.model.grad_mode import Grad, GradRegions, Where
 from nograd_lint.model.layers import Layer
-from nograd_lint.model.leaves.expressions import inplace_method
+from nograd_lint.model.leaves.expressions import functional_write, inplace_method
 from nograd_lint.model.leaves.interpreter import Interpreter, mentions
 from nograd_lint.model.leaves.records import InPlace, Rebinding, StaleBackward
 from nograd_lint.model.leaves.values import Kind, State, Value
@@ -120,7 +126,7 @@ class LeafAnalysis(Layer):
         for target in node.targets:
             target = target.target
             if isinstance(target, cst.Subscript) or isinstance(target, cst.Attribute) and \
-                    target.attr.value in ("data", "requires_grad"):
+                    target.attr.value == "requires_grad":
                 self._candidates.add(self.model.named_function())
             elif (key := dotted_name(target)) is not None:
                 # A possible NG203 rebinding; checked once grad modes are known (see _run).
@@ -128,7 +134,7 @@ class LeafAnalysis(Layer):
                     (self.model.named_function(), key, node.value, self.grad.where()))
 
     def visit_Call(self, node: cst.Call) -> None:
-        if inplace_method(node) is not None:
+        if inplace_method(node) is not None or functional_write(node, self.names) is not None:
             self._candidates.add(self.model.named_function())
         elif isinstance(node.func, cst.Attribute) and node.func.attr.value == "apply":
             for arg in node.args:

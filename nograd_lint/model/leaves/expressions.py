@@ -16,12 +16,14 @@ from nograd_lint.model.leaves.records import InPlace, StaleBackward
 from nograd_lint.model.leaves.values import (
     COLLECTION_KINDS, ELEMENT, NUMBERED, REQUIRES_GRAD, TENSORS, Kind, State, Value,
 )
-from nograd_lint.model.names import dotted_name
-from nograd_lint.syntax import keyword_value
+from nograd_lint.model.names import ImportResolver, dotted_name
+from nograd_lint.syntax import keyword_value, positional
 from nograd_lint.tree import children, is_expression
 from nograd_lint.vocabulary import (
-    BACKWARD_FUNCTIONS, FACTORIES, LAYERS, PARAMETER, PLAIN_RESULTS, SAVES_INPUT, SAVES_OTHER,
-    SAVES_RESULT, SAVING_FUNCTIONS, TENSOR_EXITS, VIEW_METHODS, WEIGHTS, is_inplace_method,
+    BACKWARD_FUNCTIONS, FACTORIES, FOREACH_INPLACE_FUNCTIONS, INPLACE_FLAG_FUNCTIONS,
+    INPLACE_FLAG_LAYERS, INPLACE_FUNCTIONS, LAYERS, PARAMETER, PLAIN_RESULTS, SAVES_INPUT,
+    SAVES_OTHER, SAVES_RESULT, SAVING_FUNCTIONS, TENSOR_EXITS, VIEW_METHODS, WEIGHTS,
+    is_inplace_method,
 )
 
 if TYPE_CHECKING:
@@ -35,6 +37,42 @@ def inplace_method(call: cst.Call) -> str | None:
         return None
     name = func.attr.value
     return name if is_inplace_method(name) else None
+
+
+#: What :func:`functional_write` finds: a function that writes to its argument as the in-place
+#: method would, one that writes to every tensor of it, or one that writes its result into it.
+IN_PLACE, FOREACH, OUT = "in place", "foreach", "out"
+
+
+def functional_write(call: cst.Call, names: ImportResolver) -> tuple[str, cst.BaseExpression] | None:
+    """A torch function, not a tensor method, that writes to one of its arguments: (IN_PLACE,
+    ``t``) for ``torch.relu_(t)``, ``F.relu(t, inplace=True)``, ``nn.ReLU(inplace=True)(t)``;
+    (FOREACH, ``ts``) for ``torch._foreach_mul_(ts, 2)``; (OUT, ``t``) for
+    ``torch.clamp(x, 0, 1, out=t)``."""
+    func, args = call.func, positional(call)
+    if isinstance(func, cst.Call):
+        position = INPLACE_FLAG_LAYERS.get(names.qualified_name(func.func) or "")
+        return (IN_PLACE, args[0].value) if position is not None and args and _flag_set(
+            func, position) else None
+    qualified = names.qualified_name(func)
+    if qualified is None or not qualified.startswith("torch."):
+        return None
+    if args and (qualified in INPLACE_FUNCTIONS or qualified in INPLACE_FLAG_FUNCTIONS
+                 and _flag_set(call, INPLACE_FLAG_FUNCTIONS[qualified])):
+        return IN_PLACE, args[0].value
+    if args and qualified in FOREACH_INPLACE_FUNCTIONS:
+        return FOREACH, args[0].value
+    out = keyword_value(call, "out")
+    return (OUT, out) if out is not None else None
+
+
+def _flag_set(call: cst.Call, position: int) -> bool:
+    """``inplace=True``, or ``True`` as the positional argument at ``position``."""
+    flag = keyword_value(call, "inplace")
+    if flag is None:
+        args = positional(call)
+        flag = args[position].value if position < len(args) else None
+    return flag is not None and constant_bool(flag) is True
 
 
 @dataclass
@@ -60,8 +98,9 @@ class ExpressionInterpreter:
         self._class_attributes: dict[cst.ClassDef, dict[str, Value]] = {}
 
     def _inplace_update(self, node, statement, target, state: State, grad: Grad,
-                        operand: Value | None) -> None:
-        """``target`` (an expression) is written in place by ``node``."""
+                        operand: Value | None, out: str | None = None) -> None:
+        """``target`` (an expression) is written in place by ``node`` (as the result of the
+        function ``out``, if given)."""
         base, through_view, through_data = _written(target)
         key = dotted_name(base)
         if key is None:
@@ -70,17 +109,50 @@ class ExpressionInterpreter:
         if value is None or value.kind not in TENSORS:
             return
         site = InPlace(node, statement, key, value, through_view, through_data, grad,
-                       tuple(loop.node for loop in self._loops if isinstance(loop.node, cst.For)))
+                       self._enclosing_for_loops(), out=out)
         if value.kind is Kind.LEAF:
             self._note(self._inplace, (node, key), site)
-        if not through_data:  # ``.data`` writes skip the version counter: nothing goes stale
-            for op in value.saved_by:
-                state.stale.setdefault(op, site)
-        if value.kind is Kind.TRACKED and grad is Grad.ENABLED and not through_data:
+        # A write through ``.data`` skips the version counter: the ops that saved the tensor
+        # do not go stale, they silently compute with the new values.
+        changed = state.hidden if through_data else state.stale
+        for op in value.saved_by:
+            changed.setdefault(op, site)
+        if through_data:
+            return  # the tensor is the same to autograd, and still saved where it was
+        if value.kind is Kind.TRACKED and grad is Grad.ENABLED:
             history = value.history | (operand.history if operand is not None else frozenset())
             state.bind(key, replace(value, history=history, saved_by=frozenset()))
-        elif through_data or grad is not Grad.ENABLED:
+        elif grad is not Grad.ENABLED:
             state.bind(key, replace(value, saved_by=frozenset()))
+
+    def _enclosing_for_loops(self) -> tuple:
+        return tuple(loop.node for loop in self._loops if isinstance(loop.node, cst.For))
+
+    def _functional_update(self, node: cst.Call, form: str, target: cst.BaseExpression,
+                           arguments: list, state: State, grad: Grad) -> Value | None:
+        """What :func:`functional_write` found ``node`` writes: the in-place update it makes,
+        and the call's value (the tensor written, for IN_PLACE and OUT)."""
+        statement = self._statement_now
+        operand = next((value for arg, value in zip(node.args, arguments)
+                        if arg.value is not target and _requires(value)), None)
+        if form == FOREACH:
+            if isinstance(target, (cst.List, cst.Tuple)):
+                for element in target.elements:
+                    self._inplace_update(node, statement, element.value, state, grad, operand)
+                return None
+            collection = arguments[0]
+            if collection is not None and collection.kind is Kind.PARAMS:
+                key = dotted_name(target) or " ".join(cst.Module([]).code_for_node(target).split())
+                element = Value(Kind.LEAF, collection.origin)
+                self._note(self._inplace, (node, key), InPlace(
+                    node, statement, key, element, False, False, grad,
+                    self._enclosing_for_loops(), each=True))
+            return None
+        function = self.names.qualified_name(node.func) if form == OUT else None
+        self._inplace_update(node, statement, target, state, grad, operand,
+                             out=function.rsplit(".", 1)[-1] if function else None)
+        base = _written(target)[0]
+        return self._reference(base, state, grad) if dotted_name(base) else None
 
     def _note(self, found: dict, key, item) -> None:
         if not self._quiet:
@@ -186,6 +258,9 @@ class ExpressionInterpreter:
             method = func.attr.value
             receiver = self._expression(func.value, state, grad)
         arguments = [self._expression(arg.value, state, grad) for arg in node.args]
+        written = functional_write(node, self.names)
+        if written is not None:
+            return self._functional_update(node, *written, arguments, state, grad)
 
         if qualified in FACTORIES:
             flag = keyword_value(node, "requires_grad")
@@ -278,9 +353,10 @@ class ExpressionInterpreter:
         if value is None:
             return
         for op in value.history:
-            site = state.stale.get(op)
-            if site is not None:
-                self._note(self._stale, site.node, StaleBackward(node, op, site))
+            for changed in (state.stale, state.hidden):
+                site = changed.get(op)
+                if site is not None:
+                    self._note(self._stale, site.node, StaleBackward(node, op, site))
 
 
 def _requires(value: Value | None) -> bool:

@@ -250,8 +250,7 @@ class Interpreter(ExpressionInterpreter):
             self._inplace_update(statement, statement, target, state, grad, value)
             return
         if isinstance(target, cst.Attribute) and target.attr.value == "data":
-            self._inplace_update(statement, statement, target, state, grad, value)
-            return
+            return  # ``w.data = t`` gives ``w`` other data: no write to the data it had
         if isinstance(target, cst.Attribute) and target.attr.value == "requires_grad":
             key = dotted_name(target.value)
             if key is not None and isinstance(statement, cst.Assign):

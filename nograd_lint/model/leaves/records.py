@@ -19,9 +19,11 @@ class InPlace:
     key: str
     value: Value
     through_view: bool  # ``w[0] = 1``, ``w.view(4).add_(1)``
-    through_data: bool  # ``w.data.add_(1)``, ``w.data = ...``
+    through_data: bool  # ``w.data.add_(1)``, ``w.data[0] = 1``: autograd's version counter never sees it
     grad: Grad
     loops: tuple  # enclosing ``for`` loops, outermost first
+    each: bool = False  # every tensor of the collection ``key``: ``torch._foreach_mul_(ps, 2)``
+    out: str | None = None  # the function writing its result into ``key``: ``clamp(w, out=w)``
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,14 @@ class Rebinding:
 
 @dataclass(frozen=True)
 class StaleBackward:
-    """A ``backward()`` whose graph holds ``op``, whose saved tensor ``site`` modified (NG204)."""
+    """A ``backward()`` whose graph holds ``op``, whose saved tensor ``site`` modified: in place
+    (NG204: the backward raises) or through ``.data`` (NG202: it silently uses the new values)."""
 
     backward: cst.CSTNode
     op: cst.CSTNode
     site: InPlace
+
+    def op_source(self, limit: int = 40) -> str:
+        """The saving op as written, on one line, shortened to ``limit`` characters."""
+        text = " ".join(cst.Module([]).code_for_node(self.op).split())
+        return text if len(text) <= limit else text[:limit - 3] + "..."

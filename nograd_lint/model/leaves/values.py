@@ -52,13 +52,15 @@ COLLECTION_KINDS = {"parameters": Kind.PARAMS, "named_parameters": Kind.NAMED_PA
 @dataclass
 class State:
     """What holds at one point of a function: values by name or attribute chain, and the
-    ops whose saved tensors were modified since."""
+    ops whose saved tensors were modified since: in place (``stale``: autograd's version check
+    will refuse them) or through ``.data`` (``hidden``: they will compute with the new values)."""
 
     values: dict[str, Value] = field(default_factory=dict)
     stale: dict[cst.CSTNode, InPlace] = field(default_factory=dict)  # op -> where it went stale
+    hidden: dict[cst.CSTNode, InPlace] = field(default_factory=dict)  # op -> where it changed
 
     def copy(self) -> State:
-        return State(dict(self.values), dict(self.stale))
+        return State(dict(self.values), dict(self.stale), dict(self.hidden))
 
     def bind(self, key: str, value: Value | None) -> None:
         # Rebinding ``self.fc`` also forgets what was known of ``self.fc.weight``.
@@ -85,6 +87,7 @@ def merge(states) -> State | None:
                 values[key] = common
         merged.values = values
         merged.stale = {op: site for op, site in merged.stale.items() if op in other.stale}
+        merged.hidden = {op: site for op, site in merged.hidden.items() if op in other.hidden}
     return merged
 
 
@@ -101,4 +104,5 @@ def meet(a: Value, b: Value | None) -> Value | None:
 def same(a: State | None, b: State | None) -> bool:
     if a is None or b is None:
         return a is b
-    return a.values == b.values and a.stale.keys() == b.stale.keys()
+    return (a.values == b.values and a.stale.keys() == b.stale.keys()
+            and a.hidden.keys() == b.hidden.keys())

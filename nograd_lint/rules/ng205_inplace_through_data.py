@@ -1,4 +1,4 @@
-"""NG202: an in-place update of a parameter through ``.data``."""
+"""NG205 (opt-in): an in-place update of a parameter through ``.data``."""
 
 from __future__ import annotations
 
@@ -10,18 +10,19 @@ from nograd_lint.rule import Invalid, Rule, Valid
 class InPlaceThroughData(Rule):
     """## What it does
     Flags an in-place update of a grad leaf (a parameter, or a tensor made with
-    ``requires_grad=True``) through ``.data``: ``p.data.add_(...)``, ``p.data = ...``,
-    ``p.data[i] = ...``.
+    ``requires_grad=True``) through ``.data``: ``p.data.add_(...)``, ``p.data[i] = ...``.
+    Opt-in: ``--extend-select NG205``.  ``p.data = t`` gives ``p`` other data and updates
+    nothing in place: it is not flagged.
 
     ## Why is this bad?
     ``.data`` hides the change from autograd's version counter: if ``p`` was saved for a backward
     pass that has not run yet, that backward silently computes gradients from the new values
-    instead of raising.  It is the pre-0.4 idiom; update the tensor itself under
-    ``torch.no_grad()``, which keeps the check.
+    instead of raising (NG202 reports the cases it can prove).  It is the pre-0.4 idiom; update
+    the tensor itself under ``torch.no_grad()``, which keeps the check.
 
     ## Known problems
-    Most ``.data`` writes (initialisation, copying pretrained weights) happen where no backward is
-    pending and do no harm.
+    Advice on style: most ``.data`` writes (initialisation, copying pretrained weights) happen
+    where no backward is pending and do no harm, which is why the rule is opt-in.
 
     ## Fix safety
     No automatic fix.
@@ -33,7 +34,7 @@ class InPlaceThroughData(Rule):
 
             def sgd_step(model, lr):
                 for p in model.parameters():
-                    p.data.add_(p.grad, alpha=-lr)  # expect: NG202
+                    p.data.add_(p.grad, alpha=-lr)  # expect: NG205
             """),
     )
     VALID = (
@@ -45,18 +46,26 @@ class InPlaceThroughData(Rule):
                     for p in model.parameters():
                         p.add_(p.grad, alpha=-lr)
             """),
+        Valid("""
+            import torch
+
+            def tie(encoder, decoder):
+                decoder.weight.data = encoder.weight.data
+            """),
     )
     fixtures = (
+        "ng205_data_sgd_step.py",
         "ng202_data_update.py",
         "ok_manual_sgd.py",
     )
 
-    code = "NG202"
+    code = "NG205"
     name = "inplace-through-data"
     message = ("in-place update through '.data' bypasses autograd's version checks (gradients "
                "can silently go wrong): update the tensor itself under 'with torch.no_grad():'")
     triggers = (".data",)
-    severity = "info"
+    default_enabled = False
+    severity = "info"  # advice on style: most such updates work as written
     needs = (LeafAnalysis,)
     features = frozenset({"leaf-data-update"})
 
