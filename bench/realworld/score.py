@@ -9,8 +9,9 @@ The linter runs on an export of the Python files of every repository and commit 
 labels name or that the corpus file beside them lists (``ng1_labels.csv`` ->
 ``ng1_corpus.csv``: the repositories read, findings or not).  ``--select`` picks the rules;
 by default, every rule on by default in the families the labels mention (a label for NG101
-runs NG101-NG105 and NG107, so a false positive of any of them shows up).  Each finding is
-matched to a label by (repository, commit, path, line, code):
+runs NG101-NG105 and NG107, so a false positive of any of them shows up), and the opt-in rules
+the labels name (NG205).  Each finding is matched to a label by (repository, commit, path,
+line, code):
 
 * a finding labelled ``TP`` or ``FP`` counts as such; one with no label is listed as
   *unlabelled* (read it and add a row);
@@ -40,7 +41,9 @@ from corpus import (HERE, Label, corpus_of, export, lint, read_corpus,  # noqa: 
 
 def default_selection(labels: list[Label]) -> str:
     families = {label.code[:3] for label in labels}
-    return ",".join(code for code in rules_on_by_default() if code[:3] in families)
+    on = [code for code in rules_on_by_default() if code[:3] in families]
+    opt_in = sorted({label.code for label in labels} - set(on))  # labelled, so meant to run
+    return ",".join(on + opt_in)
 
 
 def _share(part: int, whole: int) -> str:

@@ -307,6 +307,8 @@ def test_nested_functions_and_closures():
     "for p in model.parameters():\n                p = p - 0.1 * p.grad",
     "model.weight[0] = 0.0",
     "w -= 0.1 * w.grad",
+    "torch._foreach_mul_(w, 0.99)",
+    "torch.relu_(w)",
 ])
 def test_parameter_updates_are_never_proposed(body):
     source = f"""

@@ -17,9 +17,9 @@ from nograd_lint.model.grad_mode import Grad
 from nograd_lint.model.names import dotted_name
 from nograd_lint.syntax import keyword_value
 from nograd_lint.vocabulary import (
-    CONTAINER_BUILTINS, CONTAINER_FACTORIES, CONVERSION_METHODS, METADATA_ATTRIBUTES,
-    NUMERIC_MODULES, PARAMETER, PLAIN_BUILTINS, STATE_METHODS, STORING_METHODS, VIEW_ATTRIBUTES,
-    VIEW_FUNCTIONS, is_inplace_method,
+    CONTAINER_BUILTINS, CONTAINER_FACTORIES, CONVERSION_METHODS, FOREACH_INPLACE_FUNCTIONS,
+    METADATA_ATTRIBUTES, NUMERIC_MODULES, PARAMETER, PLAIN_BUILTINS, STATE_METHODS,
+    STORING_METHODS, VIEW_ATTRIBUTES, VIEW_FUNCTIONS, is_inplace_method,
 )
 
 if TYPE_CHECKING:
@@ -261,7 +261,8 @@ class EscapeAnalysis(Recorder):
     def _in_place_function(event: Event) -> bool:
         qualified = event.callee
         return qualified.startswith("torch.") and (
-            is_inplace_method(qualified.rsplit(".", 1)[-1]) or qualified.startswith("torch.nn.init."))
+            is_inplace_method(qualified.rsplit(".", 1)[-1]) or qualified.startswith("torch.nn.init.")
+            or qualified in FOREACH_INPLACE_FUNCTIONS)
 
     def forward_stores(self) -> str | None:
         """A ``forward``/``__call__`` of this module that stores values: model calls may keep

@@ -13,8 +13,8 @@ from nograd_lint.model.grad_mode import Grad
 from nograd_lint.model.names import dotted_name
 from nograd_lint.syntax import keyword_value
 from nograd_lint.vocabulary import (
-    AUTOGRAD_METHODS, BACKWARD_FUNCTIONS, CONVERSION_METHODS, KNOWN_TENSOR_METHODS,
-    LOGGING_METHODS, METADATA_ATTRIBUTES, NO_SAVE_METHODS, NONDIFFERENTIABLE_FUNCTIONS,
+    AUTOGRAD_METHODS, BACKWARD_FUNCTIONS, CONVERSION_METHODS, FOREACH_INPLACE_FUNCTIONS,
+    KNOWN_TENSOR_METHODS, LOGGING_METHODS, METADATA_ATTRIBUTES, NO_SAVE_METHODS, NONDIFFERENTIABLE_FUNCTIONS,
     NONDIFFERENTIABLE_METHODS, NUMERIC_MODULES, PASSING_BUILTINS, PLAIN_BUILTINS,
     SHAPE_ARGUMENT_METHODS, STATE_METHODS, STORING_METHODS, TENSOR_ARGUMENT_METHODS,
     is_inplace_method,
@@ -365,7 +365,8 @@ class Judge:
                 return None
             last = qualified.rsplit(".", 1)[-1]
             first = call.args[0].value if call.args else None
-            if (is_inplace_method(last) or qualified.startswith("torch.nn.init.")) and first is node:
+            if (is_inplace_method(last) or qualified.startswith("torch.nn.init.")
+                    or qualified in FOREACH_INPLACE_FUNCTIONS) and first is node:
                 raise Unsafe(f"'{qualified}' updates '{name}' in place outside inference mode")
             if qualified in BACKWARD_FUNCTIONS:
                 raise Unsafe(f"'{name}' is handed to '{qualified}'")
