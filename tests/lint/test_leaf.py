@@ -379,6 +379,43 @@ def test_functional_inplace_forms_on_leaves():
     """)
 
 
+def test_lists_that_only_leaves_go_into_hold_leaves():
+    check("""
+    import torch
+
+    class Lion(torch.optim.Optimizer):
+        def step(self):
+            for group in self.param_groups:
+                params = []
+                grads = []
+                decayed = []
+                for p in filter(lambda p: p.grad is not None, group["params"]):
+                    params.append(p)
+                    grads.append(p.grad)
+                    decayed.extend(group["params"])
+                torch._foreach_mul_(params, 0.9)  # expect: NG201
+                torch._foreach_mul_(decayed, 0.9)  # expect: NG201
+                torch._foreach_mul_(grads, 0.9)
+                for p in params:
+                    p.sub_(p.grad)  # expect: NG201
+
+    def not_only_leaves(model, xs, fill):
+        handed = []
+        fill(handed)  # may come back holding anything
+        handed.append(next(model.parameters()))
+        torch._foreach_mul_(handed, 2)
+        mixed = []
+        for x in xs:
+            mixed.append(x * 2)
+        torch._foreach_mul_(mixed, 2)
+        grown = []
+        grown += xs
+        for p in model.parameters():
+            grown.append(p)
+        torch._foreach_mul_(grown, 2)
+    """)
+
+
 def test_functional_forms_fix_and_messages():
     source = """
     import torch

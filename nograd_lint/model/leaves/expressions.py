@@ -21,8 +21,8 @@ from nograd_lint.syntax import keyword_value, positional
 from nograd_lint.tree import children, is_expression
 from nograd_lint.vocabulary import (
     BACKWARD_FUNCTIONS, FACTORIES, FOREACH_INPLACE_FUNCTIONS, INPLACE_FLAG_FUNCTIONS,
-    INPLACE_FLAG_LAYERS, INPLACE_FUNCTIONS, LAYERS, PARAMETER, PLAIN_RESULTS, SAVES_INPUT,
-    SAVES_OTHER, SAVES_RESULT, SAVING_FUNCTIONS, TENSOR_EXITS, VIEW_METHODS, WEIGHTS,
+    INPLACE_FLAG_LAYERS, INPLACE_FUNCTIONS, LAYERS, PARAMETER, PLAIN_BUILTINS, PLAIN_RESULTS,
+    SAVES_INPUT, SAVES_OTHER, SAVES_RESULT, SAVING_FUNCTIONS, TENSOR_EXITS, VIEW_METHODS, WEIGHTS,
     is_inplace_method,
 )
 
@@ -106,6 +106,8 @@ class ExpressionInterpreter:
         if key is None:
             return
         value = self._reference(base, state, grad)
+        if value is not None and value.kind is Kind.EMPTY:
+            state.bind(key, None)  # ``xs += [t]``, ``xs[0] = t``: no longer known to hold leaves
         if value is None or value.kind not in TENSORS:
             return
         site = InPlace(node, statement, key, value, through_view, through_data, grad,
@@ -183,6 +185,8 @@ class ExpressionInterpreter:
             return self._derived(base, grad)
         if isinstance(node, (cst.Lambda, cst.GeneratorExp, cst.ListComp, cst.SetComp, cst.DictComp)):
             return None  # their own scope, run later or never
+        if kind is cst.List and not node.elements:
+            return Value(Kind.EMPTY)
         self._scan(node, state, grad)
         return None
 
@@ -282,8 +286,9 @@ class ExpressionInterpreter:
             receiver, arguments = arguments[0], arguments[1:]
             return self._op(node, method, node.args[0].value, receiver, node.args[1:],
                             arguments, state, grad)
-        if isinstance(func, cst.Name) and func.value in ("list", "tuple") and arguments:
-            only = arguments[0]
+        self._forget_lists_passed(node, func, arguments, state)
+        if isinstance(func, cst.Name) and func.value in ("list", "tuple", "filter") and arguments:
+            only = arguments[-1] if func.value == "filter" else arguments[0]  # filter(f, xs)
             return only if only is not None and only.kind in ELEMENT else None
         if isinstance(func, cst.Name) and func.value == "enumerate" and arguments:
             only = arguments[0]
@@ -298,6 +303,9 @@ class ExpressionInterpreter:
                 return Value(Kind.PLAIN)
             return None
 
+        if method in ("append", "extend") and receiver is not None and \
+                receiver.kind in (Kind.EMPTY, Kind.PARAMS) and len(arguments) == 1:
+            return self._grow_list(func.value, method, receiver, arguments[0], state)
         if method in COLLECTION_KINDS and not node.args:
             return Value(COLLECTION_KINDS[method], f"{dotted_name(func.value) or 'model'}"
                          f".{method}()")
@@ -321,6 +329,29 @@ class ExpressionInterpreter:
         if method in TENSOR_EXITS or method in PLAIN_RESULTS:
             return Value(Kind.PLAIN) if receiver is not None and receiver.kind in TENSORS else None
         return self._op(node, method, func.value, receiver, node.args, arguments, state, grad)
+
+    def _grow_list(self, target, method: str, collection: Value, added: Value | None,
+                   state: State) -> None:
+        """``params.append(p)``: a list stays one of leaves while only leaves go into it."""
+        key = dotted_name(target)
+        if key is None:
+            return None
+        kind = Kind.LEAF if method == "append" else Kind.PARAMS
+        if added is not None and added.kind is kind:
+            origin = collection.origin if collection.kind is Kind.PARAMS else added.origin
+            state.bind(key, Value(Kind.PARAMS, origin))
+        else:
+            state.bind(key, None)
+        return None
+
+    def _forget_lists_passed(self, node: cst.Call, func, arguments, state: State) -> None:
+        """An empty list handed to a call (not ``len``): it may come back holding anything."""
+        if isinstance(func, cst.Name) and func.value in PLAIN_BUILTINS:
+            return
+        for arg, value in zip(node.args, arguments):
+            key = dotted_name(arg.value)
+            if value is not None and value.kind is Kind.EMPTY and key is not None:
+                state.bind(key, None)
 
     def _op(self, node, name: str, subject, value: Value | None, args, arguments,
             state: State, grad: Grad) -> Value | None:

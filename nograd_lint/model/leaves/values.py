@@ -23,6 +23,7 @@ class Kind(enum.Enum):
     NAMED_MODULES = "named modules"
     GROUPS = "param groups"  # an optimizer's ``param_groups``
     GROUP = "param group"
+    EMPTY = "empty list"  # ``[]``: becomes PARAMS as leaves are appended to it
 
 
 TENSORS = frozenset({Kind.LEAF, Kind.TRACKED, Kind.PLAIN})
@@ -93,7 +94,11 @@ def merge(states) -> State | None:
 
 def meet(a: Value, b: Value | None) -> Value | None:
     """What is certain of a value that is ``a`` on one path and ``b`` on another."""
-    if b is None or a.kind is not b.kind:
+    if b is None:
+        return None
+    if {a.kind, b.kind} == {Kind.EMPTY, Kind.PARAMS}:
+        return a if a.kind is Kind.PARAMS else b  # a list of leaves, perhaps none yet
+    if a.kind is not b.kind:
         return None
     if a == b:
         return a
