@@ -46,7 +46,8 @@ class SavedTensorChangedThroughData(Rule):
             w = torch.ones(2, requires_grad=True)
             loss = (w * w).sum()
             loss.backward()
-            w.data.add_(1.0)
+            with torch.no_grad():
+                w.add_(1.0)
             """),
     )
     fixtures = (
