@@ -1,21 +1,27 @@
 """Leaves and in-place updates, the screen's mirror of model/leaves/.
 
 ``leaf-update``   an in-place update, not through ``.data``, of something that may be a leaf
-                  (below), where gradients may be on (see grad_mode.py) (NG201).
+                  (below), where gradients may be on (see grad_mode.py) (NG201).  In-place
+                  updates include the function forms: a call named (or imported under a name)
+                  like ``torch.relu_``, ``torch._foreach_mul_``, or a function or layer with an
+                  ``inplace`` flag that may be set, writes its first argument (each element of
+                  a list or tuple there; each tensor of a collection, for ``_foreach_*_``), and
+                  ``out=`` writes its value.  ``x.data = t`` is none.
 ``leaf-data-update``  an in-place update through ``.data`` of something that may be a leaf
-                  (NG202).
+                  (NG205).
 ``leaf-rebinding``  a name that may be a leaf assigned something computed from it (not a copy
                   such as ``.clone()``, not a new ``nn.Parameter``), where gradients may be off
                   (NG203).
 ``saved-update``  a backward call and an in-place update, not through ``.data``, of a name
                   that may hold a tensor, in the same function (NG204 needs the whole chain
                   in one function).
+``saved-data-update``  the same with the update through ``.data`` (NG202).
 
 Something *may be a leaf* when it is any ``X.weight``/``X.bias`` of something that may be a
 layer, or a name bound anywhere in the module to something that can evaluate to a leaf or a
 collection of leaves (``Parameter(...)``, a call with ``requires_grad=``, ``.requires_grad_()``,
-``.parameters()``, ``param_groups``, ``group["params"]``, ``list(...)`` of one, another such
-name...), or given ``requires_grad``.
+``.parameters()``, ``param_groups``, ``group["params"]``, ``list(...)`` or ``filter(f, ...)`` of
+one, another such name, a list such a value is appended to...), or given ``requires_grad``.
 """
 
 from __future__ import annotations
@@ -28,14 +34,15 @@ from nograd_lint.config import Config
 from nograd_lint.screen.grad_mode import GradModeScreen
 from nograd_lint.screen.walk import Context, Disabler, Frame, assigned_targets, bound_names, callee
 from nograd_lint.vocabulary import (
-    COPIES, LAYERS, MODULE_COLLECTIONS, PARAMETER, WEIGHTS, Grad, is_inplace_method,
+    COPIES, FOREACH_INPLACE_FUNCTIONS, INPLACE_FLAG_FUNCTIONS, INPLACE_FLAG_LAYERS,
+    INPLACE_FUNCTIONS, LAYERS, MODULE_COLLECTIONS, PARAMETER, WEIGHTS, Grad, is_inplace_method,
 )
 
 # Identifiers through which a value can come to hold a leaf, or a collection whose elements
 # (in a ``for`` loop) may be leaves or such collections again (see model/leaves).
 _LEAF_CALLS = frozenset({"Parameter", "requires_grad_"})
 _COLLECTION_CALLS = frozenset({"parameters", "named_parameters"})
-_WRAPPERS = frozenset({"list", "tuple", "enumerate"})
+_WRAPPERS = frozenset({"list", "tuple", "enumerate", "filter"})  # filter(f, xs): xs
 # What a value may hold, as the kinds of model/leaves: a leaf, an iterable of leaves (or an optimizer's
 # param group), ``param_groups``, a torch layer, an iterable of layers.
 _LEAF, _PARAMS, _GROUPS = frozenset({"leaf"}), frozenset({"params"}), frozenset({"groups"})
@@ -43,6 +50,17 @@ _MODULE, _MODULES = frozenset({"module"}), frozenset({"modules"})
 _ELEMENT = {"params": "leaf", "groups": "params", "modules": "module"}  # what a loop binds
 _LAYER_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in LAYERS)
 _VIEW_OR_DATA = frozenset({"data", "T", "mT"})
+
+
+def _last_parts(names) -> frozenset[str]:
+    return frozenset(name.rsplit(".", 1)[-1] for name in names)
+
+
+# The functional in-place forms (see model/leaves' functional_write), by the last part of
+# their names.
+_INPLACE_FUNCTION_NAMES = _last_parts(INPLACE_FUNCTIONS | FOREACH_INPLACE_FUNCTIONS)
+_FOREACH_NAMES = _last_parts(FOREACH_INPLACE_FUNCTIONS)
+_INPLACE_FLAG_NAMES = _last_parts([*INPLACE_FLAG_FUNCTIONS, *INPLACE_FLAG_LAYERS])
 _TENSOR_SOURCES = frozenset({ast.Name, ast.Attribute, ast.Call, ast.BinOp, ast.UnaryOp,
                              ast.Subscript})
 
@@ -63,6 +81,12 @@ def _written(target: ast.AST) -> tuple[str | None, bool]:
             target = target.value
         else:
             return dotted(target), through_data
+
+
+def _may_set_flag(call: ast.Call, positional: bool) -> bool:
+    """Might ``call`` pass an ``inplace`` flag (by keyword, or as a positional argument when
+    ``positional``, whatever its position)?"""
+    return positional or any(k.arg in ("inplace", None) for k in call.keywords)
 
 
 def _recomputes(value: ast.AST, name: str) -> bool:
@@ -107,6 +131,13 @@ class LeavesScreen(GradModeScreen):
         self.rebound: list[tuple[str, ast.AST, Frame, Disabler]] = []
         self.leaf_calls = self.known_as(_LEAF_CALLS)
         self.collection_calls = self.known_as(_COLLECTION_CALLS)
+        # ``xs.append(v)``, ``xs.extend(vs)``: (xs, what goes in); leaves make xs a collection.
+        self.appended: list[tuple[str, ast.AST]] = []
+        # ``torch._foreach_mul_(tensors, ...)``: (tensors, grad frame, disabler).
+        self.foreach_sites: list[tuple[ast.AST, Frame, Disabler]] = []
+        self.inplace_functions = self.known_as(_INPLACE_FUNCTION_NAMES)
+        self.foreach_functions = self.known_as(_FOREACH_NAMES)
+        self.inplace_flagged = self.known_as(_INPLACE_FLAG_NAMES)
 
     # ------------------------------------------------------------------ the walk
     def on_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, outer: Context,
@@ -124,15 +155,47 @@ class LeavesScreen(GradModeScreen):
 
     def on_call(self, node: ast.Call, name: str | None, context: Context) -> None:
         super().on_call(node, name, context)
+        self.functional_write(node, name, context)
         func = node.func
         if type(func) is not ast.Attribute:  # every call below is a method's
             return
         if name == "apply":
             self.applied.update(f for f in map(callee, node.args) if f is not None)
+        if name in ("append", "extend") and node.args:
+            receiver = dotted(func.value)
+            if receiver is not None:
+                self.appended.append((receiver, node.args[0]))
         if name == "requires_grad_":
             self.marked.append(dotted(func.value))
         elif is_inplace_method(name):
             self.inplace(func.value, context)
+
+    def functional_write(self, node: ast.Call, name: str | None, context: Context) -> None:
+        """What model/leaves' ``functional_write`` may take for an in-place update:
+        ``torch.relu_(w)``, ``F.relu(w, True)``, ``nn.ReLU(inplace=True)(w)``,
+        ``torch._foreach_mul_([a, b], 2)``, ``out=w``."""
+        for keyword in node.keywords:
+            if keyword.arg == "out":
+                self.inplace(keyword.value, context)
+        if not node.args:
+            return
+        func = node.func
+        if type(func) is ast.Call:  # a layer called as it is made
+            if not (callee(func.func) in self.inplace_flagged
+                    and _may_set_flag(func, bool(func.args))):
+                return
+        elif not (name in self.inplace_functions or name in self.inplace_flagged
+                  and _may_set_flag(node, len(node.args) > 1)):
+            return
+        first = node.args[0]
+        if type(first) in (ast.List, ast.Tuple):
+            for target in first.elts:
+                self.inplace(target, context)
+        elif name in self.foreach_functions:
+            # Each tensor of a collection: one that may hold parameters matters (see settle).
+            self.foreach_sites.append((first, context.grad_frame, context.disabler))
+        else:
+            self.inplace(first, context)
 
     def on_augmented_assignment(self, node: ast.AugAssign, context: Context) -> None:
         super().on_augmented_assignment(node, context)
@@ -144,8 +207,9 @@ class LeavesScreen(GradModeScreen):
         if value is None:
             return
         for target in assigned_targets(node):
-            if isinstance(target, ast.Subscript) or (
-                    isinstance(target, ast.Attribute) and target.attr == "data"):
+            if isinstance(target, ast.Attribute) and target.attr == "data":
+                continue  # gives the tensor other data: no in-place update
+            if isinstance(target, ast.Subscript):
                 self.inplace(target, context)
             elif isinstance(target, ast.Attribute) and target.attr == "requires_grad":
                 self.marked.append(dotted(target.value))
@@ -164,8 +228,7 @@ class LeavesScreen(GradModeScreen):
         name, through_data = _written(target)
         if name is None:
             return
-        if not through_data:
-            context.frame.inplace.append(name)
+        (context.frame.data_inplace if through_data else context.frame.inplace).append(name)
         self.sites.append((name, target.lineno, through_data, context.grad_frame,
                            context.disabler))
 
@@ -198,6 +261,14 @@ class LeavesScreen(GradModeScreen):
                                       for name in frame.inplace)
                for frame in self.frames):
             found.add("saved-update")
+        if any(frame.backward and any(name in tensors or self.is_leaf(name, held)
+                                      for name in frame.data_inplace)
+               for frame in self.frames):
+            found.add("saved-data-update")
+        if any(self.kinds(collection, held) & (_LEAF | _PARAMS)
+               and self.may_have_grad(frame, disabler)
+               for collection, frame, disabler in self.foreach_sites):
+            found.add("leaf-update")
         for name, line, through_data, frame, disabler in self.sites:
             if not self.is_leaf(name, held, line):
                 continue
@@ -254,6 +325,11 @@ class LeavesScreen(GradModeScreen):
                     if not kinds <= old:
                         held[name] = old | kinds
                         changed = True
+            for name, value in self.appended:  # a list that leaves go into holds leaves
+                old = held.get(name, frozenset())
+                if self.kinds(value, held) & (_LEAF | _PARAMS) and not _PARAMS <= old:
+                    held[name] = old | _PARAMS
+                    changed = True
         return held
 
     def is_leaf(self, name: str, held: dict[str, frozenset[str]], line: int | None = None) -> bool:
@@ -282,7 +358,8 @@ class LeavesScreen(GradModeScreen):
             elif last in _LAYER_NAMES:
                 kinds = _MODULE
             elif last in _WRAPPERS and value.args:
-                kinds = self.kinds(value.args[0], held) & (_PARAMS | _GROUPS | _MODULES)
+                kinds = self.kinds(value.args[-1] if last == "filter" else value.args[0], held) \
+                    & (_PARAMS | _GROUPS | _MODULES)
             else:
                 kinds = frozenset()
         else:

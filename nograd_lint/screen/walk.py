@@ -59,8 +59,8 @@ class Frame:
     """What one function (or the module) contains, for the features that need two things in
     the same function, and what decides its grad mode."""
 
-    __slots__ = ("key", "qualname", "pytest", "evals", "calls", "inplace", "backward", "trains",
-                 "sets_grad", "set_grad_calls")
+    __slots__ = ("key", "qualname", "pytest", "evals", "calls", "inplace", "data_inplace",
+                 "backward", "trains", "sets_grad", "set_grad_calls")
 
     def __init__(self, key: tuple[ast.ClassDef | None, str] | None = None,
                  pytest: bool = False, qualname: str | None = None) -> None:
@@ -73,6 +73,7 @@ class Frame:
         self.backward = False  # a backward call (NG104's and NG204's)
         self.trains = False  # a ``.backward()`` call: surely training to model/evaluation.py
         self.inplace: list[str] = []  # names written in place, not through ``.data``
+        self.data_inplace: list[str] = []  # names written in place through ``.data``
         # A ``set_grad_enabled(...)`` call: as a statement it switches grad mode for the rest
         # of its block, whatever ``with`` surrounds it.
         self.sets_grad = False
