@@ -50,7 +50,8 @@ def test_flake8_prints_the_same_findings_as_the_cli(tmp_path, selection):
 
 @pytest.mark.parametrize("how", ["extend-ignore-code", "extend-ignore-family", "select-code"])
 def test_flake8_selection_options(how):
-    marked = markers(fixture_paths(), ROOT)
+    # A prefix selects no opt-in rule: their markers are not expected here.
+    marked = {m for m in markers(fixture_paths(), ROOT) if RULES[m[2]].default_enabled}
     code = Counter(code for *_, code in marked).most_common(1)[0][0]
     family = code[:3]  # e.g. NG1 for NG101
     options, kept = {
