@@ -35,6 +35,23 @@ LAYERS = frozenset(f"torch.nn.{name}" for name in (
     "ConvTranspose2d", "ConvTranspose3d", "Embedding", "EmbeddingBag", "BatchNorm1d",
     "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "LayerNorm", "GroupNorm", "PReLU", "RMSNorm"))
 WEIGHTS = frozenset({"weight", "bias"})
+# Classes under ``torch.nn`` that are no modules: a parameter, its containers, a buffer.
+_NOT_MODULES = frozenset({"Parameter", "UninitializedParameter", "UninitializedBuffer",
+                          "ParameterList", "ParameterDict", "Buffer"})
+#: Functions that make a whole model (a module): ``timm.create_model``, ``torchvision.models.*``.
+MODEL_FACTORIES = frozenset({"timm.create_model", "timm.models.create_model",
+                             "timm.models._factory.create_model"})
+MODEL_FACTORY_MODULES = ("torchvision.models.",)
+#: Methods that make or return a module whatever their receiver (``X.from_pretrained``), and
+#: module methods that return one of its layers (``model.get_classifier()``).
+MODULE_METHODS = frozenset({"from_pretrained", "get_classifier", "get_submodule"})
+#: Module methods that return the module itself.
+MODULE_SELF_METHODS = frozenset({"to", "cuda", "cpu", "float", "double", "half", "bfloat16",
+                                 "type", "train", "eval", "apply"})
+DEEPCOPY = frozenset({"copy.deepcopy"})
+#: Tensor methods that return the tensor itself when it already has their dtype.
+DTYPE_CASTS = frozenset({"float", "double", "half", "bfloat16"})
+PARTIAL = frozenset({"functools.partial"})
 #: Module methods that return an iterable of submodules (``named_*``: of (name, module) pairs).
 MODULE_COLLECTIONS = frozenset({"modules", "named_modules", "children", "named_children"})
 
@@ -312,6 +329,20 @@ def returns_receiver(name: str) -> bool:
 def is_inplace_method(name: str) -> bool:
     """``add_``, ``normal_``: a tensor method that updates its receiver's data in place."""
     return returns_receiver(name) and not name.startswith("_") and name not in NOT_INPLACE
+
+
+def is_module_class(qualified: str) -> bool:
+    """``torch.nn.Linear``, ``torch.nn.Module``, ``torch.nn.modules.conv.Conv2d``: a torch
+    module class (not ``torch.nn.Parameter``, not ``torch.nn.utils.rnn.PackedSequence``)."""
+    parts = qualified.split(".")
+    return (len(parts) >= 3 and parts[0] == "torch" and parts[1] == "nn"
+            and (len(parts) == 3 or parts[2] == "modules") and parts[-1][:1].isupper()
+            and parts[-1] not in _NOT_MODULES)
+
+
+def makes_model(qualified: str) -> bool:
+    """Does calling ``qualified`` make a model: ``timm.create_model``, ``torchvision.models.*``?"""
+    return qualified in MODEL_FACTORIES or qualified.startswith(MODEL_FACTORY_MODULES)
 
 
 def is_test_file(path: str) -> bool:

@@ -148,7 +148,7 @@ class GradRegions(Layer):
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self._definitions.add(id(node.name))
 
-    def _ancestors(self, klass: cst.ClassDef) -> frozenset[str]:
+    def ancestors(self, klass: cst.ClassDef) -> frozenset[str]:
         """The qualified names of ``klass``'s bases, through the module's own classes (once per
         class: every method of a framework subclass asks)."""
         found = self._class_ancestors.get(klass)
@@ -164,7 +164,7 @@ class GradRegions(Layer):
                 ancestors.add(qualified)
             own = self.model.classes.get(base.value.value) if isinstance(base.value, cst.Name) else None
             if own is not None:
-                ancestors |= self._ancestors(own)
+                ancestors |= self.ancestors(own)
         self._class_ancestors[klass] = found = frozenset(ancestors)
         return found
 
@@ -172,7 +172,7 @@ class GradRegions(Layer):
         """How a framework runs ``function`` if it is one of its hooks (frameworks.py)."""
         if type(outer) is not cst.ClassDef or not outer.bases:
             return None
-        mode = hook_mode(self._ancestors(outer), function.name.value, self._configured_hooks)
+        mode = hook_mode(self.ancestors(outer), function.name.value, self._configured_hooks)
         return None if mode is None else _HOOK_GRAD[mode]
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:

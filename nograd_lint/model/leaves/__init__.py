@@ -158,7 +158,8 @@ class LeafAnalysis(Layer):
             return
         interpreter = Interpreter(self)
         globals_ = interpreter.interpret(self._module.body, State()) or State()
-        shared = {k: v for k, v in globals_.values.items() if v.kind in (Kind.LEAF, Kind.MODULE)}
+        interpreter.shared = shared = {
+            k: v for k, v in globals_.values.items() if v.kind in (Kind.LEAF, Kind.MODULE)}
         for function in self._candidates:
             if function is not None:
                 interpreter.interpret(function.body.body, interpreter.entry(function, shared))

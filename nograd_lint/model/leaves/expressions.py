@@ -14,16 +14,17 @@ from nograd_lint import libcst as cst
 from nograd_lint.model.grad_mode import Grad, constant_bool
 from nograd_lint.model.leaves.records import InPlace, StaleBackward
 from nograd_lint.model.leaves.values import (
-    COLLECTION_KINDS, ELEMENT, NUMBERED, REQUIRES_GRAD, TENSORS, Kind, State, Value,
+    COLLECTION_KINDS, COLLECTIONS, REQUIRES_GRAD, TENSORS, Kind, State, Value, meet,
 )
 from nograd_lint.model.names import ImportResolver, dotted_name
 from nograd_lint.syntax import keyword_value, positional
 from nograd_lint.tree import children, is_expression
 from nograd_lint.vocabulary import (
-    BACKWARD_FUNCTIONS, FACTORIES, FOREACH_INPLACE_FUNCTIONS, INPLACE_FLAG_FUNCTIONS,
-    INPLACE_FLAG_LAYERS, INPLACE_FUNCTIONS, LAYERS, PARAMETER, PLAIN_BUILTINS, PLAIN_RESULTS,
-    SAVES_INPUT, SAVES_OTHER, SAVES_RESULT, SAVING_FUNCTIONS, TENSOR_EXITS, VIEW_METHODS, WEIGHTS,
-    is_inplace_method,
+    BACKWARD_FUNCTIONS, DEEPCOPY, DTYPE_CASTS, FACTORIES, FOREACH_INPLACE_FUNCTIONS,
+    INPLACE_FLAG_FUNCTIONS, INPLACE_FLAG_LAYERS, INPLACE_FUNCTIONS, MODULE_METHODS,
+    MODULE_SELF_METHODS, PARAMETER, PARTIAL, PLAIN_BUILTINS, PLAIN_RESULTS, SAVES_INPUT,
+    SAVES_OTHER, SAVES_RESULT, SAVING_FUNCTIONS, TENSOR_EXITS, VIEW_METHODS, WEIGHTS,
+    is_inplace_method, is_module_class, makes_model,
 )
 
 if TYPE_CHECKING:
@@ -95,24 +96,29 @@ class ExpressionInterpreter:
         self._quiet = 0  # >0 while evaluating class attributes, which reports nothing
         self._statement_now: cst.CSTNode | None = None  # the statement being interpreted
         self._loops: list[Loop] = []
-        self._class_attributes: dict[cst.ClassDef, dict[str, Value]] = {}
+        self._class_attributes: dict[cst.ClassDef, dict[str, Value | None]] = {}
+        self._summaries: dict[cst.FunctionDef, Value | None] = {}  # what functions return
+        self._returned: list | None = None  # while one is summarised: its returned values
+        self.shared: dict[str, Value] = {}  # the module-level values every function sees
 
     def _inplace_update(self, node, statement, target, state: State, grad: Grad,
                         operand: Value | None, out: str | None = None) -> None:
         """``target`` (an expression) is written in place by ``node`` (as the result of the
         function ``out``, if given)."""
-        base, through_view, through_data = _written(target)
+        base, through_view, through_data, chained = _written(target)
         key = dotted_name(base)
-        if key is None:
+        if key is None and not isinstance(base, cst.Attribute):
             return
         value = self._reference(base, state, grad)
         if value is not None and value.kind is Kind.EMPTY:
             state.bind(key, None)  # ``xs += [t]``, ``xs[0] = t``: no longer known to hold leaves
         if value is None or value.kind not in TENSORS:
             return
+        if key is None:  # ``model.get_classifier().weight``: nothing to bind, a name to say
+            key = " ".join(cst.Module([]).code_for_node(base).split())
         site = InPlace(node, statement, key, value, through_view, through_data, grad,
                        self._enclosing_for_loops(), out=out)
-        if value.kind is Kind.LEAF:
+        if value.kind is Kind.LEAF and not chained:  # ``p.mul_(d).add_(x)`` fails at ``mul_``
             self._note(self._inplace, (node, key), site)
         # A write through ``.data`` skips the version counter: the ops that saved the tensor
         # do not go stale, they silently compute with the new values.
@@ -182,7 +188,19 @@ class ExpressionInterpreter:
                 return Value(Kind.PARAMS, "an optimizer's param_groups")
             if base is not None and base.kind is Kind.GROUPS:
                 return Value(Kind.GROUP)
+            if base is not None and base.kind is Kind.MODULE:  # ``self.blocks[0]``
+                return replace(base, classes=frozenset())
             return self._derived(base, grad)
+        if kind is cst.IfExp:
+            self._expression(node.test, state, grad)
+            body = self._expression(node.body, state, grad)
+            orelse = self._expression(node.orelse, state, grad)
+            # ``nn.Parameter(...) if cond else None``: the None branch cannot be updated.
+            if is_none(node.orelse):
+                return body
+            if is_none(node.body):
+                return orelse
+            return meet(body, orelse) if body is not None else None
         if isinstance(node, (cst.Lambda, cst.GeneratorExp, cst.ListComp, cst.SetComp, cst.DictComp)):
             return None  # their own scope, run later or never
         if kind is cst.List and not node.elements:
@@ -204,13 +222,68 @@ class ExpressionInterpreter:
         if isinstance(node, cst.Attribute):
             base = self._expression(node.value, state, grad)
             attribute = node.attr.value
-            if base is not None and base.kind is Kind.MODULE and attribute in WEIGHTS:
-                return Value(Kind.LEAF, f"a layer's .{attribute}")
+            if base is not None and base.kind is Kind.MODULE:
+                return self._module_attribute(base, attribute)
+            if attribute == "param_groups" and not _is_self(node.value):
+                return Value(Kind.GROUPS)  # an optimizer's (``self``'s: in an Optimizer only)
             if attribute in PLAIN_RESULTS and base is not None and base.kind in TENSORS:
                 return Value(Kind.PLAIN)
             if attribute in ("T", "mT") and base is not None:
                 return self._derived(base, grad)
+            if base is not None:
+                return None
+        return self._class_value(node)
+
+    def _class_value(self, node: cst.BaseExpression) -> Value | None:
+        """A module class, as a value: ``nn.Linear``, or a class of this module that derives
+        from a torch module."""
+        qualified = self.names.qualified_name(node)
+        if qualified is not None:
+            return Value(Kind.FACTORY, classes=frozenset({qualified})) \
+                if is_module_class(qualified) else None
+        if type(node) is cst.Name:
+            klass = self._module_class(node.value)
+            if klass is not None:
+                return Value(Kind.FACTORY, classes=frozenset({klass}))
         return None
+
+    def _module_class(self, name: str) -> cst.ClassDef | None:
+        """This module's class ``name``, if it derives from a torch module."""
+        klass = self.model.classes.get(name)
+        if klass is not None and any(is_module_class(q) for q in self.grad.ancestors(klass)):
+            return klass
+        return None
+
+    def _module_attribute(self, module: Value, attribute: str) -> Value | None:
+        """``<module>.<attribute>``: a registered parameter or layer of the module's class, a
+        ``weight``/``bias`` (a parameter of any torch layer), or else a submodule."""
+        if module.frozen:
+            return Value(Kind.PLAIN) if attribute in WEIGHTS else replace(module, classes=frozenset())
+        known, assigned = self._registered(module.classes, attribute)
+        if known is not None and known.kind in (Kind.LEAF, Kind.MODULE):
+            return known
+        if attribute in WEIGHTS:
+            return None if assigned else Value(Kind.LEAF, f"a layer's .{attribute}")
+        if known is not None:  # a plain tensor or a number: no module
+            return None
+        return Value(Kind.MODULE, f"a submodule .{attribute}")
+
+    def _registered(self, classes: frozenset, attribute: str) -> tuple[Value | None, bool]:
+        """What every one of this module's ``classes`` assigns to ``self.<attribute>``, and
+        whether some assigns it at all."""
+        key = f"self.{attribute}"
+        found: list[Value | None] = []
+        for klass in classes:
+            if isinstance(klass, cst.ClassDef):
+                attributes = self._attributes(klass)
+                if key in attributes:
+                    found.append(attributes[key])
+        if not found:
+            return None, False
+        value = found[0]
+        for other in found[1:]:
+            value = meet(value, other) if value is not None else None
+        return value, True
 
     def _derived(self, base: Value | None, grad: Grad) -> Value | None:
         """A tensor computed from ``base`` by an op that saves nothing."""
@@ -276,8 +349,14 @@ class ExpressionInterpreter:
                 flag = node.args[1].value
             return None if flag is not None and constant_bool(flag) is not True \
                 else Value(Kind.LEAF, "nn.Parameter")
-        if qualified in LAYERS:
-            return Value(Kind.MODULE)
+        if qualified is not None and (is_module_class(qualified) or makes_model(qualified)):
+            return Value(Kind.MODULE, classes=frozenset({qualified}))
+        if qualified in DEEPCOPY and arguments:  # a copy of a module, or of a parameter
+            copied = arguments[0]
+            return copied if copied is not None and copied.kind in (Kind.MODULE, Kind.LEAF) else None
+        if qualified in PARTIAL and arguments:  # ``partial(nn.Conv2d, kernel_size=1)``
+            made = arguments[0]
+            return made if made is not None and made.kind is Kind.FACTORY else None
         if qualified in BACKWARD_FUNCTIONS and arguments:
             self._backward(node, arguments[0], state)
             return None
@@ -287,14 +366,29 @@ class ExpressionInterpreter:
             return self._op(node, method, node.args[0].value, receiver, node.args[1:],
                             arguments, state, grad)
         self._forget_lists_passed(node, func, arguments, state)
-        if isinstance(func, cst.Name) and func.value in ("list", "tuple", "filter") and arguments:
-            only = arguments[-1] if func.value == "filter" else arguments[0]  # filter(f, xs)
-            return only if only is not None and only.kind in ELEMENT else None
-        if isinstance(func, cst.Name) and func.value == "enumerate" and arguments:
+        builtin = func.value if type(func) is cst.Name and qualified is None else None
+        if builtin in ("list", "tuple") and arguments:
             only = arguments[0]
-            numbered = NUMBERED.get(only.kind) if only is not None else None
-            return replace(only, kind=numbered) if numbered is not None else None
+            return only if only is not None and only.kind in COLLECTIONS else None
+        if builtin == "filter" and len(arguments) == 2:  # ``filter(lambda p: ..., params)``
+            kept = arguments[1]
+            return kept if kept is not None and kept.kind in COLLECTIONS else None
+        if builtin in ("zip", "enumerate") and arguments:
+            items = (None, arguments[0]) if builtin == "enumerate" else tuple(arguments)
+            if any(item is not None and item.kind in COLLECTIONS for item in items):
+                return Value(Kind.TUPLES, items=items)
+            return None
+        if builtin == "getattr" and len(node.args) >= 2 and arguments[0] is not None \
+                and arguments[0].kind is Kind.MODULE:
+            name = node.args[1].value
+            if isinstance(name, cst.SimpleString) and name.evaluated_value.isidentifier():
+                return self._module_attribute(arguments[0], name.evaluated_value)
+            return Value(Kind.MODULE, "getattr() of a module")
         if method is None:
+            made = self._class_value(func) if qualified is None and type(func) is cst.Name \
+                and func.value not in state.values else self._expression(func, state, grad)
+            if made is not None and made.kind is Kind.FACTORY:  # ``linear_layer(a, b)``
+                return Value(Kind.MODULE, classes=made.classes)
             # Somebody's function or module: its result depends on what it was given.
             tracked = [a for a in arguments if _requires(a)]
             if tracked and grad is Grad.ENABLED:
@@ -308,7 +402,13 @@ class ExpressionInterpreter:
             return self._grow_list(func.value, method, receiver, arguments[0], state)
         if method in COLLECTION_KINDS and not node.args:
             return Value(COLLECTION_KINDS[method], f"{dotted_name(func.value) or 'model'}"
-                         f".{method}()")
+                         f".{method}()", frozen=receiver is not None and receiver.frozen)
+        if method in MODULE_METHODS:
+            return Value(Kind.MODULE, f".{method}()",
+                         frozen=receiver is not None and receiver.kind is Kind.MODULE
+                         and receiver.frozen)
+        if receiver is not None and receiver.kind is Kind.MODULE:
+            return self._module_method(node, method, receiver, state)
         if method == "backward":
             self._backward(node, receiver, state)
             return None
@@ -326,6 +426,10 @@ class ExpressionInterpreter:
             self._inplace_update(node, self._statement_now, func.value, state, grad, operand)
             base = _written(func.value)[0]
             return self._reference(base, state, grad) if dotted_name(base) else None
+        if method in DTYPE_CASTS and not node.args and receiver is not None \
+                and receiver.kind is Kind.LEAF:  # ``p_fp32 = p.float()`` is ``p`` if it is float32
+            return replace(receiver, origin=f"{receiver.origin}, which .{method}() returns when "
+                           "it already has that dtype")
         if method in TENSOR_EXITS or method in PLAIN_RESULTS:
             return Value(Kind.PLAIN) if receiver is not None and receiver.kind in TENSORS else None
         return self._op(node, method, func.value, receiver, node.args, arguments, state, grad)
@@ -352,6 +456,28 @@ class ExpressionInterpreter:
             key = dotted_name(arg.value)
             if value is not None and value.kind is Kind.EMPTY and key is not None:
                 state.bind(key, None)
+
+    def _module_method(self, node: cst.Call, method: str, module: Value,
+                       state: State) -> Value | None:
+        """``<module>.method(...)``: the module itself (``to``, ``eval``...; frozen by
+        ``requires_grad_(False)``), or the module that a method of its class returns."""
+        if method == "requires_grad_":
+            flag = node.args[0].value if node.args else None
+            frozen = flag is not None and constant_bool(flag) is not True
+            module = replace(module, frozen=frozen)
+            key = dotted_name(node.func.value)
+            if key is not None:
+                state.bind(key, module)
+            return module
+        if method in MODULE_SELF_METHODS:
+            return module
+        results = [self._returns(function) for function in self._class_methods(module.classes, method)]
+        if not results or any(r is None or r.kind is not Kind.MODULE for r in results):
+            return None
+        value = results[0]
+        for other in results[1:]:
+            value = meet(value, other) if value is not None else None
+        return replace(value, frozen=module.frozen) if value is not None else None
 
     def _op(self, node, name: str, subject, value: Value | None, args, arguments,
             state: State, grad: Grad) -> Value | None:
@@ -390,24 +516,34 @@ class ExpressionInterpreter:
                     self._note(self._stale, site.node, StaleBackward(node, op, site))
 
 
+def _is_self(node: cst.BaseExpression) -> bool:
+    return type(node) is cst.Name and node.value == "self"
+
+
+def is_none(node: cst.BaseExpression) -> bool:
+    return type(node) is cst.Name and node.value == "None"
+
+
 def _requires(value: Value | None) -> bool:
     return value is not None and value.kind in REQUIRES_GRAD
 
 
-def _written(target: cst.BaseExpression) -> tuple[cst.BaseExpression, bool, bool]:
+def _written(target: cst.BaseExpression) -> tuple[cst.BaseExpression, bool, bool, bool]:
     """Which tensor an in-place write to ``target`` changes: (its expression, through a view,
-    through ``.data``).  ``w[0]``, ``w.view(4)``, ``w.data``, ``w.add_(1)`` all write to ``w``."""
-    through_view = through_data = False
+    through ``.data``, after another in-place update of it).  ``w[0]``, ``w.view(4)``,
+    ``w.data``, ``w.add_(1)`` all write to ``w``."""
+    through_view = through_data = chained = False
     while True:
         if isinstance(target, cst.Subscript):
             through_view, target = True, target.value
         elif isinstance(target, cst.Call) and isinstance(target.func, cst.Attribute) and (
                 target.func.attr.value in VIEW_METHODS or inplace_method(target) is not None):
             through_view = through_view or target.func.attr.value in VIEW_METHODS
+            chained = chained or target.func.attr.value not in VIEW_METHODS
             target = target.func.value
         elif isinstance(target, cst.Attribute) and target.attr.value == "data":
             through_data, target = True, target.value
         elif isinstance(target, cst.Attribute) and target.attr.value in ("T", "mT"):
             through_view, target = True, target.value
         else:
-            return target, through_view, through_data
+            return target, through_view, through_data, chained

@@ -9,12 +9,12 @@ from __future__ import annotations
 from nograd_lint import libcst as cst
 
 from nograd_lint.model.grad_mode import Grad, constant_bool
-from nograd_lint.model.leaves.expressions import ExpressionInterpreter, Loop
+from nograd_lint.model.leaves.expressions import ExpressionInterpreter, Loop, is_none
 from nograd_lint.model.leaves.records import Rebinding
-from nograd_lint.model.leaves.values import ELEMENT, PAIRS, Kind, State, Value, merge, same
+from nograd_lint.model.leaves.values import ELEMENT, PAIRS, Kind, State, Value, meet, merge, same
 from nograd_lint.model.names import dotted_name
 from nograd_lint.tree import children
-from nograd_lint.vocabulary import COPIES, OPTIMIZERS
+from nograd_lint.vocabulary import COPIES, OPTIMIZERS, PARAMETER
 
 
 _MAX_ITERATIONS = 8
@@ -35,39 +35,119 @@ class Interpreter(ExpressionInterpreter):
         params = function.params
         every = [*params.posonly_params, *params.params, *params.kwonly_params]
         for param in every:
-            state.bind(param.name.value, None)
+            state.bind(param.name.value, self._annotated(param.annotation))
         klass = self.model.class_of(function)
         if klass is not None:
-            state.values.update(self._attributes(klass))
+            state.values.update((key, value) for key, value in self._attributes(klass).items()
+                                if value is not None)
         if klass is not None and every and every[0].name.value in ("self", "cls"):
+            if every[0].name.value == "self" and self._module_class(klass.name.value) is klass:
+                state.bind("self", Value(Kind.MODULE, "self", classes=frozenset({klass})))
             every = every[1:]
         if function.name.value in self._applied and every:
             # ``model.apply(init)`` calls ``init`` with every submodule.
             state.bind(every[0].name.value, Value(Kind.MODULE))
         return state
 
-    def _attributes(self, klass: cst.ClassDef) -> dict[str, Value]:
-        """``self.<attr>`` values every method of ``klass`` can rely on: parameters and layers
-        assigned to it anywhere in the class, and an optimizer's ``param_groups``."""
+    def _annotated(self, annotation: cst.Annotation | None) -> Value | None:
+        """What a parameter annotated ``nn.Module``, ``VisionTransformer`` (a module class of
+        this module), ``nn.Parameter`` or ``Optional[...]`` of one holds."""
+        if annotation is None:
+            return None
+        hint = annotation.annotation
+        if isinstance(hint, cst.SimpleString):  # ``model: "VisionTransformer"``
+            text = hint.evaluated_value
+            hint = cst.Name(text) if text.isidentifier() else None
+        elif isinstance(hint, cst.BinaryOperation) and isinstance(hint.operator, cst.BitOr) \
+                and is_none(hint.right):
+            hint = hint.left
+        elif isinstance(hint, cst.Subscript) and len(hint.slice) == 1 and \
+                self.names.qualified_name(hint.value) == "typing.Optional":
+            hint = hint.slice[0].slice.value if isinstance(hint.slice[0].slice, cst.Index) else None
+        if hint is None:
+            return None
+        if self.names.qualified_name(hint) in PARAMETER:
+            return Value(Kind.LEAF, "an nn.Parameter argument")
+        made = self._class_value(hint)
+        return Value(Kind.MODULE, "a module argument", classes=made.classes) \
+            if made is not None else None
+
+    def _attributes(self, klass: cst.ClassDef) -> dict[str, Value | None]:
+        """``self.<attr>`` in the methods of ``klass`` and its own base classes: what the
+        assignments to it that give something known agree on (None: nothing known), and an
+        optimizer's ``param_groups``.  ``None`` is no assignment: it leaves nothing to update."""
         known = self._class_attributes.get(klass)
         if known is not None:
             return known
-        known = {}
+        self._class_attributes[klass] = known = {}  # a cycle of own classes ends here
+        for base in klass.bases:
+            own = self.model.classes.get(base.value.value) \
+                if isinstance(base.value, cst.Name) else None
+            if own is not None:
+                known.update(self._attributes(own))
         if any(self._is_optimizer(base.value) for base in klass.bases):
             known["self.param_groups"] = Value(Kind.GROUPS)
+        assigned: dict[str, list[Value | None]] = {}
         self._quiet += 1
         try:
             for statement in self.model.self_assignments(klass):
+                if is_none(statement.value):
+                    continue
                 value = self._expression(statement.value, State(), Grad.ENABLED)
-                if value is not None and value.kind in (Kind.LEAF, Kind.MODULE):
-                    for target in statement.targets:
-                        key = dotted_name(target.target)
-                        if key is not None:
-                            known[key] = value
+                for target in statement.targets:
+                    key = dotted_name(target.target)
+                    if key is not None:
+                        assigned.setdefault(key, []).append(value)
         finally:
             self._quiet -= 1
-        self._class_attributes[klass] = known
+        for key, values in assigned.items():
+            # What the assignments that say what they give agree on (a rebinding such as
+            # ``self.w = self.w - lr * self.w.grad`` says nothing here).
+            values = [v for v in values if v is not None]
+            value = values[0] if values else None
+            for other in values[1:]:
+                value = meet(value, other) if value is not None else None
+            known[key] = value
         return known
+
+    def _class_methods(self, classes: frozenset, name: str) -> list[cst.FunctionDef]:
+        """The methods ``name`` of the module's own ``classes`` (or of their own bases)."""
+        found = []
+        for klass in classes:
+            seen = set()
+            while isinstance(klass, cst.ClassDef) and klass not in seen:
+                seen.add(klass)
+                methods = self.model.methods(klass, name)
+                if methods:
+                    found.extend(methods)
+                    break
+                bases = [b.value.value for b in klass.bases if isinstance(b.value, cst.Name)]
+                klass = self.model.classes.get(bases[0]) if bases else None
+        return found
+
+    def _returns(self, function: cst.FunctionDef) -> Value | None:
+        """What ``function`` returns on every path, from its own body alone (nothing is
+        reported while it is interpreted for this)."""
+        if function in self._summaries:
+            return self._summaries[function]
+        self._summaries[function] = None  # recursion: not known
+        saved = self._statement_now, self._loops, self._returned
+        self._statement_now, self._loops, self._returned = None, [], []
+        self._quiet += 1
+        try:
+            end = self.interpret(function.body.body, self.entry(function, self.shared))
+            returned = self._returned
+        finally:
+            self._quiet -= 1
+            self._statement_now, self._loops, self._returned = saved
+        if end is not None or not returned:  # falls off its end: returns None there
+            value = None
+        else:
+            value = returned[0]
+            for other in returned[1:]:
+                value = meet(value, other) if value is not None else None
+        self._summaries[function] = value
+        return value
 
     def _is_optimizer(self, base: cst.BaseExpression) -> bool:
         name = dotted_name(base)
@@ -190,7 +270,21 @@ class Interpreter(ExpressionInterpreter):
         return merge([out, *loop.continues]), loop.breaks
 
     def _bind_loop_target(self, node: cst.For, state: State, collection: Value | None) -> None:
-        target = node.target
+        self._bind_element(node, node.target, state, collection)
+
+    def _bind_element(self, node: cst.For, target: cst.BaseExpression, state: State,
+                      collection: Value | None) -> None:
+        """Bind ``target`` to an element of ``collection``: a leaf of ``parameters()``, the
+        pair of ``named_parameters()``, the tuple of ``zip(...)``/``enumerate(...)``..."""
+        if collection is not None and collection.kind is Kind.TUPLES:
+            if isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == len(
+                    collection.items) and not any(isinstance(e, cst.StarredElement)
+                                                  for e in target.elements):
+                for element, items in zip(target.elements, collection.items):
+                    self._bind_element(node, element.value, state, items)
+            else:
+                self._unbind_targets(target, state)
+            return
         kind = ELEMENT.get(collection.kind) if collection is not None else None
         if kind is not None and collection.kind in PAIRS:
             if isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == 2:
@@ -202,7 +296,13 @@ class Interpreter(ExpressionInterpreter):
         if key is None:
             self._unbind_targets(target, state)
             return
-        state.bind(key, Value(kind, collection.origin, loop=node if kind is Kind.LEAF else None))
+        if kind is Kind.LEAF and collection.frozen:  # ``model.requires_grad_(False)``
+            state.bind(key, Value(Kind.PLAIN))
+        elif kind is Kind.MODULE:
+            state.bind(key, Value(kind, collection.origin, frozen=collection.frozen))
+        else:
+            state.bind(key, Value(kind, collection.origin,
+                                  loop=node if kind is Kind.LEAF else None))
 
     def _try(self, node, state: State) -> State | None:
         body = self._body(node.body, state.copy())
@@ -235,7 +335,9 @@ class Interpreter(ExpressionInterpreter):
             self._unbind_targets(node.target, state)
         elif isinstance(node, (cst.Return, cst.Raise)):
             if getattr(node, "value", None) is not None:
-                self._expression(node.value, state, grad)
+                returned = self._expression(node.value, state, grad)
+                if isinstance(node, cst.Return) and self._returned is not None:
+                    self._returned.append(returned)
             elif isinstance(node, cst.Raise) and node.exc is not None:
                 self._expression(node.exc, state, grad)
             return None
@@ -255,7 +357,8 @@ class Interpreter(ExpressionInterpreter):
             key = dotted_name(target.value)
             if key is not None and isinstance(statement, cst.Assign):
                 flag = constant_bool(statement.value)
-                old = state.values.get(key)
+                old = self._reference(target.value, state, grad) \
+                    if isinstance(target.value, (cst.Name, cst.Attribute)) else None
                 if flag is True and (old is None or old.kind is not Kind.TRACKED):
                     state.bind(key, Value(Kind.LEAF, "requires_grad = True"))
                 elif flag is False and old is not None and old.kind is Kind.LEAF:

@@ -24,15 +24,18 @@ class Kind(enum.Enum):
     GROUPS = "param groups"  # an optimizer's ``param_groups``
     GROUP = "param group"
     EMPTY = "empty list"  # ``[]``: becomes PARAMS as leaves are appended to it
+    FACTORY = "module factory"  # a module class, ``partial`` of one: calling it makes a module
+    TUPLES = "tuples"  # ``zip(...)``, ``enumerate(...)``: ``items`` are what each position iterates
 
 
 TENSORS = frozenset({Kind.LEAF, Kind.TRACKED, Kind.PLAIN})
 REQUIRES_GRAD = frozenset({Kind.LEAF, Kind.TRACKED})
 # What iterating over a collection binds the loop variable (or the pair's second item) to.
+# Only containers (``nn.Sequential``, ``nn.ModuleList``) can be iterated over as a module.
 ELEMENT = {Kind.PARAMS: Kind.LEAF, Kind.NAMED_PARAMS: Kind.LEAF, Kind.MODULES: Kind.MODULE,
-           Kind.NAMED_MODULES: Kind.MODULE, Kind.GROUPS: Kind.GROUP}
+           Kind.NAMED_MODULES: Kind.MODULE, Kind.GROUPS: Kind.GROUP, Kind.MODULE: Kind.MODULE}
 PAIRS = frozenset({Kind.NAMED_PARAMS, Kind.NAMED_MODULES})
-NUMBERED = {Kind.PARAMS: Kind.NAMED_PARAMS, Kind.MODULES: Kind.NAMED_MODULES}  # enumerate()
+COLLECTIONS = frozenset(ELEMENT) | {Kind.TUPLES}
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,11 @@ class Value:
     history: frozenset = frozenset()  # ops in its graph that saved a tensor for backward
     saved_by: frozenset = frozenset()  # ops that saved this very tensor
     loop: Optional[cst.For] = None  # the loop over parameters that bound this leaf
+    # A module, module factory or collection: the classes it is (or makes) an instance of, as
+    # the module's own ClassDefs or torch's qualified names (empty: not known).
+    classes: frozenset = frozenset()
+    frozen: bool = False  # a module or collection after ``requires_grad_(False)``
+    items: tuple = ()  # TUPLES: per position, the collection (a Value or None) it iterates
 
 
 #: What a module method returns, by its name.
@@ -103,7 +111,11 @@ def meet(a: Value, b: Value | None) -> Value | None:
     if a == b:
         return a
     return Value(a.kind, a.origin if a.origin == b.origin else "on every path",
-                 a.history & b.history, a.saved_by & b.saved_by, a.loop if a.loop is b.loop else None)
+                 a.history & b.history, a.saved_by & b.saved_by, a.loop if a.loop is b.loop else None,
+                 a.classes | b.classes if a.classes and b.classes else frozenset(),
+                 a.frozen or b.frozen,
+                 tuple(meet(x, y) if x is not None else None for x, y in zip(a.items, b.items))
+                 if len(a.items) == len(b.items) else ())
 
 
 def same(a: State | None, b: State | None) -> bool:
