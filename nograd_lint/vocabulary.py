@@ -29,11 +29,6 @@ VARIABLE = frozenset({"torch.autograd.Variable", "torch.autograd.variable.Variab
 # Text without which no grad leaf can exist in a file (NG201/NG203's trigger strings).
 LEAF_EVIDENCE = ("requires_grad", "Parameter", "parameters(", "param_groups", ".weight",
                  ".bias", "modules(", "children(")
-#: torch layers with a ``weight`` (and ``bias``) leaf.
-LAYERS = frozenset(f"torch.nn.{name}" for name in (
-    "Linear", "Bilinear", "LazyLinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d",
-    "ConvTranspose2d", "ConvTranspose3d", "Embedding", "EmbeddingBag", "BatchNorm1d",
-    "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "LayerNorm", "GroupNorm", "PReLU", "RMSNorm"))
 WEIGHTS = frozenset({"weight", "bias"})
 # Classes under ``torch.nn`` that are no modules: a parameter, its containers, a buffer.
 _NOT_MODULES = frozenset({"Parameter", "UninitializedParameter", "UninitializedBuffer",
@@ -52,8 +47,6 @@ DEEPCOPY = frozenset({"copy.deepcopy"})
 #: Tensor methods that return the tensor itself when it already has their dtype.
 DTYPE_CASTS = frozenset({"float", "double", "half", "bfloat16"})
 PARTIAL = frozenset({"functools.partial"})
-#: Module methods that return an iterable of submodules (``named_*``: of (name, module) pairs).
-MODULE_COLLECTIONS = frozenset({"modules", "named_modules", "children", "named_children"})
 
 
 

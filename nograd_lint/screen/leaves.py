@@ -17,38 +17,47 @@
                   in one function).
 ``saved-data-update``  the same with the update through ``.data`` (NG202).
 
-Something *may be a leaf* when it is any ``X.weight``/``X.bias`` of something that may be a
-layer, or a name bound anywhere in the module to something that can evaluate to a leaf or a
-collection of leaves (``Parameter(...)``, a call with ``requires_grad=``, ``.requires_grad_()``,
-``.parameters()``, ``param_groups``, ``group["params"]``, ``list(...)`` or ``filter(f, ...)`` of
-one, another such name, a list such a value is appended to...), or given ``requires_grad``.
+Something *may be a leaf* when it is a name bound anywhere in the module to something that can
+evaluate to a leaf or a collection of leaves (``Parameter(...)``, a call with
+``requires_grad=``, ``.requires_grad_()``, ``.parameters()``, ``param_groups``,
+``group["params"]``, ``list(...)``/``zip(...)``/``filter(...)`` of one, a ``deepcopy`` or
+dtype cast of a leaf, another such name, a list such a value is appended to...), given ``requires_grad`` or a parameter annotated
+as a ``Parameter``; or an attribute of something that may be a module: its
+``weight``/``bias``, its ``parametrizations.<name>.original``, or ``<attr>`` where some binding
+of ``<anything>.<attr>`` may hold a leaf, or ``register_parameter("<attr>", ...)`` is called
+(a module's registered parameter).  Which modules model/leaves sees (annotations, attribute
+chains, ``self``, factories, methods that return one...) is not followed: anything may be one
+but an attribute of a name that nothing binds (an unannotated parameter, an import), unless an
+``isinstance`` may prove it a layer there or ``X.apply`` passes it a module.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 
 from nograd_lint.ast_walk import children, dotted, push_children
 from nograd_lint.config import Config
 from nograd_lint.screen.grad_mode import GradModeScreen
 from nograd_lint.screen.walk import Context, Disabler, Frame, assigned_targets, bound_names, callee
 from nograd_lint.vocabulary import (
-    COPIES, FOREACH_INPLACE_FUNCTIONS, INPLACE_FLAG_FUNCTIONS, INPLACE_FLAG_LAYERS,
-    INPLACE_FUNCTIONS, LAYERS, MODULE_COLLECTIONS, PARAMETER, WEIGHTS, Grad, is_inplace_method,
+    COPIES, DTYPE_CASTS, FOREACH_INPLACE_FUNCTIONS, INPLACE_FLAG_FUNCTIONS, INPLACE_FLAG_LAYERS,
+    INPLACE_FUNCTIONS, PARAMETER, WEIGHTS, Grad, is_inplace_method,
 )
 
 # Identifiers through which a value can come to hold a leaf, or a collection whose elements
 # (in a ``for`` loop) may be leaves or such collections again (see model/leaves).
 _LEAF_CALLS = frozenset({"Parameter", "requires_grad_"})
 _COLLECTION_CALLS = frozenset({"parameters", "named_parameters"})
-_WRAPPERS = frozenset({"list", "tuple", "enumerate", "filter"})  # filter(f, xs): xs
-# What a value may hold, as the kinds of model/leaves: a leaf, an iterable of leaves (or an optimizer's
-# param group), ``param_groups``, a torch layer, an iterable of layers.
+_WRAPPERS = frozenset({"list", "tuple", "enumerate", "zip", "filter"})
+# Calls whose result may be their first argument itself: a copy of a parameter is one, and a
+# dtype cast returns the tensor when it already has the dtype (as model/leaves reads them).
+_SAME_LEAF = frozenset({"deepcopy"}) | DTYPE_CASTS
+# What a value may hold, as the kinds of model/leaves: a leaf, an iterable of leaves (or an
+# optimizer's param group), ``param_groups``.  Modules are not followed (see above).
 _LEAF, _PARAMS, _GROUPS = frozenset({"leaf"}), frozenset({"params"}), frozenset({"groups"})
-_MODULE, _MODULES = frozenset({"module"}), frozenset({"modules"})
-_ELEMENT = {"params": "leaf", "groups": "params", "modules": "module"}  # what a loop binds
-_LAYER_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in LAYERS)
+_ELEMENT = {"params": "leaf", "groups": "params"}  # what a loop binds
 _VIEW_OR_DATA = frozenset({"data", "T", "mT"})
 
 
@@ -65,10 +74,29 @@ _TENSOR_SOURCES = frozenset({ast.Name, ast.Attribute, ast.Call, ast.BinOp, ast.U
                              ast.Subscript})
 
 
+def _prefixes(name: str) -> Iterable[str]:
+    """``a``, ``a.b`` for ``a.b.c``."""
+    parts = name.split(".")
+    return (".".join(parts[:end]) for end in range(1, len(parts)))
+
+
+def _annotation_names(annotation: ast.AST) -> Iterable[str]:
+    """The names an annotation mentions, in quotes too (``"nn.Parameter"``)."""
+    for node in ast.walk(annotation):
+        if isinstance(node, ast.Name):
+            yield node.id
+        elif isinstance(node, ast.Attribute):
+            yield node.attr
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield from re.findall(r"\w+", node.value)
+
+
 def _written(target: ast.AST) -> tuple[str | None, bool]:
     """The name an in-place write to ``target`` changes, and whether it goes through ``.data``:
     ``w[0]``, ``w.data``, ``w.view(2)`` and ``w.add_(1)`` all write to ``w``.  Any call or
-    subscript is stripped, more than model/leaves strips, so that every site it sees is seen."""
+    subscript is stripped, more than model/leaves strips, so that every site it sees is seen.
+    An attribute of something that is no name (``model.get_classifier().weight``) is named
+    by its attribute alone: ``?.weight``."""
     through_data = False
     while True:
         kind = type(target)
@@ -80,7 +108,10 @@ def _written(target: ast.AST) -> tuple[str | None, bool]:
             through_data = through_data or target.attr == "data"
             target = target.value
         else:
-            return dotted(target), through_data
+            name = dotted(target)
+            if name is None and kind is ast.Attribute:
+                name = f"?.{target.attr}"
+            return name, through_data
 
 
 def _may_set_flag(call: ast.Call, positional: bool) -> bool:
@@ -124,7 +155,12 @@ class LeavesScreen(GradModeScreen):
         self.narrowed: dict[str, list[tuple[int, float]]] = {}
         self.tests_types = ("isinstance" if isinstance(source, str) else b"isinstance") in source
         self.applied: set[str] = set()  # functions passed to ``X.apply``
-        self.leading_parameters: dict[str, list[str]] = {}  # function name -> first two
+        self.first_parameters: dict[str, list[str]] = {}  # function name -> its first two
+        self.annotated: set[str] = set()  # parameters with an annotation
+        # Attribute names that may hold a module's parameter: see may_hold, and any
+        # ``register_parameter("name", ...)``.
+        self.leaf_attributes: set[str] = set()
+        self.module_roots: set[str] = set()  # see may_be_module_roots
         # (names bound, what they get, whether a loop binds them to its elements)
         self.bindings: list[tuple[list[str], ast.AST, bool]] = []
         # (name, the value assigned to it, grad frame, disabler)
@@ -143,9 +179,14 @@ class LeavesScreen(GradModeScreen):
     def on_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, outer: Context,
                     inner: Context) -> Context:
         inner = super().on_function(node, outer, inner)
-        arguments = node.args
-        self.leading_parameters.setdefault(node.name, []).extend(
-            a.arg for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs][:2])
+        parameters = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+        self.first_parameters.setdefault(node.name, []).extend(a.arg for a in parameters[:2])
+        for parameter in parameters:
+            if parameter.annotation is not None:
+                self.annotated.add(parameter.arg)
+                # ``p: nn.Parameter`` (model/leaves reads annotations).
+                if not self.leaf_calls.isdisjoint(_annotation_names(parameter.annotation)):
+                    self.marked.append(parameter.arg)
         return inner
 
     def on_loop(self, node: ast.For | ast.AsyncFor, context: Context) -> Context:
@@ -165,6 +206,9 @@ class LeavesScreen(GradModeScreen):
             receiver = dotted(func.value)
             if receiver is not None:
                 self.appended.append((receiver, node.args[0]))
+        if name == "register_parameter" and node.args and type(node.args[0]) is ast.Constant \
+                and isinstance(node.args[0].value, str):
+            self.leaf_attributes.add(node.args[0].value)
         if name == "requires_grad_":
             self.marked.append(dotted(func.value))
         elif is_inplace_method(name):
@@ -255,6 +299,7 @@ class LeavesScreen(GradModeScreen):
     def settle(self) -> None:
         super().settle()
         found = self.found
+        self.module_roots = self.may_be_module_roots()
         held = self.may_hold()
         tensors = self.may_hold_tensors(held)
         if any(frame.backward and any(name in tensors or self.is_leaf(name, held)
@@ -299,20 +344,16 @@ class LeavesScreen(GradModeScreen):
 
     def may_hold(self) -> dict[str, frozenset[str]]:
         """What each name may hold (see ``_LEAF`` and the kinds after it): a fixed point over
-        the module's bindings, flow-insensitive.  Collections and layers are followed apart
-        from leaves, as model/leaves does: a loop over ``param_groups`` binds groups, over a
-        group's ``["params"]`` or ``.parameters()`` leaves, ``group["lr"] = lr`` updates no
-        tensor, and ``m.weight`` is a leaf only when ``m`` may be a layer (made by one of
-        ``LAYERS``, a loop over ``.modules()``, the first parameter of a function passed to
-        ``X.apply``, or where ``if isinstance(m, ...)`` narrows it)."""
+        the module's bindings, flow-insensitive.  Collections are followed apart from leaves,
+        as model/leaves does: a loop over ``param_groups`` binds groups, over a group's
+        ``["params"]``, ``.parameters()`` or a ``zip``/``enumerate``/``filter`` of them
+        leaves, and ``group["lr"] = lr`` updates no tensor.  Which attribute names may hold a
+        leaf (``self.cls_token = nn.Parameter(...)``) is noted on the way (``leaf_attributes``)."""
         held: dict[str, frozenset[str]] = {}
-        seeds = [(self.marked, _LEAF), (
-            [p for f in self.applied if f in self.leading_parameters
-             for p in self.leading_parameters[f]], _MODULE)]
-        for names, kinds in seeds:
-            for name in names:
-                if name is not None:
-                    held[name] = held.get(name, frozenset()) | kinds
+        for name in self.marked:
+            if name is not None:
+                held[name] = _LEAF
+                self.note_leaf_attribute(name, _LEAF)
         changed = True
         while changed:
             changed = False
@@ -324,6 +365,7 @@ class LeavesScreen(GradModeScreen):
                     old = held.get(name, frozenset())
                     if not kinds <= old:
                         held[name] = old | kinds
+                        self.note_leaf_attribute(name, kinds)
                         changed = True
             for name, value in self.appended:  # a list that leaves go into holds leaves
                 old = held.get(name, frozenset())
@@ -332,14 +374,36 @@ class LeavesScreen(GradModeScreen):
                     changed = True
         return held
 
+    def note_leaf_attribute(self, name: str, kinds: frozenset[str]) -> None:
+        """``self.cls_token`` may hold a leaf: so may ``model.cls_token`` of any module (model/
+        leaves reads a module's registered parameters through its class)."""
+        if "leaf" in kinds and "." in name:
+            self.leaf_attributes.add(name.rsplit(".", 1)[1])
+
+    def may_be_module_roots(self) -> set[str]:
+        """The names whose attributes model/leaves may take for a module's (``model`` in
+        ``model.fc.weight``): ``self``, and names something binds, an annotation types or
+        ``X.apply`` passes a module to (and, where it may prove one, ``isinstance``: see
+        ``narrow``).  A parameter without any of these, or an imported name, never holds a
+        module there."""
+        roots = {"self"} | self.stored | self.annotated
+        roots.update(name.partition(".")[0] for names, _, _ in self.bindings for name in names)
+        roots.update(p for f in self.applied for p in self.first_parameters.get(f, ()))
+        return roots
+
     def is_leaf(self, name: str, held: dict[str, frozenset[str]], line: int | None = None) -> bool:
-        """May ``name`` hold a leaf (on ``line``, or anywhere): bound to one, or
-        ``X.weight``/``X.bias`` of a layer ``X``?"""
+        """May ``name`` hold a leaf (on ``line``, or anywhere): bound to one, or an attribute
+        of a module that may be a parameter (``X.weight``, ``X.cls_token``...), ``X`` rooted in
+        a name that may hold a module (or narrowed to a layer on ``line``)?"""
         if "leaf" in held.get(name, ()):
             return True
-        base, _, attribute = name.rpartition(".")
-        return attribute in WEIGHTS and ("module" in held.get(base, ()) or any(
-            line is None or start <= line <= end for start, end in self.narrowed.get(base, ())))
+        root, dot, attribute = name.partition(".")[0], *name.rpartition(".")[1:]
+        parametrization = attribute.startswith("original") and ".parametrizations." in name
+        return bool(dot) and (attribute in WEIGHTS or attribute in self.leaf_attributes
+                              or parametrization) and (
+            root == "?" or root in self.module_roots or any(
+                line is None or start <= line <= end
+                for base in _prefixes(name) for start, end in self.narrowed.get(base, ())))
 
     def kinds(self, value: ast.AST, held: dict[str, frozenset[str]]) -> frozenset[str]:
         """What ``value`` may evaluate to.  (A subscript of a leaf is no leaf, but is kept as
@@ -347,23 +411,29 @@ class LeavesScreen(GradModeScreen):
         subscripted = type(value) is ast.Subscript
         while type(value) is ast.Subscript:
             value = value.value
-        if type(value) is ast.Call:
+        if type(value) is ast.IfExp:
+            kinds = self.kinds(value.body, held) | self.kinds(value.orelse, held)
+        elif type(value) is ast.Call:
             last = callee(value.func)
             if last in self.leaf_calls or any(k.arg == "requires_grad" for k in value.keywords):
                 kinds = _LEAF
             elif last in self.collection_calls:
                 kinds = _PARAMS
-            elif last in MODULE_COLLECTIONS:
-                kinds = _MODULES
-            elif last in _LAYER_NAMES:
-                kinds = _MODULE
             elif last in _WRAPPERS and value.args:
-                kinds = self.kinds(value.args[-1] if last == "filter" else value.args[0], held) \
-                    & (_PARAMS | _GROUPS | _MODULES)
+                kinds = frozenset().union(*(self.kinds(a, held) for a in value.args)) & (
+                    _PARAMS | _GROUPS)
+            elif last in _SAME_LEAF:
+                copied = value.args[0] if value.args and last == "deepcopy" else \
+                    value.func.value if type(value.func) is ast.Attribute else None
+                kinds = self.kinds(copied, held) & _LEAF if copied is not None else frozenset()
+            elif last == "getattr" and len(value.args) >= 2 and type(value.args[1]) is ast.Constant:
+                kinds = _LEAF if self.is_leaf(f"?.{value.args[1].value}", held) else frozenset()
             else:
                 kinds = frozenset()
         else:
             name = dotted(value)
+            if name is None and type(value) is ast.Attribute:
+                name = f"?.{value.attr}"  # ``model.get_classifier().weight``
             if name is None:
                 return frozenset()
             kinds = held.get(name, frozenset())
