@@ -18,8 +18,14 @@ class InPlaceOnLeaf(Rule):
     ``torch._foreach_mul_(params, 0.9)``, ``torch.clamp(w, -1, 1, out=w)``) of a leaf tensor that
     requires grad, where gradients are enabled.  Leaves are tensors made with
     ``requires_grad=True``, ``nn.Parameter``s, the loop variable over ``model.parameters()`` or an
-    optimizer's ``group["params"]``, and the ``weight``/``bias`` of a layer (``nn.Linear(...)``,
-    ``model.modules()``, the argument of a function passed to ``model.apply``).
+    optimizer's ``group["params"]`` (through ``zip``, ``enumerate`` and ``filter`` too), and the
+    ``weight``/``bias`` and registered parameters of a module, however it is reached: made by a
+    torch layer, a ``functools.partial`` of one, ``timm.create_model``, ``torchvision.models``,
+    ``from_pretrained`` or ``copy.deepcopy``; a parameter annotated ``nn.Module``, a layer or a
+    module class of the file; ``self`` in a module class; an attribute, item, ``getattr`` or
+    ``get_classifier()`` of a module; a loop over ``model.modules()`` or an ``nn.Sequential``;
+    the argument of a function passed to ``model.apply``.  A module after
+    ``requires_grad_(False)`` has none.
 
     ## Why is this bad?
     Autograd cannot record an in-place change to a leaf it accumulates gradients into: the update
@@ -30,9 +36,10 @@ class InPlaceOnLeaf(Rule):
     ``torch.no_grad()``, as PyTorch's own optimizers and ``nn.init`` do.
 
     ## Known problems
-    A parameter is recognised where the layer is made or iterated in the same function.  A
-    layer made with ``inplace=True`` is seen only where it is called as it is made; the dropouts
-    (which write only while training) are not counted.
+    A module's class is read from this file only: a parameter annotated with a module class
+    imported from another file of the project is not taken for a module.  A layer made with
+    ``inplace=True`` is seen only where it is called as it is made; the dropouts (which write
+    only while training) are not counted.
 
     ## Fix safety
     Unsafe: the fix wraps the statement, or the loop over the parameters, in
@@ -74,6 +81,42 @@ class InPlaceOnLeaf(Rule):
                     torch.clamp(p, -1.0, 1.0, out=p)  # expect: NG201
                     F.relu_(p)  # expect: NG201
             """),
+        Invalid("""
+            import torch
+            from torch import nn
+
+            class Encoder(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+                    self.cls_token = nn.Parameter(torch.zeros(1, 4))
+
+            def load(model: Encoder, weights):
+                model.cls_token.copy_(weights["cls"])  # expect: NG201
+                for i, block in enumerate(model.blocks):
+                    block.weight.copy_(weights[i])  # expect: NG201
+            """),
+        Invalid("""
+            import copy
+            from functools import partial
+
+            import timm
+            import torch
+            from torch import nn
+
+            def rebuild(old, use_conv):
+                layer = partial(nn.Conv2d, kernel_size=1) if use_conv else nn.Linear
+                new = layer(4, 4)
+                new.weight.copy_(old.weight)  # expect: NG201
+
+            def average(model, decay):
+                ema = copy.deepcopy(model)
+                for e, p in zip(ema.parameters(), model.parameters()):
+                    e.mul_(decay).add_(p, alpha=1 - decay)  # expect: NG201
+
+            model = timm.create_model("resnet18")
+            model.get_classifier().weight.mul_(0.5)  # expect: NG201
+            """),
     )
     VALID = (
         Valid("""
@@ -106,18 +149,48 @@ class InPlaceOnLeaf(Rule):
                     torch.clamp(p, -1.0, 1.0, out=p)
                     F.relu_(p)
             """),
+        Valid("""
+            import torch
+            from torch import nn
+
+            class Encoder(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+
+            @torch.no_grad()
+            def load(model: Encoder, weights):
+                for i, block in enumerate(model.blocks):
+                    block.weight.copy_(weights[i])
+
+            def reset_teacher(model: nn.Module):
+                model.requires_grad_(False)
+                for p in model.parameters():
+                    p.zero_()
+                model.head.weight.zero_()
+            """),
     )
     fixtures = (
+        "ng201_annotated_loader.py",
+        "ng201_blocks_rescale.py",
         "ng201_custom_optimizer.py",
+        "ng201_ema_zip.py",
+        "ng201_filtered_groups.py",
         "ng201_functional_inplace.py",
         "ng201_init_weights.py",
+        "ng201_layer_factory.py",
         "ng201_leaf_index.py",
         "ng201_manual_sgd.py",
         "ng201_weight_clipping.py",
         "ng201_written_for_runtime.py",
+        "ok_annotated_loader.py",
+        "ok_blocks_rescale.py",
         "ok_custom_optimizer.py",
+        "ok_ema_zip.py",
+        "ok_filtered_groups.py",
         "ok_functional_inplace_no_grad.py",
         "ok_init_weights_no_grad.py",
+        "ok_layer_factory.py",
         "ok_manual_sgd.py",
         "ok_model_averaging.py",
         "ok_nn_init.py",

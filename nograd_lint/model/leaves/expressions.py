@@ -224,6 +224,9 @@ class ExpressionInterpreter:
             attribute = node.attr.value
             if base is not None and base.kind is Kind.MODULE:
                 return self._module_attribute(base, attribute)
+            if attribute.startswith("original") and _parametrized(node.value) and base is not None \
+                    and base.kind is Kind.LEAF:  # ``m.parametrizations.weight.original``
+                return Value(Kind.LEAF, "a parametrization's original parameter")
             if attribute == "param_groups" and not _is_self(node.value):
                 return Value(Kind.GROUPS)  # an optimizer's (``self``'s: in an Optimizer only)
             if attribute in PLAIN_RESULTS and base is not None and base.kind in TENSORS:
@@ -415,8 +418,10 @@ class ExpressionInterpreter:
         if method == "requires_grad_":
             flag = node.args[0].value if node.args else None
             on = flag is None or constant_bool(flag) is True
+            # Off: nothing in it requires grad, whether it is a tensor or a module.
             value = (receiver if receiver is not None and receiver.kind is Kind.TRACKED
-                     else Value(Kind.LEAF, "requires_grad_()") if on else Value(Kind.PLAIN))
+                     else Value(Kind.LEAF, "requires_grad_()") if on
+                     else Value(Kind.PLAIN, frozen=True))
             key = dotted_name(func.value)
             if key is not None:
                 state.bind(key, value)
@@ -514,6 +519,13 @@ class ExpressionInterpreter:
                 site = changed.get(op)
                 if site is not None:
                     self._note(self._stale, site.node, StaleBackward(node, op, site))
+
+
+def _parametrized(node: cst.BaseExpression) -> bool:
+    """``<module>.parametrizations.<name>``: the parametrized tensor, whose ``original`` (or
+    ``original0``...) is the parameter that holds the data (``torch.nn.utils.parametrize``)."""
+    return type(node) is cst.Attribute and type(node.value) is cst.Attribute \
+        and node.value.attr.value == "parametrizations"
 
 
 def _is_self(node: cst.BaseExpression) -> bool:

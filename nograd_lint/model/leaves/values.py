@@ -48,7 +48,7 @@ class Value:
     # A module, module factory or collection: the classes it is (or makes) an instance of, as
     # the module's own ClassDefs or torch's qualified names (empty: not known).
     classes: frozenset = frozenset()
-    frozen: bool = False  # a module or collection after ``requires_grad_(False)``
+    frozen: bool = False  # after ``requires_grad_(False)``: nothing in it requires grad
     items: tuple = ()  # TUPLES: per position, the collection (a Value or None) it iterates
 
 
