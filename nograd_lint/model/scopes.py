@@ -16,6 +16,7 @@ and, at any time, about the definitions met so far:
     model.classes["Net"]                  # module-level ClassDefs seen so far
     model.callees(call.func, klass)       # this module's functions ``f()``/``self.f()`` may run
     model.self_assignments(klass)         # ``self.x = ...`` statements in its methods
+    model.self_registrations(klass)       # ``self.register_buffer("x", ...)`` calls in them
 
 Only class, function and lambda nodes are visited; the pre-order index is kept by the walker.
 """
@@ -31,6 +32,8 @@ from nograd_lint.tree import children, is_expression
 Scope = Union["cst.FunctionDef", "cst.Lambda", "cst.ClassDef"]
 #: The names a method's receiver goes by in ``self.f()`` / ``cls.f()``.
 RECEIVERS = ("self", "cls")
+#: Module methods that register a buffer or parameter under a name.
+REGISTRATIONS = ("register_buffer", "register_parameter")
 
 
 def receiver_method(expression: cst.BaseExpression) -> str | None:
@@ -127,6 +130,22 @@ class SemanticModel:
                 yield node
             elif not is_expression(node):
                 stack.extend(children(node))
+
+    def self_registrations(self, klass: cst.ClassDef) -> Iterator[tuple[str, str, cst.Arg]]:
+        """``self.register_buffer("name", value)`` and ``self.register_parameter(...)`` calls
+        in the methods of ``klass``: (method, name, the value's argument)."""
+        stack = list(children(klass.body))
+        while stack:
+            node = stack.pop()
+            kind = type(node)
+            if kind is cst.ClassDef:
+                continue
+            if (kind is cst.Call and receiver_method(node.func) in REGISTRATIONS
+                    and len(node.args) >= 2 and isinstance(node.args[0].value, cst.SimpleString)):
+                name = node.args[0].value.evaluated_value
+                if isinstance(name, str):
+                    yield receiver_method(node.func), name, node.args[1]
+            stack.extend(children(node))
 
     # ------------------------------------------------------------------ traversal
     def _enter(self, node: Scope) -> None:

@@ -263,10 +263,12 @@ class ExpressionInterpreter:
         if module.frozen:
             return Value(Kind.PLAIN) if attribute in WEIGHTS else replace(module, classes=frozenset())
         known, assigned = self._registered(module.classes, attribute)
-        if known is not None and known.kind in (Kind.LEAF, Kind.MODULE):
+        if known is not None and known.kind is Kind.LEAF:
+            return replace(known, in_module=True)
+        if known is not None and known.kind is Kind.MODULE:
             return known
         if attribute in WEIGHTS:
-            return None if assigned else Value(Kind.LEAF, f"a layer's .{attribute}")
+            return None if assigned else Value(Kind.LEAF, f"a layer's .{attribute}", in_module=True)
         if known is not None:  # a plain tensor or a number: no module
             return None
         return Value(Kind.MODULE, f"a submodule .{attribute}")

@@ -98,6 +98,11 @@ class Interpreter(ExpressionInterpreter):
                     key = dotted_name(target.target)
                     if key is not None:
                         assigned.setdefault(key, []).append(value)
+            for method, name, argument in self.model.self_registrations(klass):
+                # A buffer is no leaf; a registered parameter is whatever it is given.
+                value = Value(Kind.PLAIN) if method == "register_buffer" else \
+                    self._expression(argument.value, State(), Grad.ENABLED)
+                assigned.setdefault(f"self.{name}", []).append(value)
         finally:
             self._quiet -= 1
         for key, values in assigned.items():
@@ -371,7 +376,10 @@ class Interpreter(ExpressionInterpreter):
         old = state.values.get(key)
         if (old is not None and old.kind is Kind.LEAF and isinstance(statement, cst.Assign)
                 and (value is None or value.kind is not Kind.LEAF)  # a new nn.Parameter is fine
-                and _recomputes(statement.value, key)):
+                and _recomputes(statement.value, key)
+                # A local name for a module's parameter (``w = conv.weight``) leaves the module
+                # unchanged: only an update (``w = w - lr * w.grad``) is lost by rebinding it.
+                and (not old.in_module or "." in key or _updates(statement.value, key))):
             self._note(self._rebindings, statement, Rebinding(statement, key, old, grad))
         state.bind(key, value)
 
@@ -399,6 +407,11 @@ def mentions(expression: cst.BaseExpression, key: str) -> bool:
                 return True
         stack.extend(children(node))
     return False
+
+
+def _updates(expression: cst.BaseExpression, key: str) -> bool:
+    """``key <op> ...``: the shape of an update written as a rebinding."""
+    return isinstance(expression, cst.BinaryOperation) and dotted_name(expression.left) == key
 
 
 def _recomputes(expression: cst.BaseExpression, key: str) -> bool:

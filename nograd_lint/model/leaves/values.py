@@ -50,6 +50,7 @@ class Value:
     classes: frozenset = frozenset()
     frozen: bool = False  # after ``requires_grad_(False)``: nothing in it requires grad
     items: tuple = ()  # TUPLES: per position, the collection (a Value or None) it iterates
+    in_module: bool = False  # a leaf a module holds (``conv.weight``), whatever name it has here
 
 
 #: What a module method returns, by its name.
@@ -115,7 +116,7 @@ def meet(a: Value, b: Value | None) -> Value | None:
                  a.classes | b.classes if a.classes and b.classes else frozenset(),
                  a.frozen or b.frozen,
                  tuple(meet(x, y) if x is not None else None for x, y in zip(a.items, b.items))
-                 if len(a.items) == len(b.items) else ())
+                 if len(a.items) == len(b.items) else (), a.in_module and b.in_module)
 
 
 def same(a: State | None, b: State | None) -> bool:
