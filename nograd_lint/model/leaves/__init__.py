@@ -11,12 +11,25 @@ What a name or attribute chain (``w``, ``self.fc.weight``) holds is a :class:`Va
 
 * a *leaf* that requires grad: a factory called with ``requires_grad=True`` (``torch.zeros``,
   ``torch.randn``, ``*_like``...), ``nn.Parameter(...)``, ``x.requires_grad_()`` or
-  ``x.requires_grad = True``, a loop variable over ``X.parameters()`` (the second one over
-  ``named_parameters()``), over ``group["params"]`` of ``self.param_groups`` in an
-  ``Optimizer`` subclass, or ``M.weight``/``M.bias`` of a *module* value;
-* a *module*: ``nn.Linear(...)`` and other layers with weights, loop variables over
-  ``model.modules()``, the parameter of a function passed to ``model.apply``, a name inside
-  ``if isinstance(m, nn.Linear):``, a ``self.<attr>`` assigned a layer in its class;
+  ``x.requires_grad = True``, a parameter annotated ``nn.Parameter``, a loop variable over
+  ``X.parameters()`` (the second one over ``named_parameters()``, each of ``zip(...)``,
+  ``enumerate(...)``, ``filter(f, ...)``), over ``group["params"]`` of ``X.param_groups``
+  (``self``'s only in an ``Optimizer`` subclass), ``copy.deepcopy`` or a dtype cast
+  (``p.float()``: ``p`` itself when it is float32) of a leaf, or an attribute of a *module*
+  value: its ``weight``/``bias``, or what its class registers (``self.cls_token =
+  nn.Parameter(...)``, ``register_parameter``; ``register_buffer`` makes no leaf);
+* a *module*: a torch module class called (``nn.Linear(...)``, ``nn.Sequential(...)``), or a
+  *module factory* (``nn.Linear``, ``functools.partial(nn.Conv2d, ...)``, a conditional
+  choosing between them, a module class of this file) called; ``timm.create_model``,
+  ``torchvision.models.*``, ``X.from_pretrained``, ``copy.deepcopy`` of a module; a parameter
+  annotated with a module class (``nn.Module``, ``nn.Linear``, a module class of this file,
+  ``Optional[...]`` of one); ``self`` in a module class; any other attribute, item or
+  ``getattr`` of a module, ``get_classifier()``/``get_submodule()``, the result of a method of
+  the module's own class that returns a module on every path; loop variables over
+  ``model.modules()`` or over a module (an ``nn.Sequential``/``nn.ModuleList``); the
+  parameter of a function passed to ``model.apply``; a name inside ``if isinstance(m,
+  nn.Linear):``; a ``self.<attr>`` assigned a layer in its class.  ``requires_grad_(False)``
+  freezes a module: nothing reached through it is a leaf;
 * a *tracked* tensor: computed with grad enabled from a leaf or another tracked tensor;
 * a *plain* tensor: made by torch without grad, or by ``detach()``/``.data``.
 
