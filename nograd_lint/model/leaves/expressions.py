@@ -222,13 +222,13 @@ class ExpressionInterpreter:
         if isinstance(node, cst.Attribute):
             base = self._expression(node.value, state, grad)
             attribute = node.attr.value
+            if attribute == "param_groups" and not _is_self(node.value):
+                return Value(Kind.GROUPS)  # an optimizer's (``self``'s: in an Optimizer only)
             if base is not None and base.kind is Kind.MODULE:
                 return self._module_attribute(base, attribute)
             if attribute.startswith("original") and _parametrized(node.value) and base is not None \
                     and base.kind is Kind.LEAF:  # ``m.parametrizations.weight.original``
                 return Value(Kind.LEAF, "a parametrization's original parameter")
-            if attribute == "param_groups" and not _is_self(node.value):
-                return Value(Kind.GROUPS)  # an optimizer's (``self``'s: in an Optimizer only)
             if attribute in PLAIN_RESULTS and base is not None and base.kind in TENSORS:
                 return Value(Kind.PLAIN)
             if attribute in ("T", "mT") and base is not None:
