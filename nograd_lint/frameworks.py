@@ -13,6 +13,7 @@ Free of libcst: the ast screen and the project index read it too.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -108,3 +109,32 @@ def configured_hooks(entries: Iterable[str]) -> tuple[Hooks, ...]:
         hooks.append(Hooks("configuration", frozenset({base}), frozenset({method}),
                            HookMode.DISABLED))
     return tuple(hooks)
+
+
+#: External base classes whose code calls no method of a subclass but those Python and torch
+#: call without naming them (``forward``, ``__getitem__``): a subclass's other methods run only
+#: where the project calls them.
+INERT_BASES = frozenset({
+    "object", "abc.ABC", "typing.Generic", "typing.NamedTuple", "typing.Protocol",
+    "torch.nn.Module", "torch.nn.modules.module.Module", "torch.nn.Sequential",
+    "torch.nn.ModuleList", "torch.nn.ModuleDict", "torch.utils.data.Dataset",
+    "torch.utils.data.IterableDataset", "torch.utils.data.dataset.Dataset",
+})
+#: The methods Lightning calls in subclasses of its bases: hooks, steps, set-up (never a
+#: private ``_helper``).
+_LIGHTNING_CALLS = re.compile(
+    r"(?!_)(?:on_\w+|\w+_step(_end)?|\w+_epoch_end|configure_\w+|\w+_dataloader|setup|teardown"
+    r"|prepare_data|backward|optimizer_\w+|lr_scheduler_step|transfer_batch_to_device"
+    r"|\w+_state_dict|state_dict)")
+_LIGHTNING_BASES = _spellings(_LIGHTNING, ("LightningModule", "Callback", "LightningDataModule"))
+
+
+def called_by_bases(external_bases: Iterable[str], method: str) -> bool:
+    """Can the code of these external (qualified) ancestors of a class call its ``method``?
+    Inert bases call none; Lightning's only its hooks; any other may call anything."""
+    for base in external_bases:
+        if base in INERT_BASES:
+            continue
+        if base not in _LIGHTNING_BASES or _LIGHTNING_CALLS.fullmatch(method):
+            return True
+    return False

@@ -11,25 +11,58 @@ Callees are matched by their resolved names (facts.py): ``import pkg.utils``,
 in ``pkg/__init__.py``), ``self.f`` in a subclass of a class of the project that defines
 ``f``.  A module name that is not the full name from the project root (``from utils import
 helper`` in a script whose directory is on ``sys.path``) matches the module whose name ends
-in it, the one nearest the importer if several do.  Calls through other receivers
-(``trainer.evaluate()``) are not matched, as within a module.
+in it, the one nearest the importer if several do.  A call through a receiver whose class is
+unknown (``self.model.generate(x)``, ``sampler.sample(img, steps=S)``) may run the method of that
+name of every class of the project whose signature accepts its arguments, in its module too;
+reading such an attribute other than to call it (``pool.map(model.sample)``,
+``getattr(model, "sample")``), or being called by Python or torch without being named
+(``forward``, ``__enter__``), makes a method escape.
+
+Call sites and references in test files (pytest's ``test_*.py``/``*_test.py``, anything under a
+``tests`` directory) are left out: a test runs the code however it needs to, and is no caller
+whose grad mode the code should follow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from nograd_lint.project.facts import ModuleFacts
-from nograd_lint.vocabulary import Grad, meet
+from nograd_lint.frameworks import called_by_bases
+from nograd_lint.project.facts import MethodCall, ModuleFacts
+from nograd_lint.vocabulary import Grad, is_test_file, meet
 
 _MAX_HOPS = 8  # re-exports and base classes followed, at most
+#: In ``CallerIndex._escapes``: escapes everywhere, its own module included.
+_ANYWHERE = ""
 
 
 class _Site:
-    __slots__ = ("module", "grad", "caller")
+    __slots__ = ("module", "grad", "caller", "by_name")
 
-    def __init__(self, module: str, grad: Grad | None, caller: str | None) -> None:
+    def __init__(self, module: str, grad: Grad | None, caller: str | None,
+                 by_name: bool = False) -> None:
         self.module, self.grad, self.caller = module, grad, caller
+        self.by_name = by_name  # matched by method name: the module itself cannot see it
+
+
+def is_test_module(module: ModuleFacts) -> bool:
+    path = module.name.replace(".", "/") + ("/__init__.py" if module.package else ".py")
+    return is_test_file(path)
+
+
+def accepts(signature: tuple, call: MethodCall) -> bool:
+    """Can a function of ``signature`` (facts.Definition) take ``call``'s arguments?"""
+    if call.unpacked or not signature:
+        return True
+    positional, required, keyword_only, required_keywords, varargs, varkw = signature
+    if call.positional > len(positional) and not varargs:
+        return False
+    names = positional[call.positional:]
+    if any(name not in names and name not in keyword_only for name in call.keywords) and not varkw:
+        return False
+    given = set(call.keywords)
+    return (all(name in given for name in positional[call.positional:required])
+            and all(name in given for name in required_keywords))
 
 
 class CallerIndex:
@@ -47,10 +80,33 @@ class CallerIndex:
             self._functions.update(f"{module.name}.{d.qualname}" for d in module.definitions
                                    if d.kind != "class")
             self._classes.update((f"{module.name}.{c.name}", c.bases) for c in module.classes)
-        self._resolved: dict[tuple[str, str], str | None] = {}
+        self._resolved: dict[tuple[str, str, bool], str | None] = {}
+        self._ancestry: dict[str, set[str]] = {}
         self._sites: dict[str, list[_Site]] = {}
         self._escapes: dict[str, set[str]] = {}  # function -> modules it escapes in
+        methods: dict[str, list[tuple[str, tuple]]] = {}  # name -> (function, signature)
         for module in self.modules.values():
+            for definition in module.definitions:
+                if definition.kind == "method":
+                    name = definition.qualname.rpartition(".")[2]
+                    key = f"{module.name}.{definition.qualname}"
+                    methods.setdefault(name, []).append((key, definition.signature))
+                    klass = definition.qualname.partition(".")[0]
+                    if name == "forward" or name.startswith("__") and name.endswith("__") or \
+                            called_by_bases(self._external_bases(f"{module.name}.{klass}"), name):
+                        self._escapes.setdefault(key, set()).add(_ANYWHERE)
+        for module in self.modules.values():
+            if is_test_module(module):
+                continue
+            for call in module.method_calls:
+                for key, signature in methods.get(call.name, ()):
+                    if accepts(signature, call):
+                        caller = f"{module.name}.{call.caller}" if call.caller else None
+                        self._sites.setdefault(key, []).append(
+                            _Site(module.name, call.grad and Grad(call.grad), caller, True))
+            for name in module.attribute_escapes:
+                for key, _ in methods.get(name, ()):
+                    self._escapes.setdefault(key, set()).add(_ANYWHERE)
             for call in module.calls:
                 key = self.resolve(call.callee, module.name)
                 if key is not None:
@@ -64,11 +120,29 @@ class CallerIndex:
         self.states = self._settle()
 
     # ------------------------------------------------------------------ names
-    def resolve(self, name: str, importer: str, hops: int = 0) -> str | None:
-        """The function of the project ``name`` (as resolved in module ``importer``) is."""
-        if name in self._functions:
+    def _external_bases(self, klass: str) -> set[str]:
+        """The ancestors of the project's class ``klass`` (``pkg.models.VAE``) that are not
+        the project's, as its module resolves them (``torch.nn.Module``)."""
+        found = self._ancestry.get(klass)
+        if found is not None:
+            return found
+        self._ancestry[klass] = found = set()  # a cycle of bases ends here
+        module = klass.rpartition(".")[0]
+        for base in self._classes.get(klass, ()):
+            own = self.resolve(base, module, classes=True)
+            if own is None:
+                found.add(base)
+            else:
+                found |= self._external_bases(own)
+        return found
+
+    def resolve(self, name: str, importer: str, hops: int = 0, classes: bool = False
+                ) -> str | None:
+        """The function (with ``classes``: the class) of the project ``name`` (as resolved in
+        module ``importer``) is."""
+        if name in (self._classes if classes else self._functions):
             return name
-        memo = (name, importer)
+        memo = (name, importer, classes)
         if memo in self._resolved:
             return self._resolved[memo]
         self._resolved[memo] = None  # a cycle of re-exports resolves to nothing
@@ -78,21 +152,26 @@ class CallerIndex:
             for cut in range(len(parts) - 1, 0, -1):
                 module = self._module(".".join(parts[:cut]), importer)
                 if module is not None:
-                    found = self._within(module, parts[cut:], hops)
+                    found = self._within(module, parts[cut:], hops, classes)
                     break
         self._resolved[memo] = found
         return found
 
-    def _within(self, module: str, rest: list[str], hops: int) -> str | None:
+    def _within(self, module: str, rest: list[str], hops: int, classes: bool) -> str | None:
         """``rest`` (``["helper"]``, ``["Model", "step"]``) looked up in ``module``."""
         candidate = f"{module}.{'.'.join(rest)}"
-        if candidate in self._functions:
+        if candidate in (self._classes if classes else self._functions):
             return candidate
-        exported = dict(self.modules[module].exports).get(rest[0])
+        facts = self.modules[module]
+        exported = dict(facts.exports).get(rest[0])
         if exported is not None:
-            return self.resolve(".".join([exported, *rest[1:]]), module, hops + 1)
+            return self.resolve(".".join([exported, *rest[1:]]), module, hops + 1, classes)
+        for star in facts.star_imports:
+            found = self.resolve(".".join([star, *rest]), module, hops + 1, classes)
+            if found is not None:
+                return found
         bases = self._classes.get(f"{module}.{rest[0]}")
-        if bases and len(rest) == 2:
+        if bases and len(rest) == 2 and not classes:
             for base in bases:
                 found = self.resolve(f"{base}.{rest[1]}", module, hops + 1)
                 if found is not None:
@@ -138,7 +217,8 @@ class CallerIndex:
 
     def outside_callers(self, module: str) -> dict[str, Grad]:
         """For each module-level function and method of ``module`` (by qualified name) that is
-        called or referenced in other modules: the grad mode of those call sites."""
+        called or referenced where the module cannot see it (in other modules, or by method
+        name): the grad mode of those call sites."""
         facts = self.modules.get(module)
         if facts is None:
             return {}
@@ -146,7 +226,7 @@ class CallerIndex:
         for definition in facts.definitions:
             key = f"{module}.{definition.qualname}"
             sites = [self._site_state(s, self.states)
-                     for s in self._sites.get(key, ()) if s.module != module]
+                     for s in self._sites.get(key, ()) if s.module != module or s.by_name]
             if self._escapes.get(key, set()) - {module}:
                 sites.append(Grad.ENABLED)
             if sites and definition.kind != "class":

@@ -21,6 +21,10 @@ class Definition(NamedTuple):
     decorators: tuple[str, ...]  # resolved where the imports allow, else as written
     grad: Optional[str]  # the grad mode its decorators set (``@torch.no_grad()``), if any
     annotations: tuple[tuple[str, str], ...]  # (parameter, annotation) where it is a name
+    # What calls it accepts: (positional parameters, how many of them are required, keyword-only
+    # parameters, the required ones among them, ``*args``, ``**kwargs``); a method's receiver
+    # (``self``, ``cls``) left out.
+    signature: tuple
 
 
 class ClassFacts(NamedTuple):
@@ -40,6 +44,20 @@ class CallSite(NamedTuple):
     line: int
 
 
+class MethodCall(NamedTuple):
+    """A call ``<receiver>.name(...)`` whose receiver's class is unknown (``self.model.generate(x)``,
+    ``sampler.sample(...)``): it may run the project's method of that name in any class that
+    accepts its arguments."""
+
+    name: str
+    caller: Optional[str]
+    grad: Optional[str]
+    line: int
+    positional: int  # positional arguments
+    keywords: tuple[str, ...]
+    unpacked: bool  # ``*args`` or ``**kwargs`` at the call: any signature may accept it
+
+
 class ModuleFacts(NamedTuple):
     name: str  # ``pkg.train``; a package's ``__init__.py`` is ``pkg``
     package: bool
@@ -49,16 +67,26 @@ class ModuleFacts(NamedTuple):
     calls: tuple[CallSite, ...]
     escapes: tuple[str, ...]  # functions referenced other than by a call: stored, returned
     grad_switches: tuple[tuple[int, str], ...]  # module-level ``set_grad_enabled``: (line, mode)
+    method_calls: tuple[MethodCall, ...]
+    # Attribute names read other than as a callee through a receiver of unknown class
+    # (``hooks.append(model.sample)``, ``getattr(model, "sample")``): a method of that name
+    # may be called from anywhere.
+    attribute_escapes: tuple[str, ...]
+    star_imports: tuple[str, ...]  # modules whose names ``from <module> import *`` re-exports
 
     def to_plain(self) -> tuple:
         """Built-in tuples only: what ``marshal`` stores (see cache.py)."""
         return (self.name, self.package, self.exports,
                 tuple(tuple(d) for d in self.definitions), tuple(tuple(c) for c in self.classes),
-                tuple(tuple(c) for c in self.calls), self.escapes, self.grad_switches)
+                tuple(tuple(c) for c in self.calls), self.escapes, self.grad_switches,
+                tuple(tuple(c) for c in self.method_calls), self.attribute_escapes,
+                self.star_imports)
 
     @classmethod
     def from_plain(cls, plain: tuple) -> ModuleFacts:
-        name, package, exports, definitions, classes, calls, escapes, switches = plain
+        (name, package, exports, definitions, classes, calls, escapes, switches, method_calls,
+         attribute_escapes, star_imports) = plain
         return cls(name, package, exports, tuple(Definition(*d) for d in definitions),
                    tuple(ClassFacts(*c) for c in classes), tuple(CallSite(*c) for c in calls),
-                   escapes, switches)
+                   escapes, switches, tuple(MethodCall(*c) for c in method_calls),
+                   attribute_escapes, star_imports)

@@ -19,7 +19,7 @@ from typing import NamedTuple, Optional, Union
 from nograd_lint.ast_walk import CHILD_FIELDS, child_fields, dotted
 from nograd_lint.frameworks import HookMode, hook_mode
 from nograd_lint.model.names import canonical
-from nograd_lint.project.facts import CallSite, ClassFacts, Definition, ModuleFacts
+from nograd_lint.project.facts import CallSite, ClassFacts, Definition, MethodCall, ModuleFacts
 from nograd_lint.vocabulary import (
     GRAD_MODE_APIS, MANAGER_NAME, NO_FLAG, PARAMETER, SET_GRAD_ENABLED, Grad, grad_api_effect,
 )
@@ -95,6 +95,16 @@ class _Call(NamedTuple):
     line: int
 
 
+class _MethodCall(NamedTuple):
+    name: str
+    caller: Optional[str]
+    explicit: Explicit
+    line: int
+    positional: int
+    keywords: tuple[str, ...]
+    unpacked: bool
+
+
 def index_module(tree: ast.Module, module: str, package: bool,
                  torch_aliases: tuple[str, ...]) -> ModuleFacts:
     """The facts of ``tree``, the module named ``module`` (a package's ``__init__`` when
@@ -120,6 +130,9 @@ class _Indexer:
         self.classes: list[ClassFacts] = []
         self.calls: list[_Call] = []
         self.escapes: set[str] = set()
+        self.method_calls: list[_MethodCall] = []
+        self.attribute_escapes: set[str] = set()
+        self.star_imports: list[str] = []
         self.switches: list[tuple[int, str]] = []
         self.scopes: list[str] = []  # names of the enclosing classes and functions
         self.managing: set[str] = set()  # own functions/classes whose body switches grad mode
@@ -141,12 +154,19 @@ class _Indexer:
             if grad is None and call.caller is None:
                 grad = Grad.ENABLED
             calls.append(CallSite(call.callee, call.caller, grad and grad.value, call.line))
+        method_calls = []
+        for call in self.method_calls:
+            grad = self.settle(call.explicit)
+            if grad is None and call.caller is None:
+                grad = Grad.ENABLED
+            method_calls.append(MethodCall(call.name, call.caller, grad and grad.value, *call[3:]))
         own = f"{self.module}."
         names = set(self.qualified.values())
         escapes = sorted(e for e in self.escapes if not e.startswith(own) or e[len(own):] in names)
         return ModuleFacts(self.module, self.package, tuple(sorted(self.exports.items())),
                            tuple(self.definitions), tuple(self.classes), tuple(calls),
-                           tuple(escapes), tuple(self.switches))
+                           tuple(escapes), tuple(self.switches), tuple(method_calls),
+                           tuple(sorted(self.attribute_escapes)), tuple(self.star_imports))
 
     def settle(self, explicit: Explicit) -> Grad | None:
         while isinstance(explicit, _Deferred):
@@ -222,7 +242,9 @@ class _Indexer:
         else:
             module = node.module
         for alias in node.names:
-            if alias.name != "*" and module:
+            if alias.name == "*" and module and frame.caller is None and not self.scopes:
+                self.star_imports.append(module)
+            elif alias.name != "*" and module:
                 self.bind(alias.asname or alias.name, f"{module}.{alias.name}", bool(node.level),
                           frame)
 
@@ -346,7 +368,9 @@ class _Indexer:
         if qualname is not None:
             self.definitions.append(Definition(
                 qualname, "method" if "." in qualname else "function", node.lineno,
-                self.decorators(node), explicit and explicit.value, tuple(annotations)))
+                self.decorators(node), explicit and explicit.value, tuple(annotations),
+                _signature(arguments, "." in qualname and not any(
+                    type(d) is ast.Name and d.id == "staticmethod" for d in node.decorator_list))))
         collects_layers = qualname is not None and qualname.endswith(".__init__")
         saved = self.init
         self.init = [] if collects_layers else None
@@ -373,7 +397,7 @@ class _Indexer:
         bases = tuple(self.resolve(name) or name for name in map(dotted, node.bases) if name)
         if top_level:
             self.definitions.append(Definition(
-                node.name, "class", node.lineno, self.decorators(node), None, ()))
+                node.name, "class", node.lineno, self.decorators(node), None, (), ()))
         ancestors = set(bases)
         for base in bases:
             ancestors |= self.class_ancestors.get(base, set())
@@ -436,9 +460,21 @@ class _Indexer:
         head = base.id
         if head not in self.bound and head not in self.local and (
                 head not in ("self", "cls") or base is node):
+            if base is not node:  # ``model.sample``: a method of any class may be read
+                self.attribute_chain(node)
             return None  # the common case: a local variable
         target = self.resolve(head if base is node else dotted(node))
+        if target is None and base is not node and head in ("self", "cls"):
+            self.attribute_chain(node)
         return None if target is None or _is_torch(target) else target
+
+    def attribute_chain(self, node: ast.AST) -> None:
+        """Every attribute read along ``a.b.c`` (not called) may be a method of the project
+        that escapes there."""
+        escapes = self.attribute_escapes
+        while type(node) is ast.Attribute:
+            escapes.add(node.attr)
+            node = node.value
 
     def call(self, node: ast.Call, frame: _Frame, stack: list) -> None:
         """Note a call site, and push what is left to walk onto ``stack``."""
@@ -449,15 +485,54 @@ class _Indexer:
         elif self.is_grad_api(func):
             self.managing.update(self.scopes)
         explicit, line = frame.states[-1], node.lineno
-        # A function passed along (``model.apply(init)``) is taken to run right here.
-        for expression in (func, *node.args, *(k.value for k in node.keywords)):
+        if kind is ast.Attribute:
+            target = self.method_target(func, stack)
+            if target:
+                self.calls.append(_Call(target, frame.caller, explicit, line))
+            elif target is None and not _implicit(func.attr):
+                keywords = tuple(k.arg for k in node.keywords if k.arg is not None)
+                unpacked = (len(keywords) < len(node.keywords)
+                            or any(type(a) is ast.Starred for a in node.args))
+                self.method_calls.append(_MethodCall(
+                    func.attr, frame.caller, explicit, line, len(node.args), keywords, unpacked))
+        elif kind is ast.Name:
+            target = self.reference(func, stack)
+            if target is not None:
+                self.calls.append(_Call(target, frame.caller, explicit, line))
+            elif func.id == "getattr" and len(node.args) > 1:
+                name = node.args[1]
+                if type(name) is ast.Constant and type(name.value) is str:
+                    self.attribute_escapes.add(name.value)
+        # A function passed along (``model.apply(init)``) is taken to run right here; a
+        # method read through a receiver of unknown class (``pool.map(model.sample)``) escapes.
+        for expression in (*node.args, *(k.value for k in node.keywords)):
             kind = type(expression)
             if kind is ast.Name or kind is ast.Attribute:
                 target = self.reference(expression, stack)
                 if target is not None:
                     self.calls.append(_Call(target, frame.caller, explicit, line))
-            elif expression is not func:
+            else:
                 stack.append(expression)
+
+    def method_target(self, func: ast.Attribute, stack: list) -> str | None | bool:
+        """What a callee ``a.b.f`` resolves to (``reference``); None when its receiver's class
+        is unknown (a local variable, ``self.model``, a call's result), so that it may be any
+        method ``f`` of the project; False when it resolves outside the project."""
+        base = func.value
+        while type(base) is ast.Attribute:
+            base = base.value
+        if type(base) is not ast.Name:
+            stack.append(base)
+            self.attribute_chain(func.value)
+            return None
+        head = base.id
+        receiver = head in self.bound or head in self.local or (
+            head in ("self", "cls") and func.value is base and self.klass is not None)
+        if not receiver:
+            self.attribute_chain(func.value)
+            return None
+        target = self.resolve(dotted(func))
+        return False if target is None or _is_torch(target) else target
 
 
 def _flag(call: ast.Call | None):
@@ -471,6 +546,28 @@ def _flag(call: ast.Call | None):
     if type(value) is ast.Constant and type(value.value) is bool:
         return value.value
     return None
+
+
+def _implicit(name: str) -> bool:
+    """Methods Python or torch call without naming them (``model(x)`` runs ``forward``,
+    ``with m:`` runs ``__enter__``): they run wherever their objects are used, so the project
+    counts them as escaped (callers.py), and a call of one by name adds nothing."""
+    return name == "forward" or name.startswith("__") and name.endswith("__")
+
+
+def _signature(arguments: ast.arguments, bound: bool) -> tuple:
+    """Definition.signature: the calls a function accepts (``bound``: a method, whose first
+    parameter is its receiver)."""
+    positional = [a.arg for a in (*arguments.posonlyargs, *arguments.args)]
+    required = len(positional) - len(arguments.defaults)
+    if bound and positional:
+        positional.pop(0)
+        required -= 1
+    keyword_only = tuple(a.arg for a in arguments.kwonlyargs)
+    required_keywords = tuple(a.arg for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults)
+                              if d is None)
+    return (tuple(positional), max(required, 0), keyword_only, required_keywords,
+            arguments.vararg is not None, arguments.kwarg is not None)
 
 
 def _is_torch(name: str) -> bool:

@@ -25,8 +25,9 @@ class EvaluationWithGrad(Rule):
     ## Known problems
     Evaluation is recognised by names and loops.  Hooks that a framework runs without gradients
     (``frameworks.py``: Lightning's ``validation_step``...) and functions whose every caller, in
-    any file of the project, runs without gradients are not flagged; calls through other
-    receivers than ``self`` (``self.model.generate()``) are not followed yet.
+    any file of the project, runs without gradients are not flagged (a call through an object of
+    unknown class, ``self.model.generate(x)``, counts for every method of that name whose
+    parameters accept it; calls from test files do not count).
 
     ## Fix safety
     Unsafe: the fix decorates the function with ``@torch.no_grad()`` or wraps the loop in

@@ -268,6 +268,93 @@ CROSS_FILE = {
                     validate(model, loader)
             """,
     },
+    "methods called through receivers of unknown class": {
+        "models/__init__.py": """
+            from .vae import *
+            """,
+        "models/vae.py": """
+            import torch
+
+            class VAE(torch.nn.Module):
+                def generate(self, x, labels=None):
+                    return self.forward(x)
+
+                def predict(self, count, device):
+                    return self.decode(torch.randn(count, device=device))
+
+            class Flow(torch.nn.Module):
+                def generate(self, x, temperature):
+                    return self.forward(x)  # expect: NG101
+
+            class Sampler:
+                def predict(self, x, steps=20):
+                    return self.model(x)  # expect: NG101
+            """,
+        "experiment.py": """
+            import torch
+            import pytorch_lightning as pl
+            from models import VAE
+
+            class Experiment(pl.LightningModule):
+                def on_validation_end(self):
+                    self.sample_images()
+
+                def sample_images(self):
+                    recons = self.model.generate(self.x, labels=self.y)
+                    return recons.data
+
+            def train(flow, x):
+                return flow.generate(x, temperature=0.5)
+
+            def draw(sampler, x):
+                return sampler.predict(x, steps=10)
+
+            @torch.no_grad()
+            def show(vae):
+                return vae.predict(16, "cpu")
+            """,
+        "tests/test_models.py": """
+            import torch
+            from models import VAE
+
+            def test_generate():
+                VAE().generate(torch.ones(2))
+            """,
+    },
+    "methods read, not called, or called by their framework": {
+        "models.py": """
+            import torch
+            import pytorch_lightning as pl
+            from transformers import Trainer
+
+            class Net(torch.nn.Module):
+                def predict(self, x):
+                    return self.forward(x)  # expect: NG101
+
+            class Model(pl.LightningModule):
+                def validate_batch(self, x):
+                    return self.forward(x)
+
+                def on_train_batch_end(self, outputs, batch, batch_idx):
+                    self.net.eval()
+                    return self.net(batch)  # expect: NG105
+
+            class CustomTrainer(Trainer):
+                def evaluation_loop(self, loader):
+                    return [self.model(x) for x in loader]  # expect: NG101
+            """,
+        "main.py": """
+            import torch
+
+            def run(net, model, trainer, loader):
+                with torch.no_grad():
+                    net.predict(1)
+                    model.validate_batch(1)
+                    model.on_train_batch_end(None, 1, 0)
+                    trainer.evaluation_loop(loader)
+                return getattr(net, "predict")
+            """,
+    },
 }
 
 
