@@ -9,7 +9,7 @@
 ``grad-mode-statement``  ``set_grad_enabled`` called with ``False`` in a function, and no
                   later call in it that surely is torch's ``set_grad_enabled`` (NG103).
 ``backward-without-grad``  a ``.backward(...)`` or ``grad(...)`` call where gradients may be
-                  off (NG104).
+                  off, or in a function with a grad-mode ``with`` (NG104).
 
 Gradients *may be on* unless the function has no ``set_grad_enabled`` call and either the
 innermost grad-mode ``with`` item or decorator is torch's ``no_grad`` or ``inference_mode()``
@@ -93,6 +93,8 @@ class GradModeScreen(NamesScreen):
         for item in node.items:
             inner = self.grad_mode_item(item.context_expr) or inner
             self.with_item(item.context_expr)
+        if inner is not context.disabler:
+            context.frame.disables = context.grad_frame.disables = True
         return context._replace(disabler=inner)
 
     def on_call(self, node: ast.Call, name: str | None, context: Context) -> None:
@@ -161,7 +163,7 @@ class GradModeScreen(NamesScreen):
             found.add("grad-mode")
         self.disabled_functions = self.functions_maybe_called_without_grad()
         self.without_grad = self.functions_surely_called_without_grad()
-        if any(self.may_disable(frame, d) for frame, d in self.backwards):
+        if any(self.may_disable(frame, d) or frame.disables for frame, d in self.backwards):
             found.add("backward-without-grad")
         if any(frame.key is not None and self.may_leak_grad_mode(frame) for frame in self.frames):
             found.add("grad-mode-statement")

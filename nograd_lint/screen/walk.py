@@ -60,7 +60,7 @@ class Frame:
     the same function, and what decides its grad mode."""
 
     __slots__ = ("key", "qualname", "pytest", "evals", "calls", "inplace", "data_inplace",
-                 "backward", "trains", "sets_grad", "set_grad_calls")
+                 "backward", "trains", "sets_grad", "set_grad_calls", "disables")
 
     def __init__(self, key: tuple[ast.ClassDef | None, str] | None = None,
                  pytest: bool = False, qualname: str | None = None) -> None:
@@ -77,6 +77,8 @@ class Frame:
         # A ``set_grad_enabled(...)`` call: as a statement it switches grad mode for the rest
         # of its block, whatever ``with`` surrounds it.
         self.sets_grad = False
+        # A grad-mode ``with`` in it: a value computed there may reach a backward after it.
+        self.disables = False
         # Each ``set_grad_enabled(...)`` call in the function, and whether it may switch off.
         self.set_grad_calls: list[tuple[ast.Call, bool]] = []
         # Calls but ``.eval()``/``.train()``, each with the grad-mode disabler around it:
