@@ -111,6 +111,13 @@ def configured_hooks(entries: Iterable[str]) -> tuple[Hooks, ...]:
     return tuple(hooks)
 
 
+#: Methods of framework classes that run their forward passes without gradients, by name:
+#: Hugging Face transformers' ``GenerationMixin.generate`` is ``@torch.no_grad()``
+#: (src/transformers/generation/utils.py).  A call ``<model>.generate(...)`` runs no forward
+#: with gradients unless the module defines a ``generate`` of its own.
+NO_GRAD_METHODS = frozenset({"generate"})
+
+
 #: External base classes whose code calls no method of a subclass but those Python and torch
 #: call without naming them (``forward``, ``__getitem__``): a subclass's other methods run only
 #: where the project calls them.

@@ -66,6 +66,7 @@ class _Forward:
     call: cst.Call
     order: int
     where: Where
+    klass: cst.ClassDef | None  # the class around it (``self.f()``)
     detached: bool = False
 
 
@@ -78,6 +79,9 @@ class _Function:
     evals: list[tuple[int, str]] = field(default_factory=list)  # order, "model.eval()"
     resumes: list[int] = field(default_factory=list)  # order of X.train() calls
     loops: list[tuple[cst.For, int, int, str]] = field(default_factory=list)
+    # Other calls (and the class around them): one of a function that sets gradients off
+    # itself (``model.generate(...)``) runs models without them.
+    calls: list[tuple[cst.Call, cst.ClassDef | None]] = field(default_factory=list)
     end: int = 0
 
 
@@ -107,6 +111,7 @@ class EvaluationRegions(Layer):
         self._detached: set[cst.CSTNode] = set()
         self._modules: set[str] = set()  # names that received .eval()/.train()
         self._verdicts: list[Verdict] | None = None
+        self._runs_grad_forward: dict[cst.FunctionDef, bool] = {}
 
     def _record(self, function: cst.FunctionDef | None) -> _Function:
         return self._functions[function] if function is not None else self._module
@@ -161,7 +166,10 @@ class EvaluationRegions(Layer):
             if any(words(name) & OPTIMIZER_WORDS for name in identifiers(step)):
                 function.trains.append(self.model.index)
         elif self._is_model_call(node):
-            function.forwards.append(_Forward(node, self.model.index, self.grad.where()))
+            function.forwards.append(_Forward(node, self.model.index, self.grad.where(),
+                                              self.model.enclosing_class()))
+        else:
+            function.calls.append((node, self.model.enclosing_class()))
 
     def _note_mode_switch(self, node: cst.Call, receiver: cst.BaseExpression, function: _Function) -> None:
         name = dotted_name(receiver)
@@ -225,12 +233,40 @@ class EvaluationRegions(Layer):
         patterns = self.config.eval_function_patterns
         return bool(words(name) & EVAL_FUNCTION_WORDS) or any(re.search(p, name) for p in patterns)
 
+    def _with_grad(self, forward: _Forward) -> bool:
+        """Does ``forward`` run a model with gradients enabled?  Not where they are off, nor as
+        a call of a function that sets them off itself (``@torch.no_grad()``, a framework's
+        ``generate``) or runs no forward pass with them (``self.generate_from_model(...)``,
+        whose only forward is a ``model.generate(...)``)."""
+        if self.grad.state(forward.where) is not Grad.ENABLED:
+            return False
+        callees = self.model.callees(forward.call.func, forward.klass)
+        if self.grad.callee_grad(forward.call, callees) is Grad.DISABLED:
+            return False
+        return not callees or any(self._grad_forward_in(f) for f in callees)
+
+    def _grad_forward_in(self, function: cst.FunctionDef) -> bool:
+        """May ``function`` run a forward pass with gradients?  Yes, unless something shows it
+        runs its models without them (a forward in a disabled region, a call of a function
+        that disables them) and no forward with them is seen: not every forward is named like
+        one (``self.conv(x)``)."""
+        known = self._runs_grad_forward.get(function)
+        if known is None:
+            self._runs_grad_forward[function] = False  # recursion: settled by the other calls
+            record = self._functions[function]
+            enabled = [self._with_grad(f) for f in record.forwards if not f.detached]
+            known = any(enabled) or not enabled and not any(
+                self.grad.callee_grad(call, self.model.callees(call.func, klass)) is Grad.DISABLED
+                for call, klass in record.calls)
+            self._runs_grad_forward[function] = known
+        return known
+
     def _judge(self, function: _Function, start: int, end: int, evidence: str, code: str,
                region: cst.CSTNode | None, covered: set[int]) -> None:
         if any(start <= order <= end for order in function.trains):
             return  # it trains: not evaluation code
         forwards = [f for f in function.forwards if start <= f.order <= end and not f.detached
-                    and self.grad.state(f.where) is Grad.ENABLED]
+                    and self._with_grad(f)]
         if not forwards or any(id(f.call) in covered for f in forwards):
             return
         covered.update(id(f.call) for f in forwards)

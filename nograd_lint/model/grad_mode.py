@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Union
 
 from nograd_lint import libcst as cst
 
-from nograd_lint.frameworks import HookMode, configured_hooks, hook_mode
+from nograd_lint.frameworks import NO_GRAD_METHODS, HookMode, configured_hooks, hook_mode
 from nograd_lint.model.layers import Layer
 from nograd_lint.model.scopes import receiver_method
 from nograd_lint.model.names import ImportResolver, dotted_name
@@ -103,6 +103,8 @@ class GradRegions(Layer):
         self._resolved: dict[cst.CSTNode, Grad] | None = None
         self._class_ancestors: dict[cst.ClassDef, frozenset[str]] = {}
         self._configured_hooks = configured_hooks(context.config.no_grad_hooks)
+        # Functions whose decorators (or framework) set their grad mode: ``@torch.no_grad()``.
+        self._decorated: dict[cst.FunctionDef, Grad] = {}
 
     # ------------------------------------------------------------------ queries
     def where(self) -> Where:
@@ -129,6 +131,23 @@ class GradRegions(Layer):
             return _Deferred(name, self.where().explicit)
         if MANAGER_NAME.search(last):
             return Grad.MANAGED
+        return None
+
+    def callee_grad(self, call: cst.Call, callees: list[cst.FunctionDef]) -> Grad | None:
+        """The grad mode a call's callee sets for its own body, whatever the call site's: that
+        of its decorators when every function it may run has the same (``callees``, this
+        module's; for ``<object>.f(...)``, every method ``f`` of the module); DISABLED for a
+        framework method that runs without gradients (frameworks.NO_GRAD_METHODS:
+        ``model.generate(...)``) when the module defines no method of that name."""
+        func = call.func
+        if not callees and type(func) is cst.Attribute and receiver_method(func) is None \
+                and self.names.qualified_name(func) is None:
+            callees = self.model.methods_by_name.get(func.attr.value, [])
+            if not callees and func.attr.value in NO_GRAD_METHODS:
+                return Grad.DISABLED
+        if callees:
+            modes = {self._decorated.get(function) for function in callees}
+            return modes.pop() if len(modes) == 1 else None
         return None
 
     def state(self, where: Where) -> Grad:
@@ -187,6 +206,8 @@ class GradRegions(Layer):
             effect = self.effect(decorator.decorator)
             if isinstance(effect, Grad):
                 explicit = effect
+        if isinstance(explicit, Grad):
+            self._decorated[node] = explicit
         self._frames.append([explicit])
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:

@@ -29,6 +29,12 @@ class EvaluationWithGrad(Rule):
     unknown class, ``self.model.generate(x)``, counts for every method of that name whose
     parameters accept it; calls from test files do not count).
 
+    A call of a function that switches gradients off itself is no forward pass with them: one
+    decorated ``@torch.no_grad()``/``@torch.inference_mode()``, a model's ``generate`` (Hugging
+    Face's is ``@torch.no_grad()``; see ``frameworks.py``), or a function of the module whose only
+    forward passes are such calls.  An override of Hugging Face ``Trainer.prediction_step`` that
+    drops the base class's ``no_grad`` is flagged: the Trainer calls it with gradients enabled.
+
     ## Fix safety
     Unsafe: the fix decorates the function with ``@torch.no_grad()`` or wraps the loop in
     ``with torch.no_grad():``, which would stop training if an output did reach ``backward()``.
@@ -58,6 +64,16 @@ class EvaluationWithGrad(Rule):
                 for x, y in val_loader:
                     print(model(x).argmax(1).eq(y).float().mean().item())  # expect: NG101
             """),
+        Invalid("""
+            import torch
+
+            class Evaluator:
+                def run_model(self, x):
+                    return self.model(x)
+
+                def evaluate(self, x):
+                    return self.run_model(x).argmax(1)  # expect: NG101
+            """),
     )
     VALID = (
         Valid("""
@@ -83,15 +99,32 @@ class EvaluationWithGrad(Rule):
                     x, y = batch
                     self.log("val_acc", (self(x).argmax(1) == y).float().mean())
             """),
+        Valid("""
+            import torch
+
+            class Evaluator:
+                def generate_from_model(self, model, batch):
+                    # transformers' generate() is @torch.no_grad()
+                    return model.generate(batch["input_ids"], max_new_tokens=20)
+
+                @torch.no_grad()
+                def score_model(self, batch):
+                    return self.model(batch["input_ids"]).logits
+
+                def evaluate(self, batch):
+                    return self.generate_from_model(self.model, batch), self.score_model(batch)
+            """),
     )
     fixtures = (
         "ng101_eval_loop.py",
         "ng101_evaluate_function.py",
         "ng101_fit_with_validation.py",
+        "ng101_prediction_step_override.py",
         "ng101_validate_method.py",
         "ng101_written_for_runtime.py",
         "ok_conditional_no_grad.py",
         "ok_eval_loop_no_grad.py",
+        "ok_generate_helper.py",
         "ok_lightning_validation_step.py",
         "ok_validation_every_n_batches.py",
     )
