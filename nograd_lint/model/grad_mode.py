@@ -8,7 +8,8 @@ Built once per module during the engine's single traversal and queried by rules:
 
 Grad mode at a point comes from, innermost first: a ``with`` item (``no_grad()``,
 ``inference_mode()``, ``set_grad_enabled(False)``, ``enable_grad()``, ``inference_mode(False)``),
-an earlier bare ``set_grad_enabled(...)`` statement in the same block, a decorator
+an earlier bare ``set_grad_enabled(...)`` or ``no_grad().__enter__()`` statement in the same
+block (at module level: for the rest of the script, and the functions it calls), a decorator
 (``@no_grad()``, ``@no_grad``, ``@inference_mode()``...), a framework that runs the method as
 one of its hooks (Lightning's ``validation_step``: ``frameworks.py``), and otherwise the
 function's callers:
@@ -73,6 +74,15 @@ def _flag_argument(call: cst.Call, keyword: str) -> cst.BaseExpression | None:
     for arg in call.args:
         if arg.keyword is None and not arg.star or (arg.keyword and arg.keyword.value == keyword):
             return arg.value
+    return None
+
+
+def _entered(call: cst.Call) -> cst.Call | None:
+    """``api(...)`` for a call ``api(...).__enter__()``."""
+    func = call.func
+    if type(func) is cst.Attribute and func.attr.value == "__enter__" and \
+            type(func.value) is cst.Call:
+        return func.value
     return None
 
 
@@ -266,6 +276,11 @@ class GradRegions(Layer):
             value = constant_bool(flag) if flag is not None else None
             self._frames[-1][-1] = (Grad.MANAGED if value is None
                                     else Grad.ENABLED if value else Grad.DISABLED)
+        elif isinstance(call, cst.Call) and _entered(call) is not None:
+            # ``torch.no_grad().__enter__()``: the block's mode, never left (a script's way).
+            effect = self.effect(_entered(call))
+            if isinstance(effect, Grad):
+                self._frames[-1][-1] = effect
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         self._definitions.add(id(node.attr))

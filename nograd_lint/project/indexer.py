@@ -309,6 +309,13 @@ class _Indexer:
                 frame.states[-1] = state
                 if frame.caller is None and not self.scopes:
                     self.switches.append((node.lineno, state.value))
+            elif type(call) is ast.Call and type(call.func) is ast.Attribute and \
+                    call.func.attr == "__enter__" and type(call.func.value) is ast.Call:
+                effect = self.effect(call.func.value, frame)  # ``no_grad().__enter__()``
+                if isinstance(effect, Grad):
+                    frame.states[-1] = effect
+                    if frame.caller is None and not self.scopes:
+                        self.switches.append((node.lineno, effect.value))
         else:
             if kind is ast.Assign:
                 self.assignment(node, frame)

@@ -102,6 +102,16 @@ class EvaluationWithGrad(Rule):
         Valid("""
             import torch
 
+            torch.inference_mode().__enter__()  # an inference script: for everything below
+
+            def predict(model, batch):
+                return model(batch).argmax(1)
+
+            print(predict(torch.load("model.pt"), torch.ones(1, 4)))
+            """),
+        Valid("""
+            import torch
+
             class Evaluator:
                 def generate_from_model(self, model, batch):
                     # transformers' generate() is @torch.no_grad()
@@ -120,12 +130,14 @@ class EvaluationWithGrad(Rule):
         "ng101_evaluate_function.py",
         "ng101_fit_with_validation.py",
         "ng101_prediction_step_override.py",
+        "ng101_script_evaluates_before_grad_off.py",
         "ng101_validate_method.py",
         "ng101_written_for_runtime.py",
         "ok_conditional_no_grad.py",
         "ok_eval_loop_no_grad.py",
         "ok_generate_helper.py",
         "ok_lightning_validation_step.py",
+        "ok_script_grad_disabled.py",
         "ok_validation_every_n_batches.py",
     )
 

@@ -107,6 +107,11 @@ class GradModeScreen(NamesScreen):
         if name in self.backward_names:
             context.frame.backward = True
             self.backwards.append((context.grad_frame, context.disabler))
+        if name == "__enter__" and type(node.func) is ast.Attribute and \
+                type(node.func.value) is ast.Call and \
+                (dotted(node.func.value.func) or "").rsplit(".", 1)[-1] in self.grad_mode_names:
+            # ``no_grad().__enter__()`` switches the mode for the rest of the block.
+            context.grad_frame.sets_grad = True
         if name in self.set_grad_names:
             context.grad_frame.sets_grad = True
             arguments = [*node.args, *(k.value for k in node.keywords)]

@@ -355,6 +355,36 @@ CROSS_FILE = {
                 return getattr(net, "predict")
             """,
     },
+    "grad mode switched off for the rest of a script": {
+        "helpers.py": """
+            import torch
+
+            def evaluate(model, loader):
+                return [model(x) for x in loader]
+
+            def validate(model, loader):
+                return [model(x) for x in loader]  # expect: NG101
+            """,
+        "infer.py": """
+            import torch
+            from helpers import evaluate, validate
+
+            validate(torch.load("m.pt"), [])
+            torch.no_grad().__enter__()
+            evaluate(torch.load("m.pt"), [])
+            validate(torch.load("m.pt"), [])
+            """,
+        "script.py": """
+            import torch
+
+            def predict(model, x):
+                return model(x)
+
+            if __name__ == "__main__":
+                torch.set_grad_enabled(False)
+                print(predict(torch.load("m.pt"), torch.ones(2)))
+            """,
+    },
 }
 
 
