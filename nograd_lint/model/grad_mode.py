@@ -13,8 +13,8 @@ block (at module level: for the rest of the script, and the functions it calls),
 (``@no_grad()``, ``@no_grad``, ``@inference_mode()``...), a framework that runs the method as
 one of its hooks (Lightning's ``validation_step``: ``frameworks.py``), and otherwise the
 function's callers:
-a function (or method, or lambda) whose every call site in the module is in a disabled region
-counts as disabled; one that is referenced in any other way (returned, stored) is called from
+a function (or method, or lambda, passed along or assigned to a name in a function) whose every
+call site in the module is in a disabled region counts as disabled; one that is referenced in any other way (returned, stored) is called from
 places we cannot see, so it counts as enabled.  A function passed as an argument
 (``model.apply(init_weights)``) is taken to be called at that argument.  Call sites in other
 files come from the project index (nograd_lint/project/): for a module-level function or a
@@ -106,6 +106,8 @@ class GradRegions(Layer):
         self._escaped_names: set[str] = set()  # used other than by calling or passing along
         self._escaped_methods: set[tuple[cst.ClassDef | None, str]] = set()
         self._lambda_sites: dict[cst.Lambda, list[Where]] = {}
+        # ``update = lambda x: ...`` in a function: called wherever ``update(...)`` is.
+        self._named_lambdas: dict[str, list[cst.Lambda]] = {}
         # By ``id`` (hashing libcst nodes calls Python code, and every Name is looked up):
         self._called: set[int] = set()  # expressions in callee or argument position
         self._definitions: set[int] = set()  # Name nodes that are not references
@@ -223,6 +225,13 @@ class GradRegions(Layer):
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._frames.pop()
 
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if (len(node.targets) == 1 and type(node.targets[0].target) is cst.Name
+                and type(node.value) is cst.Lambda and self.model.function() is not None):
+            name = node.targets[0].target
+            self._definitions.add(id(name))
+            self._named_lambdas.setdefault(name.value, []).append(node.value)
+
     def visit_Lambda(self, node: cst.Lambda) -> None:
         self._frames.append([None])
 
@@ -307,6 +316,10 @@ class GradRegions(Layer):
         escaped |= {f for klass, name in self._escaped_methods if klass is not None
                     for f in methods(klass, name)}
         call_sites.update(self._lambda_sites)
+        for expression, where, _ in self._calls:
+            if type(expression) is cst.Name and expression.value not in self._escaped_names:
+                for function in self._named_lambdas.get(expression.value, ()):
+                    call_sites.setdefault(function, []).append(where)
         outside = {f: self._outside_callers[name] for f, name in self._qualified.items()
                    if name in self._outside_callers}
         # Greatest fixed point: start from "disabled" for every function with call sites and

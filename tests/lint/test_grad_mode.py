@@ -136,6 +136,25 @@ def test_lambdas_and_nested_functions_inherit_nothing_from_the_enclosing_with():
     assert codes(source) == [(5, "NG101"), (7, "NG101")]
 
 
+def test_a_lambda_named_in_a_function_runs_where_it_is_called():
+    source = """
+    import torch
+    class Solver:
+        def predict_noise(self, x):
+            return self.model(x)
+
+        def sample(self, x):
+            update = lambda v: self.predict_noise(v)
+            with torch.no_grad():
+                return update(x)
+
+        def score(self, x):
+            step = lambda v: self.model(v)
+            return step(x)  # a call with gradients: the lambda's forward is flagged
+    """
+    assert codes(source) == [(13, "NG101")]
+
+
 def test_training_regions_are_never_flagged():
     source = """
     import torch
@@ -236,9 +255,9 @@ def test_ng104_needs_the_value_computed_in_the_disabled_region():
             with torch.enable_grad():
                 fine = model(x).sum()
                 fine.backward()
-        inside.backward()
+        inside.backward()  # after the block: still no graph
     """
-    assert codes(source) == [(9, "NG104"), (10, "NG104")]
+    assert codes(source) == [(9, "NG104"), (10, "NG104"), (16, "NG104")]
 
 
 def test_unsafe_fixes_need_the_flag_and_use_the_modules_alias():
