@@ -52,17 +52,17 @@ def is_test_module(module: ModuleFacts) -> bool:
 
 def accepts(signature: tuple, call: MethodCall) -> bool:
     """Can a function of ``signature`` (facts.Definition) take ``call``'s arguments?"""
-    if call.unpacked or not signature:
+    if call.positional < 0 or not signature:
         return True
     positional, required, keyword_only, required_keywords, varargs, varkw = signature
-    if call.positional > len(positional) and not varargs:
+    count, keywords = call.positional, call.keywords
+    if count > len(positional) and not varargs:
         return False
-    names = positional[call.positional:]
-    if any(name not in names and name not in keyword_only for name in call.keywords) and not varkw:
+    names = positional[count:]
+    if not varkw and any(name not in names and name not in keyword_only for name in keywords):
         return False
-    given = set(call.keywords)
-    return (all(name in given for name in positional[call.positional:required])
-            and all(name in given for name in required_keywords))
+    return (all(name in keywords for name in positional[count:required])
+            and all(name in keywords for name in required_keywords))
 
 
 class CallerIndex:
@@ -98,8 +98,12 @@ class CallerIndex:
         for module in self.modules.values():
             if is_test_module(module):
                 continue
-            for call in module.method_calls:
-                for key, signature in methods.get(call.name, ()):
+            for fields in module.method_calls:
+                candidates = methods.get(fields[0])
+                if candidates is None:
+                    continue  # most are methods of tensors and other libraries' objects
+                call = MethodCall(*fields)
+                for key, signature in candidates:
                     if accepts(signature, call):
                         caller = f"{module.name}.{call.caller}" if call.caller else None
                         self._sites.setdefault(key, []).append(

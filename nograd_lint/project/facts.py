@@ -21,9 +21,10 @@ class Definition(NamedTuple):
     decorators: tuple[str, ...]  # resolved where the imports allow, else as written
     grad: Optional[str]  # the grad mode its decorators set (``@torch.no_grad()``), if any
     annotations: tuple[tuple[str, str], ...]  # (parameter, annotation) where it is a name
-    # What calls it accepts: (positional parameters, how many of them are required, keyword-only
-    # parameters, the required ones among them, ``*args``, ``**kwargs``); a method's receiver
-    # (``self``, ``cls``) left out.
+    # What calls of a method through an object accept: (positional parameters, how many of them
+    # are required, keyword-only parameters, the required ones among them, ``*args``,
+    # ``**kwargs``), its receiver (``self``, ``cls``) left out; () for a function, and for a
+    # method never matched by name.
     signature: tuple
 
 
@@ -47,15 +48,13 @@ class CallSite(NamedTuple):
 class MethodCall(NamedTuple):
     """A call ``<receiver>.name(...)`` whose receiver's class is unknown (``self.model.generate(x)``,
     ``sampler.sample(...)``): it may run the project's method of that name in any class that
-    accepts its arguments."""
+    accepts its arguments.  Stored as a plain tuple (there are many)."""
 
     name: str
     caller: Optional[str]
     grad: Optional[str]
-    line: int
-    positional: int  # positional arguments
+    positional: int  # positional arguments; -1 with ``*args``/``**kwargs``: any signature
     keywords: tuple[str, ...]
-    unpacked: bool  # ``*args`` or ``**kwargs`` at the call: any signature may accept it
 
 
 class ModuleFacts(NamedTuple):
@@ -67,7 +66,7 @@ class ModuleFacts(NamedTuple):
     calls: tuple[CallSite, ...]
     escapes: tuple[str, ...]  # functions referenced other than by a call: stored, returned
     grad_switches: tuple[tuple[int, str], ...]  # module-level ``set_grad_enabled``: (line, mode)
-    method_calls: tuple[MethodCall, ...]
+    method_calls: tuple[tuple, ...]  # MethodCall's fields: plain tuples, as many as calls
     # Attribute names read other than as a callee through a receiver of unknown class
     # (``hooks.append(model.sample)``, ``getattr(model, "sample")``): a method of that name
     # may be called from anywhere.
@@ -79,7 +78,7 @@ class ModuleFacts(NamedTuple):
         return (self.name, self.package, self.exports,
                 tuple(tuple(d) for d in self.definitions), tuple(tuple(c) for c in self.classes),
                 tuple(tuple(c) for c in self.calls), self.escapes, self.grad_switches,
-                tuple(tuple(c) for c in self.method_calls), self.attribute_escapes,
+                self.method_calls, self.attribute_escapes,
                 self.star_imports)
 
     @classmethod
@@ -88,5 +87,5 @@ class ModuleFacts(NamedTuple):
          attribute_escapes, star_imports) = plain
         return cls(name, package, exports, tuple(Definition(*d) for d in definitions),
                    tuple(ClassFacts(*c) for c in classes), tuple(CallSite(*c) for c in calls),
-                   escapes, switches, tuple(MethodCall(*c) for c in method_calls),
+                   escapes, switches, method_calls,
                    attribute_escapes, star_imports)

@@ -19,7 +19,7 @@ from typing import NamedTuple, Optional, Union
 from nograd_lint.ast_walk import CHILD_FIELDS, child_fields, dotted
 from nograd_lint.frameworks import HookMode, hook_mode
 from nograd_lint.model.names import canonical
-from nograd_lint.project.facts import CallSite, ClassFacts, Definition, MethodCall, ModuleFacts
+from nograd_lint.project.facts import CallSite, ClassFacts, Definition, ModuleFacts
 from nograd_lint.vocabulary import (
     GRAD_MODE_APIS, MANAGER_NAME, NO_FLAG, PARAMETER, SET_GRAD_ENABLED, Grad, grad_api_effect,
 )
@@ -95,16 +95,6 @@ class _Call(NamedTuple):
     line: int
 
 
-class _MethodCall(NamedTuple):
-    name: str
-    caller: Optional[str]
-    explicit: Explicit
-    line: int
-    positional: int
-    keywords: tuple[str, ...]
-    unpacked: bool
-
-
 def index_module(tree: ast.Module, module: str, package: bool,
                  torch_aliases: tuple[str, ...]) -> ModuleFacts:
     """The facts of ``tree``, the module named ``module`` (a package's ``__init__`` when
@@ -130,7 +120,8 @@ class _Indexer:
         self.classes: list[ClassFacts] = []
         self.calls: list[_Call] = []
         self.escapes: set[str] = set()
-        self.method_calls: list[_MethodCall] = []
+        # MethodCall's fields, with the grad mode at the call not settled yet.
+        self.method_calls: list[tuple] = []
         self.attribute_escapes: set[str] = set()
         self.star_imports: list[str] = []
         self.switches: list[tuple[int, str]] = []
@@ -155,11 +146,11 @@ class _Indexer:
                 grad = Grad.ENABLED
             calls.append(CallSite(call.callee, call.caller, grad and grad.value, call.line))
         method_calls = []
-        for call in self.method_calls:
-            grad = self.settle(call.explicit)
-            if grad is None and call.caller is None:
+        for name, caller, explicit, *arguments in self.method_calls:
+            grad = self.settle(explicit)
+            if grad is None and caller is None:
                 grad = Grad.ENABLED
-            method_calls.append(MethodCall(call.name, call.caller, grad and grad.value, *call[3:]))
+            method_calls.append((name, caller, grad and grad.value, *arguments))
         own = f"{self.module}."
         names = set(self.qualified.values())
         escapes = sorted(e for e in self.escapes if not e.startswith(own) or e[len(own):] in names)
@@ -376,8 +367,7 @@ class _Indexer:
             self.definitions.append(Definition(
                 qualname, "method" if "." in qualname else "function", node.lineno,
                 self.decorators(node), explicit and explicit.value, tuple(annotations),
-                _signature(arguments, "." in qualname and not any(
-                    type(d) is ast.Name and d.id == "staticmethod" for d in node.decorator_list))))
+                _signature(arguments, node) if "." in qualname else ()))
         collects_layers = qualname is not None and qualname.endswith(".__init__")
         saved = self.init
         self.init = [] if collects_layers else None
@@ -492,16 +482,15 @@ class _Indexer:
         elif self.is_grad_api(func):
             self.managing.update(self.scopes)
         explicit, line = frame.states[-1], node.lineno
+        by_name = None
         if kind is ast.Attribute:
             target = self.method_target(func, stack)
             if target:
                 self.calls.append(_Call(target, frame.caller, explicit, line))
-            elif target is None and not _implicit(func.attr):
-                keywords = tuple(k.arg for k in node.keywords if k.arg is not None)
-                unpacked = (len(keywords) < len(node.keywords)
-                            or any(type(a) is ast.Starred for a in node.args))
-                self.method_calls.append(_MethodCall(
-                    func.attr, frame.caller, explicit, line, len(node.args), keywords, unpacked))
+            elif target is None:
+                by_name = func.attr
+                if by_name in _NOT_FOLLOWED or by_name[:2] == "__" == by_name[-2:]:
+                    by_name = None
         elif kind is ast.Name:
             target = self.reference(func, stack)
             if target is not None:
@@ -512,7 +501,19 @@ class _Indexer:
                     self.attribute_escapes.add(name.value)
         # A function passed along (``model.apply(init)``) is taken to run right here; a
         # method read through a receiver of unknown class (``pool.map(model.sample)``) escapes.
-        for expression in (*node.args, *(k.value for k in node.keywords)):
+        unpacked = False
+        for expression in node.args:
+            kind = type(expression)
+            if kind is ast.Name or kind is ast.Attribute:
+                target = self.reference(expression, stack)
+                if target is not None:
+                    self.calls.append(_Call(target, frame.caller, explicit, line))
+            else:
+                unpacked = unpacked or kind is ast.Starred
+                stack.append(expression)
+        keywords = node.keywords
+        for keyword in keywords:
+            expression = keyword.value
             kind = type(expression)
             if kind is ast.Name or kind is ast.Attribute:
                 target = self.reference(expression, stack)
@@ -520,6 +521,10 @@ class _Indexer:
                     self.calls.append(_Call(target, frame.caller, explicit, line))
             else:
                 stack.append(expression)
+        if by_name is not None:
+            names = tuple(k.arg for k in keywords) if keywords else ()
+            self.method_calls.append((by_name, frame.caller, explicit,
+                                      -1 if unpacked or None in names else len(node.args), names))
 
     def method_target(self, func: ast.Attribute, stack: list) -> str | None | bool:
         """What a callee ``a.b.f`` resolves to (``reference``); None when its receiver's class
@@ -555,19 +560,32 @@ def _flag(call: ast.Call | None):
     return None
 
 
-def _implicit(name: str) -> bool:
-    """Methods Python or torch call without naming them (``model(x)`` runs ``forward``,
-    ``with m:`` runs ``__enter__``): they run wherever their objects are used, so the project
-    counts them as escaped (callers.py), and a call of one by name adds nothing."""
-    return name == "forward" or name.startswith("__") and name.endswith("__")
+#: Method names whose calls through unknown receivers are not kept (``x.mean()``): ``forward``,
+#: which runs implicitly and escapes anyway (callers.py), and the most common methods of
+#: tensors and built-in types, which would only fill the index.  A method of the project with
+#: one of these names is matched through its other call sites only.
+_NOT_FOLLOWED = frozenset({
+    "forward", "item", "mean", "sum", "pow", "backward", "size", "view", "reshape", "to", "cpu",
+    "cuda", "numpy", "detach", "clone", "float", "long", "int", "squeeze", "unsqueeze",
+    "permute", "transpose", "contiguous", "max", "min", "argmax", "tolist", "zero_",
+    "zero_grad", "append", "extend", "get", "items", "keys", "values", "format", "join", "split",
+    "strip", "startswith", "endswith", "replace", "pop", "copy", "add_", "mul_", "div_", "sub_",
+    "copy_", "fill_", "expand", "repeat", "flatten", "type", "dim", "numel", "norm", "abs",
+    "exp", "log", "sqrt", "softmax", "log_softmax", "sigmoid", "tanh", "relu", "chunk", "cat",
+})
 
 
-def _signature(arguments: ast.arguments, bound: bool) -> tuple:
-    """Definition.signature: the calls a function accepts (``bound``: a method, whose first
-    parameter is its receiver)."""
+def _signature(arguments: ast.arguments, method: ast.FunctionDef | ast.AsyncFunctionDef
+               ) -> tuple:
+    """Definition.signature of a method: the calls through an object it accepts (empty for
+    those never matched by name: ``forward``, ``__call__``...)."""
+    name = method.name
+    if name in _NOT_FOLLOWED or name[:2] == "__" == name[-2:]:
+        return ()
     positional = [a.arg for a in (*arguments.posonlyargs, *arguments.args)]
     required = len(positional) - len(arguments.defaults)
-    if bound and positional:
+    if positional and not any(type(d) is ast.Name and d.id == "staticmethod"
+                              for d in method.decorator_list):
         positional.pop(0)
         required -= 1
     keyword_only = tuple(a.arg for a in arguments.kwonlyargs)
