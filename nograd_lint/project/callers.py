@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from nograd_lint.frameworks import called_by_bases
+from nograd_lint.frameworks import INERT_BASES, called_by_bases
 from nograd_lint.project.facts import MethodCall, ModuleFacts
 from nograd_lint.vocabulary import Grad, is_test_file, meet
 
@@ -133,7 +133,7 @@ class CallerIndex:
         self._ancestry[klass] = found = set()  # a cycle of bases ends here
         module = klass.rpartition(".")[0]
         for base in self._classes.get(klass, ()):
-            own = self.resolve(base, module, classes=True)
+            own = None if base in INERT_BASES else self.resolve(base, module, classes=True)
             if own is None:
                 found.add(base)
             else:
