@@ -14,9 +14,10 @@ block (at module level: for the rest of the script, and the functions it calls),
 one of its hooks (Lightning's ``validation_step``: ``frameworks.py``), and otherwise the
 function's callers:
 a function (or method, or lambda, passed along or assigned to a name in a function) whose every
-call site in the module is in a disabled region counts as disabled; one that is referenced in any other way (returned, stored) is called from
-places we cannot see, so it counts as enabled.  A function passed as an argument
-(``model.apply(init_weights)``) is taken to be called at that argument.  Call sites in other
+call site in the module is in a disabled region counts as disabled; one that is referenced in
+any other way (returned, stored) is called from places we cannot see, so it counts as enabled.
+A function passed as an argument (``model.apply(init_weights)``) is taken to be called at that
+argument.  Call sites in other
 files come from the project index (nograd_lint/project/): for a module-level function or a
 method of a module-level class, the grad mode they run in (enabled if it escapes there)
 joins its call sites here.

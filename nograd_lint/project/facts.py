@@ -46,9 +46,9 @@ class CallSite(NamedTuple):
 
 
 class MethodCall(NamedTuple):
-    """A call ``<receiver>.name(...)`` whose receiver's class is unknown (``self.model.generate(x)``,
-    ``sampler.sample(...)``): it may run the project's method of that name in any class that
-    accepts its arguments.  Stored as a plain tuple (there are many)."""
+    """A call ``<receiver>.name(...)`` whose receiver's class is unknown
+    (``self.model.generate(x)``, ``sampler.sample(...)``): it may run the project's method of
+    that name in any class that accepts its arguments.  Stored as a plain tuple (there are many)."""
 
     name: str
     caller: Optional[str]

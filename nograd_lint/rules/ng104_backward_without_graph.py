@@ -116,8 +116,10 @@ class BackwardWithoutGraph(Rule):
     def _origin(self, value: cst.BaseExpression) -> Where | None:
         if isinstance(value, cst.Name):
             return self._computed[-1].get(value.value)
-        if isinstance(value, cst.Call) and (method_receiver(value, "requires_grad_") is not None or any(
-                arg.keyword is not None and arg.keyword.value == "requires_grad" for arg in value.args)):
+        if isinstance(value, cst.Call) and (
+                method_receiver(value, "requires_grad_") is not None or any(
+                    arg.keyword is not None and arg.keyword.value == "requires_grad"
+                    for arg in value.args)):
             return None  # a fresh leaf that requires grad: backward on it works
         if isinstance(value, (cst.Call, cst.BinaryOperation, cst.UnaryOperation)):
             return self.context.grad.where()
