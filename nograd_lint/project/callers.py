@@ -197,7 +197,8 @@ class CallerIndex:
     # ------------------------------------------------------------------ grad mode
     def _settle(self) -> dict[str, Grad]:
         """Greatest fixed point: every function with call sites that escapes nowhere starts
-        disabled and weakens until stable (a worklist over the callers it depends on)."""
+        disabled and weakens until stable (a worklist over the callers it depends on); then
+        only those reached from a call in a disabled region stay disabled."""
         states = {key: Grad.DISABLED for key in self._sites if key not in self._escapes}
         dependents: dict[str, list[str]] = {}
         for key in states:
@@ -211,6 +212,21 @@ class CallerIndex:
             if new is not states[key]:
                 states[key] = new
                 work.extend(dependents.get(key, ()))
+        # Disabled only when some chain of callers starts in a disabled region: methods that
+        # only call each other by name (``def resize(self): self.child.resize()``) are a
+        # public interface whose callers are elsewhere.
+        grounded: set[str] = set()
+        work = [key for key, state in states.items() if state is Grad.DISABLED and any(
+            site.grad is Grad.DISABLED for site in self._sites[key])]
+        while work:
+            key = work.pop()
+            if key in grounded:
+                continue
+            grounded.add(key)
+            work.extend(d for d in dependents.get(key, ()) if states[d] is Grad.DISABLED)
+        for key, state in states.items():
+            if state is Grad.DISABLED and key not in grounded:
+                states[key] = Grad.ENABLED
         return states
 
     @staticmethod

@@ -385,6 +385,22 @@ CROSS_FILE = {
                 print(predict(torch.load("m.pt"), torch.ones(2)))
             """,
     },
+    "a public interface whose methods only call each other by name": {
+        "blocks.py": """
+            import torch
+
+            class Block(torch.nn.Module):
+                def predict(self, x):
+                    return self.forward(x)  # expect: NG101
+            """,
+        "net.py": """
+            import torch
+
+            class Net(torch.nn.Module):
+                def predict(self, x):
+                    return self.block.predict(x)
+            """,
+    },
 }
 
 
