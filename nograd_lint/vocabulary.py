@@ -112,12 +112,20 @@ MODEL_WORDS = frozenset({
     "generator", "discriminator", "critic", "actor", "unet", "transformer", "mlp", "cnn",
     "rnn", "lstm", "gru", "teacher", "student",
 })
+# ``LightningModule``: a class named ``*Module`` is a model; a variable named ``*module`` need not
+# be (``accelerator_module``).
+MODEL_CLASS_WORDS = MODEL_WORDS | {"module"}
 OPTIMIZER_WORDS = frozenset({"opt", "optim", "optimizer", "optimiser"})
 # ``create_model(...)``, ``build_transformer(...)`` make a model; they do not run one.
+# ``accelerator.unwrap_model(...)``, ``prepare_model(...)``, ``save_model(...)`` handle one.
+# (``get_action(s)`` may well run one: see SETUP_WORDS.)
 FACTORY_WORDS = frozenset({"create", "build", "make", "get", "load", "init", "new", "construct",
-                           "instantiate"})
-# Text one of which any evaluation region needs (the pre-filter of NG101/NG105).
-EVIDENCE_TEXT = ("val", "test", "dev", "predict", "infer", "score", "generate", "train(")
+                           "instantiate", "unwrap", "wrap", "prepare", "save", "export", "freeze",
+                           "unfreeze", "compile", "copy", "print", "count", "set", "setup",
+                           "convert", "register", "is", "has", "reset"})
+#: First words of a model's methods that set something up rather than run it
+#: (``model.init_hidden(bsz)``, ``model.load_weights(path)``).
+SETUP_WORDS = FACTORY_WORDS - {"get"}
 
 # Methods that copy or move a tensor on purpose: rebinding a name to their result is intended.
 COPIES = frozenset({"detach", "clone", "to", "cpu", "cuda", "float", "double", "half",
@@ -266,7 +274,8 @@ AUTOGRAD_METHODS = frozenset({"backward", "requires_grad_", "retain_grad", "regi
 LOGGING_METHODS = frozenset({
     "info", "debug", "warning", "warn", "error", "critical", "exception", "log", "write",
     "add_scalar", "add_scalars", "add_histogram", "add_text", "set_postfix", "set_postfix_str",
-    "set_description",
+    "set_description", "add_image", "add_images", "add_figure", "add_video", "add_audio",
+    "add_embedding", "log_image", "log_images", "log_dict", "log_metrics",
 })
 #: Tensor methods that take another tensor as an argument.
 TENSOR_ARGUMENT_METHODS = frozenset({
@@ -290,6 +299,55 @@ CONTAINER_FACTORIES = frozenset({"collections.defaultdict", "collections.Ordered
                                  "collections.deque", "collections.Counter"})
 #: Libraries that turn a tensor into their own values: using a tensor with them is safe.
 NUMERIC_MODULES = frozenset({"math", "numpy", "statistics", "sklearn", "scipy"})
+#: Functions (by their last name) that save, show or plot what they get (NG101's evidence that
+#: outputs are only looked at).
+INSPECTING_FUNCTIONS = frozenset({
+    "save_image", "make_grid", "imsave", "imwrite", "imshow", "savefig", "plot", "scatter",
+    "hist", "show", "save_images", "write_image", "write_video",
+})
+#: Libraries that only draw, save or report what they get.
+INSPECTING_MODULES = frozenset({"matplotlib", "PIL", "cv2", "imageio", "wandb", "torchvision.utils"})
+#: Words of a callee that computes a loss from what it gets, or of a name that holds one.
+LOSS_WORDS = frozenset({"loss", "losses", "criterion", "objective"})
+#: Words of a callee or receiver that measures what it gets (a metric or meter).
+METRIC_WORDS = frozenset({"accuracy", "acc", "metric", "metrics", "meter", "psnr", "ssim", "iou",
+                          "bleu", "auc", "f1"})
+#: Methods of a module, or of an estimator (``clf.score(X, y)``), that are not forward passes
+#: (a model's other methods are, by default).
+MODULE_METHODS = frozenset({
+    "eval", "train", "parameters", "named_parameters", "modules", "named_modules", "children",
+    "named_children", "buffers", "named_buffers", "state_dict", "load_state_dict", "to", "cuda",
+    "cpu", "half", "float", "double", "bfloat16", "zero_grad", "apply", "requires_grad_",
+    "add_module", "get_submodule", "get_parameter", "share_memory", "type", "extra_repr",
+    "save_pretrained", "from_pretrained", "register_buffer", "register_parameter",
+    "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
+    "register_backward_hook", "gradient_checkpointing_enable", "resize_token_embeddings",
+    "get_input_embeddings", "get_output_embeddings", "print_trainable_parameters", "log",
+    "log_dict", "save_hyperparameters", "freeze", "unfreeze", "compile", "fit", "configure_optimizers",
+    "score", "predict_proba", "transform", "fit_transform", "append", "extend", "insert",
+})
+
+
+def may_be_model_method(method: str, has_arguments: bool) -> bool:
+    """Can ``model.<method>(...)`` be a forward pass through one of a model's methods
+    (``model.decode(z)``, ``self.net.get_action(s)``)?  Not a module's or an estimator's own
+    methods, a string's or a tensor's, a private one, a set-up (``init_hidden``), Hugging
+    Face's ``generate()`` (no_grad where it is defined), nor one without inputs
+    (``model.name()``)."""
+    first = _WORD.findall(method)[:1]
+    return (has_arguments and method not in MODULE_METHODS and method not in STRING_METHODS
+            and method not in KNOWN_TENSOR_METHODS and not method.startswith("_")
+            and not words(method) & NO_GRAD_METHOD_WORDS
+            and not (first and first[0].lower() in SETUP_WORDS))
+#: Methods of strings and paths, which a name like ``args.model`` may hold: no forward passes.
+STRING_METHODS = frozenset({
+    "split", "rsplit", "splitlines", "startswith", "endswith", "lower", "upper", "strip",
+    "lstrip", "rstrip", "replace", "format", "join", "find", "rfind", "count", "partition",
+    "rpartition", "exists", "is_file", "is_dir", "read_text", "open",
+})
+#: Words of model methods that run under ``no_grad`` where they are defined (Hugging Face's
+#: ``generate()`` and the chat APIs over it): calling them is no grad-enabled forward.
+NO_GRAD_METHOD_WORDS = frozenset({"generate", "chat"})
 #: Methods every tensor has: calling them inside the block runs no code of the program's own.
 KNOWN_TENSOR_METHODS = (CONVERSION_METHODS | NONDIFFERENTIABLE_METHODS | NO_SAVE_METHODS
                         | TENSOR_ARGUMENT_METHODS | SHAPE_ARGUMENT_METHODS)
@@ -311,6 +369,20 @@ def names_a_model(callee: str) -> bool:
         return False
     parts = _WORD.findall(callee)
     return bool(parts) and parts[-1].lower() in MODEL_WORDS and parts[0].lower() not in FACTORY_WORDS
+
+
+#: Methods a model is moved or switched with where it is made (``Net().to(device).eval()``).
+PLACEMENT_METHODS = frozenset({"to", "cuda", "cpu", "eval", "train", "float", "half", "double",
+                               "bfloat16"})
+
+
+@functools.lru_cache(maxsize=4096)
+def constructs_a_model(callee: str) -> bool:
+    """Does a callee's (or annotation's) last part name a model class (``Encoder``,
+    ``GeneratorUNet``, ``nn.LSTM``, ``pl.LightningModule``), so that calling it makes a
+    model?"""
+    last = callee.rsplit(".", 1)[-1]
+    return last[:1].isupper() and any(w.lower() in MODEL_CLASS_WORDS for w in _WORD.findall(last))
 
 
 def returns_receiver(name: str) -> bool:

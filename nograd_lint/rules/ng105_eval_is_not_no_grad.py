@@ -17,7 +17,9 @@ class EvalIsNotNoGrad(Rule):
 
     ## Known problems
     Reported when ``eval()`` is the only evidence that the code is evaluation (NG101 covers
-    evaluation functions and loops).
+    evaluation functions and loops), and never where an output of the forwards can reach a
+    gradient consumer (``backward()``, a loss the function returns to training code, a
+    ``forward()``'s result: a frozen teacher inside a student's ``forward``).
 
     ## Fix safety
     No automatic fix.
@@ -41,11 +43,36 @@ class EvalIsNotNoGrad(Rule):
                 with torch.no_grad():
                     return model(batch)
             """),
+        Valid("""
+            import torch
+            from torch import nn
+
+            class Detector(nn.Module):
+                def __init__(self, backbone):
+                    super().__init__()
+                    self.model = backbone
+
+                def forward(self, x):
+                    self.model.eval()
+                    return self.model(x)
+            """),
+        Valid("""
+            import torch
+
+            def compute_loss(student, teacher, batch, distill):
+                if distill:
+                    teacher.eval()
+                    with torch.no_grad():
+                        target = teacher(batch)
+                    return ((student(batch) - target) ** 2).mean()
+                return student(batch).pow(2).mean()
+            """),
     )
     fixtures = (
         "ng105_eval_is_not_no_grad.py",
         "ng105_eval_vs_no_grad_layers.py",
         "ok_eval_loop_no_grad.py",
+        "ok_outputs_feed_training.py",
     )
 
     code = "NG105"

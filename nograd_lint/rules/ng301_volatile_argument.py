@@ -6,11 +6,18 @@ from dataclasses import dataclass, field
 
 from nograd_lint import libcst as cst
 
-from nograd_lint.loss_flow import is_trained_against
+from nograd_lint.model.escape.outputs import Fate, OutputFlow
 from nograd_lint.rule import Fix, FixSafety, Invalid, Rule, Valid
 from nograd_lint.syntax import argument, is_false, without_arg
 from nograd_lint.tree import children
-from nograd_lint.vocabulary import VARIABLE
+from nograd_lint.model.names import dotted_name
+from nograd_lint.vocabulary import VARIABLE, names_a_model
+
+
+def runs_a_model(call: cst.Call) -> bool:
+    """``model(x)``, ``self.net(x)``, ``x.forward()``: a model's output carries its input on."""
+    name = dotted_name(call.func) or ""
+    return name.endswith(".forward") or name == "self" or names_a_model(name.rsplit(".", 1)[-1])
 
 
 def _callee_name(call: cst.Call) -> str | None:
@@ -158,6 +165,7 @@ class VolatileArgument(Rule):
     triggers = ("volatile", "Variable")
     fix_safety = FixSafety.SAFE
     features = frozenset({"variable-call"})
+    needs = (OutputFlow,)
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -166,6 +174,8 @@ class VolatileArgument(Rule):
         self._calls: list[tuple[cst.FunctionDef | None, cst.Call, str]] = []
         # Parameters each function forwards straight into Variable's volatile.
         self._forwarded: dict[cst.FunctionDef, dict[str, int]] = {}
+        # ``Variable(..., volatile=...)`` calls: where their values go is known after the walk.
+        self._volatile: list[tuple[cst.Call, cst.Arg]] = []
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         is_method = self.context.model.class_of(node) is not None
@@ -175,7 +185,7 @@ class VolatileArgument(Rule):
         if self.context.names.qualified_name(node.func) in VARIABLE:
             volatile = argument(node, "volatile", 2)
             if volatile is not None:
-                self.report(node, self._message(node, volatile), Fix(node, without_arg(node, volatile)))
+                self._volatile.append((node, volatile))
                 self._note_forwarding(volatile)
             return
         callee = _callee_name(node)
@@ -185,7 +195,7 @@ class VolatileArgument(Rule):
     def _message(self, call: cst.Call, volatile: cst.Arg) -> str:
         if is_false(volatile.value):
             return self.false_message
-        if is_trained_against(self.context.model.named_function() or self.context.module, call):
+        if self.context.layer(OutputFlow).outputs(call, runs_a_model).fate is Fate.TRAINING:
             return self.trained_message
         return self.message
 
@@ -196,6 +206,8 @@ class VolatileArgument(Rule):
             uses[arg.value.value] = uses.get(arg.value.value, 0) + 1
 
     def finish(self) -> None:
+        for call, volatile in self._volatile:
+            self.report(call, self._message(call, volatile), Fix(call, without_arg(call, volatile)))
         wrappers = self._wrapper_parameters()
         for _, call, callee in self._calls:
             signature = self._signatures.get(callee)

@@ -13,7 +13,7 @@ from typing import NamedTuple, Optional
 from nograd_lint.ast_walk import CHILD_FIELDS, child_fields, dotted, push_children
 from nograd_lint.config import Config
 from nograd_lint.project.indexer import qualified_definitions
-from nograd_lint.vocabulary import Grad, is_test_file
+from nograd_lint.vocabulary import Grad, is_test_file, words
 
 
 def callee(func: ast.AST) -> str | None:
@@ -60,7 +60,7 @@ class Frame:
     the same function, and what decides its grad mode."""
 
     __slots__ = ("key", "qualname", "pytest", "evals", "calls", "inplace", "data_inplace",
-                 "backward", "trains", "sets_grad", "set_grad_calls", "disables")
+                 "backward", "sets_grad", "set_grad_calls", "disables")
 
     def __init__(self, key: tuple[ast.ClassDef | None, str] | None = None,
                  pytest: bool = False, qualname: str | None = None) -> None:
@@ -71,7 +71,6 @@ class Frame:
         self.pytest = pytest  # a pytest test: model/evaluation.py takes no region from it
         self.evals = False  # an ``.eval()``/``.train(False)`` call
         self.backward = False  # a backward call (NG104's and NG204's)
-        self.trains = False  # a ``.backward()`` call: surely training to model/evaluation.py
         self.inplace: list[str] = []  # names written in place, not through ``.data``
         self.data_inplace: list[str] = []  # names written in place through ``.data``
         # A ``set_grad_enabled(...)`` call: as a statement it switches grad mode for the rest
@@ -94,8 +93,6 @@ class Context(NamedTuple):
     grad_frame: Frame  # the same, or Walk.lambdas inside a lambda
     klass: ast.ClassDef | None  # the innermost class around
     in_class_body: bool  # directly in a class body: a def there is a method
-    in_eval_function: bool
-    in_eval_loop: bool
     disabler: Disabler
 
 
@@ -139,7 +136,7 @@ class Walk:
         module = Frame()
         self.frames.append(module)
         self.qualified = qualified_definitions(tree)
-        self.walk(tree, Context(module, module, None, False, False, False, None))
+        self.walk(tree, Context(module, module, None, False, None))
         self.settle()
         return frozenset(self.found)
 
@@ -224,7 +221,7 @@ class Walk:
     def enter_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef,
                        outer: Context) -> Context:
         self.stored.add(node.name)
-        pytest = self.test_file and node.name.startswith("test")
+        pytest = self.test_file and "test" in words(node.name)
         frame = Frame((outer.klass if outer.in_class_body else None, node.name), pytest,
                       self.qualified.get(id(node)))
         self.frames.append(frame)

@@ -172,16 +172,19 @@ def test_training_regions_are_never_flagged():
     assert codes(source) == []
 
 
-def test_detached_outputs_and_test_functions_in_test_files():
+def test_detached_outputs_are_inference_and_test_code_in_test_files_is_not():
+    # ``.detach()`` drops the graph only after the forward pass recorded it.
     source = """
     import torch
     def predict(model, x):
         return model(x).detach()
     def test_model_shapes(model):
         assert model(torch.ones(1)).shape == (1,)
+    def encoder_test(model):
+        assert model(torch.ones(1)).shape == (1,)
     """
-    assert codes(source, path="tests/test_model.py") == []
-    assert codes(source, path="train.py") == [(6, "NG101")]
+    assert codes(source, path="tests/test_model.py") == [(4, "NG101")]
+    assert codes(source, path="train.py") == [(4, "NG101"), (6, "NG101"), (8, "NG101")]
 
 
 def test_configured_evaluation_patterns():
@@ -264,12 +267,45 @@ def test_unsafe_fixes_need_the_flag_and_use_the_modules_alias():
     source = textwrap.dedent("""
     import torch as T
     def validate(model, val_data):
-        return [model(x) for x in val_data]
+        return [model(x).argmax(1) for x in val_data]
     """)
     assert fix_source(source, "t.py", ALL).source == source
     fixed = fix_source(source, "t.py", ALL, unsafe=True).source
     assert "@T.no_grad()\ndef validate" in fixed
     assert codes(fixed) == []
+
+
+def test_outputs_that_reach_backward_make_it_training():
+    source = """
+    import torch
+    def validate(model, val_loader):
+        for x in val_loader:
+            out = model(x)
+        loss = out.sum()
+        loss.backward()
+    def check(net, x):
+        net.eval()
+        return encoder(x)  # imported below: no model of this module's
+    from models import encoder
+    """
+    assert codes(source) == []
+
+
+def test_no_fix_where_an_output_may_reach_a_gradient_consumer():
+    # Returned to callers nobody sees (a public function): they may call backward() on it.
+    source = textwrap.dedent("""
+    import torch
+    def validate(model, val_data):
+        return [model(x) for x in val_data]
+    def _score(model, x):
+        return model(x)
+    def report(model, x, y):
+        print(_score(model, x).argmax(1).eq(y).sum().item())
+    """)
+    assert codes(source) == [(4, "NG101"), (6, "NG101")]
+    fixed = fix_source(source, "t.py", ALL, unsafe=True).source
+    assert "def validate" in fixed and "@torch.no_grad()\ndef validate" not in fixed
+    assert "@torch.no_grad()\ndef _score" in fixed
 
 
 def test_model_factories_and_pytest_tests_are_not_forward_passes():

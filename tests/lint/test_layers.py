@@ -6,6 +6,7 @@ import pytest
 
 from nograd_lint.model.bindings import Bindings
 from nograd_lint.model.escape import EscapeAnalysis
+from nograd_lint.model.escape.outputs import OutputFlow
 from nograd_lint.model.evaluation import EvaluationRegions
 from nograd_lint.model.grad_mode import GradRegions
 from nograd_lint.model.leaves import LeafAnalysis
@@ -17,7 +18,7 @@ from nograd_lint.rules import RULES
 def test_dependencies_come_first_and_only_what_is_needed_is_built():
     assert build_order([LeafAnalysis]) == [ImportResolver, GradRegions, LeafAnalysis]
     assert build_order([EscapeAnalysis, EvaluationRegions]) == [
-        ImportResolver, GradRegions, Bindings, EscapeAnalysis, EvaluationRegions]
+        ImportResolver, GradRegions, Bindings, EscapeAnalysis, OutputFlow, EvaluationRegions]
     assert build_order([]) == []
 
 
