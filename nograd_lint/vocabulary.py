@@ -314,7 +314,7 @@ METRIC_WORDS = frozenset({"accuracy", "acc", "metric", "metrics", "meter", "psnr
                           "bleu", "auc", "f1"})
 #: Methods of a module, or of an estimator (``clf.score(X, y)``), that are not forward passes
 #: (a model's other methods are, by default).
-MODULE_METHODS = frozenset({
+NOT_FORWARD_METHODS = frozenset({
     "eval", "train", "parameters", "named_parameters", "modules", "named_modules", "children",
     "named_children", "buffers", "named_buffers", "state_dict", "load_state_dict", "to", "cuda",
     "cpu", "half", "float", "double", "bfloat16", "zero_grad", "apply", "requires_grad_",
@@ -335,7 +335,7 @@ def may_be_model_method(method: str, has_arguments: bool) -> bool:
     Face's ``generate()`` (no_grad where it is defined), nor one without inputs
     (``model.name()``)."""
     first = _WORD.findall(method)[:1]
-    return (has_arguments and method not in MODULE_METHODS and method not in STRING_METHODS
+    return (has_arguments and method not in NOT_FORWARD_METHODS and method not in STRING_METHODS
             and method not in KNOWN_TENSOR_METHODS and not method.startswith("_")
             and not words(method) & NO_GRAD_METHOD_WORDS
             and not (first and first[0].lower() in SETUP_WORDS))
