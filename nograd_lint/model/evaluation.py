@@ -122,6 +122,7 @@ class EvaluationRegions(Layer):
         self._modules: set[str] = set()  # names that received .eval()/.train(), or a model
         self._instances: set[str] = set()  # names made by a model class (``E1 = Encoder()``)
         self._verdicts: list[Verdict] | None = None
+        self._runs_grad_forward: dict[cst.FunctionDef, bool] = {}
 
     def _record(self, function: cst.FunctionDef | None) -> _Function:
         return self._functions[function] if function is not None else self._module
@@ -332,8 +333,32 @@ class EvaluationRegions(Layer):
         return found
 
     def _callee_keeps_grad(self, forward: _Forward) -> bool:
+        """Not a call of a function that switches gradients off itself, nor of one of this
+        module's functions that runs no forward pass with them (``self.generate_from_model(...)``,
+        whose only forward is a ``model.generate(...)``)."""
         callees = self.model.callees(forward.call.func, forward.klass)
-        return self.grad.callee_grad(forward.call, callees) is not Grad.DISABLED
+        if self._disables(forward):
+            return False
+        return not callees or any(self._grad_forward_in(f) for f in callees)
+
+    def _disables(self, forward: _Forward) -> bool:
+        callees = self.model.callees(forward.call.func, forward.klass)
+        return self.grad.callee_grad(forward.call, callees) is Grad.DISABLED
+
+    def _grad_forward_in(self, function: cst.FunctionDef) -> bool:
+        """May ``function`` run a forward pass with gradients?  Yes, unless something shows it
+        runs its models without them (a forward in a disabled region, a call of a function
+        that disables them) and no forward with them is seen: not every forward is named like
+        one (``self.conv(x)``)."""
+        known = self._runs_grad_forward.get(function)
+        if known is None:
+            self._runs_grad_forward[function] = False  # recursion: settled by the other calls
+            record = self._functions[function]
+            models = [f for f in record.forwards if self._forward_kind(f.call, record) is not None]
+            known = bool(self._forwards(record)) or not models and not any(
+                self._disables(f) for f in record.forwards)
+            self._runs_grad_forward[function] = known
+        return known
 
     def _judge_outputs(self, function: _Function, covered: set[int]) -> None:
         """Forwards not in any other region whose outputs are only looked at: one verdict
