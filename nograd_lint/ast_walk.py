@@ -20,10 +20,11 @@ def dotted(node: ast.AST) -> str | None:
 
 
 # Fields that never hold a node worth looking into: identifiers, numbers, ``Load``/``Store``,
-# import aliases (read from the Import node itself).
-_LEAF_FIELDS = frozenset({"ctx", "id", "attr", "name", "arg", "module", "level", "names",
-                          "asname", "kind", "type_comment", "conversion", "is_async", "simple",
-                          "tag", "kwd_attrs", "rest"})
+# operators (``Add``, ``Eq``: a tenth of the expression nodes, and empty), import aliases (read
+# from the Import node itself).
+_LEAF_FIELDS = frozenset({"ctx", "op", "ops", "id", "attr", "name", "arg", "module", "level",
+                          "names", "asname", "kind", "type_comment", "conversion", "is_async",
+                          "simple", "tag", "kwd_attrs", "rest"})
 CHILD_FIELDS: dict[type, tuple[str, ...]] = {ast.Constant: (), ast.MatchSingleton: ()}
 
 

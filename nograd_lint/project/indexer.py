@@ -27,6 +27,9 @@ from nograd_lint.vocabulary import (
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _TRY = frozenset({ast.Try, *((ast.TryStar,) if hasattr(ast, "TryStar") else ())})  # 3.11+
 _MATCH = ast.Match
+#: Statements with blocks of statements in them (see _blocks).
+_COMPOUND = frozenset({ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith,
+                       _MATCH, *_TRY})
 
 
 def qualified_definitions(tree: ast.Module) -> dict[int, str]:
@@ -310,11 +313,11 @@ class _Indexer:
         else:
             if kind is ast.Assign:
                 self.assignment(node, frame)
-            blocks = _blocks(node)
-            for name in _EXPRESSION_FIELDS.get(kind, ()):
-                value = getattr(node, name)
-                if value is not None:
-                    self.expressions(value, frame)
+            fields = _EXPRESSION_FIELDS.get(kind)
+            if fields is not None:  # one walk for all (a list is walked last item first)
+                self.expressions([getattr(node, name) for name in reversed(fields)], frame)
+            if kind not in _COMPOUND:
+                return
             if kind in _TRY:
                 for handler in node.handlers:
                     if handler.type is not None:
@@ -323,7 +326,7 @@ class _Indexer:
                 for case in node.cases:
                     if case.guard is not None:
                         self.expressions(case.guard, frame)
-            for statements in blocks:
+            for statements in _blocks(node):
                 if statements:
                     self.block(statements, frame)
 
@@ -419,14 +422,20 @@ class _Indexer:
         """Note the calls, lambdas and references in an expression."""
         stack = [root]
         fields_of = CHILD_FIELDS
+        bound, local = self.bound, self.local
         while stack:
             node = stack.pop()
             kind = type(node)
-            if kind is ast.Name or kind is ast.Attribute:
+            # Names, constants and attributes are most of the nodes: settled first, and a name
+            # that is neither imported nor defined here (a local variable) at once.
+            if kind is ast.Name:
+                if (node.id in bound or node.id in local) and type(node.ctx) is ast.Load:
+                    self.escape(self.resolve(node.id))
+            elif kind is ast.Constant:
+                continue
+            elif kind is ast.Attribute:
                 if type(node.ctx) is ast.Load:
-                    target = self.reference(node, stack)
-                    if target is not None:
-                        self.escapes.add(target)
+                    self.escape(self.reference(node, stack))
             elif kind is ast.Call:
                 self.call(node, frame, stack)
             elif kind is ast.Lambda:
@@ -443,6 +452,11 @@ class _Indexer:
                         stack.extend(value)
                     elif value is not None:
                         stack.append(value)
+
+    def escape(self, target: str | None) -> None:
+        """A reference to ``target`` that is no call: the function may run anywhere."""
+        if target is not None and not _is_torch(target):
+            self.escapes.add(target)
 
     def reference(self, node: ast.Name | ast.Attribute, stack: list) -> str | None:
         """What a name or attribute chain that may refer to a function of the project

@@ -51,7 +51,6 @@ class EvaluationScreen(GradModeScreen):
     # ------------------------------------------------------------------ the walk
     def on_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, outer: Context,
                     inner: Context) -> Context:
-        inner = super().on_function(node, outer, inner)
         if not inner.frame.pytest and words(node.name) & EVAL_FUNCTION_WORDS:
             self.evaluation_names = True
         arguments = node.args
@@ -61,7 +60,6 @@ class EvaluationScreen(GradModeScreen):
         return inner
 
     def on_loop(self, node: ast.For | ast.AsyncFor, context: Context) -> Context:
-        context = super().on_loop(node, context)
         if not self.evaluation_names and any(
                 words(n.id if type(n) is ast.Name else n.attr) & EVAL_DATA_WORDS
                 for n in ast.walk(node.iter) if type(n) in (ast.Name, ast.Attribute)):
@@ -69,7 +67,6 @@ class EvaluationScreen(GradModeScreen):
         return context
 
     def on_call(self, node: ast.Call, name: str | None, context: Context) -> None:
-        super().on_call(node, name, context)
         if name is None:
             return
         func, frame = node.func, context.frame
@@ -86,12 +83,10 @@ class EvaluationScreen(GradModeScreen):
             self.forward_calls.append((frame, context.grad_frame, node, context.disabler))
 
     def on_expression_statement(self, value: ast.AST) -> None:
-        super().on_expression_statement(value)
         if type(value) is ast.Call:
             self.unused_calls.add(id(value))
 
     def on_assignment(self, node: ast.Assign | ast.AnnAssign, context: Context) -> None:
-        super().on_assignment(node, context)
         value = node.value
         targets = assigned_targets(node)
         if type(value) is ast.Call and all(type(t) is ast.Attribute for t in targets):

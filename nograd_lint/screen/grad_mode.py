@@ -81,14 +81,12 @@ class GradModeScreen(NamesScreen):
     # ------------------------------------------------------------------ the walk
     def on_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, outer: Context,
                     inner: Context) -> Context:
-        inner = super().on_function(node, outer, inner)
         disabler = None
         for decorator in node.decorator_list:
             disabler = self.grad_mode_item(decorator) or disabler
         return inner._replace(disabler=disabler)
 
     def on_with(self, node: ast.With | ast.AsyncWith, context: Context) -> Context:
-        context = super().on_with(node, context)
         inner = context.disabler
         for item in node.items:
             inner = self.grad_mode_item(item.context_expr) or inner
@@ -98,7 +96,6 @@ class GradModeScreen(NamesScreen):
         return context._replace(disabler=inner)
 
     def on_call(self, node: ast.Call, name: str | None, context: Context) -> None:
-        super().on_call(node, name, context)
         for expression in (node.func, *node.args, *(k.value for k in node.keywords)):
             # Called, or passed along (``model.apply(init)``): model/grad_mode.py takes a function
             # to run right here.  (Most arguments are neither names nor attributes.)
@@ -119,7 +116,6 @@ class GradModeScreen(NamesScreen):
                 type(a) is ast.Constant and a.value is False for a in arguments)))
 
     def on_expression_statement(self, value: ast.AST) -> None:
-        super().on_expression_statement(value)
         if type(value) is ast.Call:
             name = dotted(value.func)
             if name is not None and name.rsplit(".", 1)[-1] in self.context_managers:

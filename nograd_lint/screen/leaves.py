@@ -178,7 +178,6 @@ class LeavesScreen(GradModeScreen):
     # ------------------------------------------------------------------ the walk
     def on_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, outer: Context,
                     inner: Context) -> Context:
-        inner = super().on_function(node, outer, inner)
         parameters = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
         self.first_parameters.setdefault(node.name, []).extend(a.arg for a in parameters[:2])
         for parameter in parameters:
@@ -190,12 +189,10 @@ class LeavesScreen(GradModeScreen):
         return inner
 
     def on_loop(self, node: ast.For | ast.AsyncFor, context: Context) -> Context:
-        context = super().on_loop(node, context)
         self.bindings.append((list(bound_names(node.target)), node.iter, True))
         return context
 
     def on_call(self, node: ast.Call, name: str | None, context: Context) -> None:
-        super().on_call(node, name, context)
         self.functional_write(node, name, context)
         func = node.func
         if type(func) is not ast.Attribute:  # every call below is a method's
@@ -242,11 +239,9 @@ class LeavesScreen(GradModeScreen):
             self.inplace(first, context)
 
     def on_augmented_assignment(self, node: ast.AugAssign, context: Context) -> None:
-        super().on_augmented_assignment(node, context)
         self.inplace(node.target, context)
 
     def on_assignment(self, node: ast.Assign | ast.AnnAssign, context: Context) -> None:
-        super().on_assignment(node, context)
         value = node.value
         if value is None:
             return
@@ -264,7 +259,6 @@ class LeavesScreen(GradModeScreen):
                                     for name in names)
 
     def on_if(self, node: ast.If) -> None:
-        super().on_if(node)
         if self.tests_types:
             self.narrow(node)
 

@@ -27,6 +27,5 @@ class LegacyApiScreen(NamesScreen):
         self.variable_names = self.known_as(_VARIABLE)
 
     def on_call(self, node: ast.Call, name: str | None, context: Context) -> None:
-        super().on_call(node, name, context)
         if name in self.variable_names:
             self.found.add("variable-call")

@@ -52,7 +52,6 @@ class NamesScreen(Walk):
 
     def on_import(self, node: ast.Import | ast.ImportFrom) -> None:
         """Record what the import binds, as model/names.py's ImportResolver reads it."""
-        super().on_import(node)
         if isinstance(node, ast.ImportFrom):
             if node.level or node.module is None:
                 return

@@ -1,14 +1,18 @@
 """The screen's walk core: one pass over CPython's ``ast`` of a file, the frames (what each
 function contains) and the context (where the walk is), dispatching each node of interest to
 the hooks ``on_*`` that the analysis mixins (grad_mode.py, evaluation.py, leaves.py...)
-extend.  A mixin's hook calls ``super()`` first and only adds to its own state, so the order
-of the mixins changes nothing; ``settle`` runs once the whole tree is read."""
+define.  A mixin defines the hooks it needs (the signatures are Walk's) and does not call
+``super()`` in them: the walk calls every class's own hook in turn, base classes first (a hook
+that returns a context hands it to the next), a table built once per class, since chains of
+``super()`` calls on every node cost a tenth of the screen.  A hook only adds to its own
+mixin's state, so the order of the mixins changes nothing.  ``settle`` runs once the whole
+tree is read, and chains with ``super()``."""
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Mapping
-from typing import NamedTuple, Optional
+from collections.abc import Callable, Iterable, Mapping
+from typing import ClassVar, NamedTuple, Optional
 
 from nograd_lint.ast_walk import CHILD_FIELDS, child_fields, dotted, push_children
 from nograd_lint.config import Config
@@ -112,12 +116,25 @@ _SPECIAL = frozenset({Restore, ast.Call, ast.FunctionDef, ast.AsyncFunctionDef, 
                       ast.Assign, ast.AnnAssign, ast.Import, ast.ImportFrom, ast.If, ast.Expr})
 
 
+_HOOKS = ("on_call", "on_function", "on_loop", "on_with", "on_assignment",
+          "on_augmented_assignment", "on_import", "on_if", "on_expression_statement")
+
+
 class Walk:
-    """The walk and the state every analysis shares; the hooks here do nothing."""
+    """The walk and the state every analysis shares; the hooks here document the signatures
+    and are not called (see the module's docstring)."""
 
     #: Attribute names whose mere presence is a feature (attribute -> feature): checked on
     #: the walk's fast path, since attributes are most of the nodes.
     flagged_attributes: Mapping[str, str] = {}
+    #: Per hook name, the hooks the walk calls: the subclasses' own, base classes first.
+    hooks: ClassVar[dict[str, tuple[Callable, ...]]] = {name: () for name in _HOOKS}
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        mixins = [k for k in reversed(cls.__mro__) if issubclass(k, Walk) and k is not Walk]
+        cls.hooks = {name: tuple(vars(k)[name] for k in mixins if name in vars(k))
+                     for name in _HOOKS}
 
     def __init__(self, source: str | bytes, path: str, config: Config,
                  callers: Mapping[str, Grad]) -> None:
@@ -142,7 +159,7 @@ class Walk:
 
     def walk(self, tree: ast.Module, context: Context) -> None:
         mentioned, stored, flagged = self.mentioned, self.stored, self.flagged_attributes
-        on_call, enter = self.on_call, self.enter
+        call_hooks, enter = self.hooks["on_call"], self.enter
         stack: list = [tree]
         while stack:
             node = stack.pop()
@@ -172,7 +189,9 @@ class Walk:
                 context = node.context
                 continue
             if kind is ast.Call:  # the most frequent kind of node here: no detour through enter
-                on_call(node, callee(node.func), context)
+                name = callee(node.func)
+                for hook in call_hooks:
+                    hook(self, node, name, context)
                 push_children(node, stack)
                 continue
             context = enter(node, kind, context, stack)
@@ -180,6 +199,7 @@ class Walk:
     def enter(self, node: ast.AST, kind: type, context: Context, stack: list) -> Context:
         """Hand ``node`` (of a kind in _SPECIAL but a call) to its hook, push what is to be walked next
         (below a Restore where the context changes), and return the context for it."""
+        hooks = self.hooks
         if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
             stack.append(Restore(context))
             context = self.enter_function(node, context)
@@ -193,28 +213,38 @@ class Walk:
             self.stored.add(node.name)
             context = context._replace(klass=node, in_class_body=True)
         elif kind is ast.For or kind is ast.AsyncFor:
-            inner = self.on_loop(node, context)
+            inner = context
+            for hook in hooks["on_loop"]:
+                inner = hook(self, node, inner)
             if inner is not context:
                 stack.append(Restore(context))
                 context = inner
         elif kind is ast.With or kind is ast.AsyncWith:
             # The items run in the surrounding context, the body in the one they set.
+            inner = context
+            for hook in hooks["on_with"]:
+                inner = hook(self, node, inner)
             stack.append(Restore(context))
             stack.extend(reversed(node.body))
-            stack.append(Restore(self.on_with(node, context)))
+            stack.append(Restore(inner))
             stack.extend(node.items)
             return context
         elif kind is ast.AugAssign:
-            self.on_augmented_assignment(node, context)
+            for hook in hooks["on_augmented_assignment"]:
+                hook(self, node, context)
         elif kind is ast.Assign or kind is ast.AnnAssign:
-            self.on_assignment(node, context)
+            for hook in hooks["on_assignment"]:
+                hook(self, node, context)
         elif kind is ast.Import or kind is ast.ImportFrom:
-            self.on_import(node)
+            for hook in hooks["on_import"]:
+                hook(self, node)
             return context
         elif kind is ast.If:
-            self.on_if(node)
+            for hook in hooks["on_if"]:
+                hook(self, node)
         elif kind is ast.Expr:
-            self.on_expression_statement(node.value)
+            for hook in hooks["on_expression_statement"]:
+                hook(self, node.value)
         push_children(node, stack)
         return context
 
@@ -225,8 +255,10 @@ class Walk:
         frame = Frame((outer.klass if outer.in_class_body else None, node.name), pytest,
                       self.qualified.get(id(node)))
         self.frames.append(frame)
-        return self.on_function(node, outer, outer._replace(
-            frame=frame, grad_frame=frame, in_class_body=False))
+        inner = outer._replace(frame=frame, grad_frame=frame, in_class_body=False)
+        for hook in self.hooks["on_function"]:
+            inner = hook(self, node, outer, inner)
+        return inner
 
     # ------------------------------------------------------------------ hooks
     def on_call(self, node: ast.Call, name: str | None, context: Context) -> None:
