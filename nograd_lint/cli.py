@@ -19,7 +19,7 @@ from nograd_lint.config import (
     Config, ConfigError, load_config, load_config_file, parse_size, split_codes,
 )
 from nograd_lint.engine import (
-    FileResult, could_report, default_jobs, internal_error, lint_paths, lint_source, unreadable,
+    FileResult, default_jobs, internal_error, lint_paths, lint_source, screened_rules, unreadable,
 )
 from nograd_lint.files import discover, is_force_excluded
 from nograd_lint.formats import FORMATS, statistics
@@ -219,10 +219,10 @@ def _max_file_size(option: str | None) -> int | None:
 def _open_project(args: argparse.Namespace, config: Config, paths: Sequence[str],
                   sources: dict[str, bytes] = {}, linted: Sequence[str] = ()) -> Project:
     """The project index around ``paths`` (see nograd_lint/project/), its warnings shown;
-    the files it parses of those ``linted`` are screened as it goes (engine.could_report)."""
+    the files it parses of those ``linted`` are screened as it goes (engine.screened_rules)."""
     project = open_project(paths, config, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                            jobs=args.jobs or default_jobs(), sources=sources, linted=linted,
-                           screen=functools.partial(could_report, config=config))
+                           screen=functools.partial(screened_rules, config=config))
     for warning in project.warnings:
         sys.stderr.write(f"nograd-lint: warning: {warning}\n")
     return project

@@ -21,14 +21,14 @@ from nograd_lint import libcst as cst
 from nograd_lint.config import Config
 from nograd_lint.context import ModuleContext
 from nograd_lint.model.scopes import SemanticModel
-from nograd_lint.positions import Statements, is_statement, locate
+from nograd_lint.positions import Anchor, Statements, is_statement, locate, statement_anchors
 from nograd_lint.noqa import ignores_file, is_suppressed, suppressions
-from nograd_lint.project import Project, content_digest
+from nograd_lint.project import Project, Screened, content_digest
 from nograd_lint.project.cache import Cache
 from nograd_lint.project.results import load_findings, result_key, store_findings
 from nograd_lint.rule import Finding, Rule
 from nograd_lint.rules import PARSE_ERROR, RULES
-from nograd_lint.screen import ANY_CALLERS, features
+from nograd_lint.screen import FeatureBounds, features
 from nograd_lint.tree import children, parse_module
 from nograd_lint.vocabulary import Grad
 
@@ -108,23 +108,35 @@ def triggered_rules(source: str | bytes, codes: frozenset[str], config: Config) 
     return [rule for rule, triggers in rules if any(t.found_in(source) for t in triggers)]
 
 
-def could_report(source: bytes, tree: ast.Module, path: str, config: Config) -> bool:
-    """Can an enabled rule report in ``source`` (parsed: ``tree``) under any callers in other
-    files?  The project index asks while it parses the files being linted, so that those
-    ruled out here are not parsed again (screen.ANY_CALLERS)."""
+def screened_rules(source: bytes, tree: ast.Module, path: str, config: Config
+                   ) -> tuple[tuple[str, ...], tuple[Anchor, ...]] | None:
+    """The codes of the enabled rules that can report in ``source`` (parsed: ``tree``),
+    whatever the callers in other files, and where its statements start if there are any
+    (to place findings); None when that depends on the callers (or analyze() decides before
+    its screen).  The project index asks while it parses the files being linted, so that
+    the lint parses and screens none of them again (screen.FeatureBounds)."""
     rules = triggered_rules(source, config.enabled_codes(RULES, path), config)
-    if not rules or not config.prefilter or 0 < config.max_file_size < len(source) \
+    if not rules:
+        return (), ()
+    if not config.prefilter or 0 < config.max_file_size < len(source) \
             or _long_boolean_chain(source, tree):
-        return bool(rules)  # what analyze() reports before its screen, it reports itself
-    present = features(tree, source, path, config, ANY_CALLERS)
-    return any(rule.features <= present for rule in rules)
+        return None  # what analyze() reports before its screen, it reports itself
+    bounds = FeatureBounds(tree, source, path, config)
+    upper = tuple(rule.code for rule in rules if rule.features <= bounds.upper)
+    if not upper:
+        return (), ()
+    lower = bounds.lower()
+    if not all(RULES[code].features <= lower for code in upper):
+        return None
+    return upper, tuple(statement_anchors(tree))
 
 
 def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool = True,
             report_parse_errors: bool = True, repair_legacy: bool = True,
-            callers: Mapping[str, Grad] = {}) -> Analysis:
+            callers: Mapping[str, Grad] = {}, screened: Screened | None = None) -> Analysis:
     """``repair_legacy``: a file only Python 2 (or an old Python 3) parses is linted after the
-    mechanical repairs of ``legacy.py``, and never fixed.  ``callers``: as for lint_source."""
+    mechanical repairs of ``legacy.py``, and never fixed.  ``callers``: as for lint_source.
+    ``screened``: what screened_rules() found for this very source, if it decided."""
     codes = config.enabled_codes(RULES, path)
     rules = triggered_rules(source, codes, config)
     if not rules or honor_noqa and ignores_file(source):
@@ -132,6 +144,11 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
     report_parse_errors = report_parse_errors and PARSE_ERROR.code in codes
     if 0 < config.max_file_size < len(source):
         return Analysis(None, [_too_large(path, len(source), config)] if report_parse_errors else [])
+    if screened is not None:
+        # The project index parsed it with CPython's parser and screened it.
+        return _analyze_tree(source, path, config, list(screened.anchors),
+                             [RULES[code] for code in screened.rules], honor_noqa,
+                             report_parse_errors, callers)
     try:
         # CPython's parser first: it refuses nesting that would overflow libcst's native parser
         # (a crash, not an exception), and its statement positions place findings cheaply.
@@ -163,6 +180,15 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
         rules = [rule for rule in rules if rule.features <= present]
         if not rules:
             return Analysis(None, [])
+    return _analyze_tree(source, path, config, tree, rules, honor_noqa, report_parse_errors,
+                         callers)
+
+
+def _analyze_tree(source: str | bytes, path: str, config: Config,
+                  tree: ast.Module | list[Anchor], rules: list[type[Rule]], honor_noqa: bool,
+                  report_parse_errors: bool, callers: Mapping[str, Grad]) -> Analysis:
+    """Run ``rules`` on the libcst tree of ``source``; ``tree`` is its ``ast``, or where the
+    statements of it start (positions.py)."""
     try:
         module = parse_module(source)
     except cst.ParserSyntaxError as error:
@@ -185,7 +211,9 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
         return Analysis(module, [])
 
     text = source if isinstance(source, str) else source.decode(module.encoding, "replace")
-    places = locate(module, text, tree, [report.node for report in context.reports], statements)
+    anchors = statement_anchors(tree) if isinstance(tree, ast.Module) else tree
+    places = locate(module, text, anchors, [report.node for report in context.reports],
+                    statements)
     findings = []
     for report in context.reports:
         line, column = places[report.node]
@@ -329,10 +357,10 @@ class _Leave:
 
 
 def lint_file(path: str, config: Config, callers: Mapping[str, Grad] = {},
-              cache: Cache | None = None, screened: str | None = None) -> FileResult:
+              cache: Cache | None = None, screened: Screened | None = None) -> FileResult:
     """Lint the file at ``path``; with a ``cache``, reuse the findings of a run that saw the
-    same content, configuration and callers (project/results.py).  ``screened``: the digest
-    of the content the project index found no rule can report in (``Project.quiet``)."""
+    same content, configuration and callers (project/results.py).  ``screened``: what the
+    project index's screen decided for the file (``Project.screened``)."""
     try:
         with open(path, "rb") as handle:
             source = handle.read()
@@ -344,8 +372,13 @@ def lint_file(path: str, config: Config, callers: Mapping[str, Grad] = {},
         if cached is not None:
             return FileResult(path, cached)
     try:
-        quiet = screened is not None and screened == content_digest(source)
-        findings = [] if quiet else lint_source(source, path, config, callers=callers)
+        if screened is not None and screened.digest != content_digest(source):
+            screened = None  # changed since the index read it
+        if screened is not None and not screened.rules:
+            findings = []
+        else:
+            findings = analyze(source, path, config, callers=callers,
+                               screened=screened).findings
     except Exception as error:  # a bug of ours must cost this file its findings, not the run
         return internal_error(path, error)
     if key is not None:
@@ -364,7 +397,7 @@ def internal_error(path: str, error: Exception) -> FileResult:
 
 def _lint_chunk(paths: list[str], config: Config, project: _Callers) -> list[FileResult]:
     return [lint_file(path, config, project.callers.get(path, {}), project.cache,
-                      project.quiet.get(path)) for path in paths]
+                      project.screened.get(path)) for path in paths]
 
 
 class _Callers(NamedTuple):
@@ -372,15 +405,15 @@ class _Callers(NamedTuple):
 
     callers: dict[str, Mapping[str, Grad]]
     cache: Cache | None
-    quiet: dict[str, str]  # path -> digest, as Project.quiet
+    screened: dict[str, Screened]  # path -> as Project.screened
 
     @classmethod
     def of(cls, project: Project | None, paths: Sequence[str]) -> _Callers:
         if project is None:
             return cls({}, None, {})
-        quiet = {path: project.quiet[os.path.abspath(path)] for path in paths
-                 if os.path.abspath(path) in project.quiet}
-        return cls({path: project.callers(path) for path in paths}, project.cache, quiet)
+        screened = {path: project.screened[os.path.abspath(path)] for path in paths
+                    if os.path.abspath(path) in project.screened}
+        return cls({path: project.callers(path) for path in paths}, project.cache, screened)
 
 
 def default_jobs() -> int:

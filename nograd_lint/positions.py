@@ -3,7 +3,8 @@
 libcst knows positions only by generating code for the whole module (``PositionProvider``),
 which costs twice a parse.  Findings are few, so this module generates code only for the
 statement that holds each finding: the statement's own position comes from the stdlib ``ast``
-(a fraction of a libcst parse), matched to libcst's statements by their order, and the node's
+(a fraction of a libcst parse; the project index keeps it, ``statement_anchors``, for the files
+it parsed and screened), matched to libcst's statements by their order, and the node's
 place inside it from generating that one statement (just the header of a compound statement).
 Anything unusual -- syntax the running Python's ``ast`` cannot read, a statement shape that
 does not match -- falls back to ``PositionProvider``.
@@ -44,14 +45,35 @@ def is_statement(kind: type) -> bool:
     return statement
 
 
-def locate(module: cst.Module, text: str, tree: ast.Module | None, nodes: list[cst.CSTNode],
+class Anchor(NamedTuple):
+    """Where a statement of CPython's ``ast`` starts (``statement_anchors``)."""
+
+    kind: str  # its node type's name, without ``Async``
+    line: int  # of its first decorator, if it has any
+    column: int  # in UTF-8 bytes, as ``col_offset``
+
+
+def statement_anchors(tree: ast.Module) -> list[Anchor]:
+    """Every statement of ``tree``, in pre-order: what libcst's statements are matched to."""
+    anchors = []
+    for statement in _ast_statements(tree):
+        first = getattr(statement, "decorator_list", None)
+        anchors.append(Anchor(type(statement).__name__.removeprefix("Async"),
+                              first[0].lineno if first else statement.lineno,
+                              statement.col_offset))
+    return anchors
+
+
+def locate(module: cst.Module, text: str, anchors: list[Anchor] | None,
+           nodes: list[cst.CSTNode],
            statements: Statements | None = None) -> dict[cst.CSTNode, Position]:
-    """Positions of ``nodes``; ``tree`` is the stdlib ``ast`` of the same text, if it parsed;
-    ``statements`` those of ``module``, if a traversal has collected them already."""
+    """Positions of ``nodes``; ``anchors`` are the statements of the stdlib ``ast`` of the
+    same text, if it parsed; ``statements`` those of ``module``, if a traversal has collected
+    them already."""
     try:
-        if tree is None:
+        if anchors is None:
             raise _Unmatched
-        return _by_statement(module, text, tree, nodes, statements or _statements(module))
+        return _by_statement(module, text, anchors, nodes, statements or _statements(module))
     except (_Unmatched, RecursionError, MemoryError, cst.CSTValidationError):
         return _by_whole_module(module, nodes)
 
@@ -98,17 +120,12 @@ def _ast_statements(tree: ast.Module) -> list[ast.stmt]:
     return found
 
 
-def _same_kind(node: cst.CSTNode, statement: ast.stmt) -> bool:
-    return type(statement).__name__.removeprefix("Async") == type(node).__name__
-
-
-def _by_statement(module: cst.Module, text: str, tree: ast.Module, nodes: list[cst.CSTNode],
-                  known: Statements) -> dict[cst.CSTNode, Position]:
+def _by_statement(module: cst.Module, text: str, ast_statements: list[Anchor],
+                  nodes: list[cst.CSTNode], known: Statements) -> dict[cst.CSTNode, Position]:
     # A line of simple statements starts where its first statement does.
     targets = {node: node.body[0] if isinstance(node, cst.SimpleStatementLine) else node
                for node in nodes}
     statements, owner = known
-    ast_statements = _ast_statements(tree)
     if len(ast_statements) != len(statements):
         raise _Unmatched
     lines = text.splitlines()
@@ -120,12 +137,11 @@ def _by_statement(module: cst.Module, text: str, tree: ast.Module, nodes: list[c
             found[reported] = (1, 0)
             continue
         statement, anchor = statements[index], ast_statements[index]
-        if not _same_kind(statement, anchor):
+        if anchor.kind != type(statement).__name__:
             raise _Unmatched
-        first = getattr(anchor, "decorator_list", None)
-        line = first[0].lineno if first else anchor.lineno
+        line = anchor.line
         source_line = lines[line - 1]
-        column = len(source_line.encode()[:anchor.col_offset].decode("utf-8", "replace"))
+        column = len(source_line.encode()[:anchor.column].decode("utf-8", "replace"))
         if node is statement:
             found[reported] = (line, column)
             continue

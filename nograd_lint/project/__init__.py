@@ -15,7 +15,7 @@ that function runs with gradients.  Each file's facts (facts.py) are read from C
 ``ast`` (indexer.py) and cached on disk by content hash (cache.py); the facts of all files
 are joined in callers.py.
 While it has a linted file's tree, the index also runs the screen on it (``screen``), so that
-the lint does not parse again a file no rule can report in.
+the lint parses again no file the screen decides for whatever its callers (``screened``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 from nograd_lint.config import Config
 from nograd_lint.files import discover
@@ -36,7 +36,8 @@ from nograd_lint.project.facts import ModuleFacts
 from nograd_lint.project.indexer import index_module
 from nograd_lint.vocabulary import Grad
 
-__all__ = ["ModuleFacts", "Project", "Screen", "content_digest", "open_project", "project_root"]
+__all__ = ["ModuleFacts", "Project", "Screen", "Screened", "content_digest", "open_project",
+           "project_root"]
 
 _MARKERS = ("pyproject.toml", "setup.cfg", ".git")
 _IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
@@ -72,6 +73,15 @@ def module_name(path: str, root: str) -> tuple[str, bool]:
     return ".".join(parts), package
 
 
+class Screened(NamedTuple):
+    """What the screen decided for a linted file, whatever its callers (see open_project's
+    ``screen``)."""
+
+    digest: str  # of the content screened
+    rules: tuple[str, ...]  # the codes of the rules that can report in it: none, a quiet file
+    anchors: tuple  # where its statements start, if a rule can (positions.statement_anchors)
+
+
 @dataclass
 class Project:
     """The index of the projects around a run's files, and the cache it was read through."""
@@ -80,9 +90,8 @@ class Project:
     roots: dict[str, str]  # file (absolute) -> its module name
     cache: Cache | None = None
     warnings: list[str] = field(default_factory=list)
-    # Linted files that no rule can report in, whatever their callers (see open_project's
-    # ``screen``): absolute path -> digest of the content that was screened.
-    quiet: dict[str, str] = field(default_factory=dict)
+    # Linted files the screen decided for, whatever their callers: absolute path -> Screened.
+    screened: dict[str, Screened] = field(default_factory=dict)
 
     def callers(self, path: str) -> dict[str, Grad]:
         """Per module-level function or method of ``path``: the grad mode of its call sites
@@ -91,8 +100,9 @@ class Project:
         return self.index.outside_callers(name) if name is not None else {}
 
 
-#: ``screen(source, tree, path)``: can any rule report in this file, whatever its callers?
-Screen = Callable[[bytes, ast.Module, str], bool]
+#: ``screen(source, tree, path)``: the codes of the rules that can report in this file,
+#: whatever its callers, and where its statements start; None if that depends on them.
+Screen = Callable[[bytes, ast.Module, str], Optional[tuple[tuple[str, ...], tuple]]]
 
 
 class _Task(NamedTuple):
@@ -109,7 +119,7 @@ def open_project(paths: Sequence[str], config: Config, *, cache_dir: str | None 
     """Index the projects ``paths`` (files and directories being linted) live in.
     ``sources`` replaces the text of files that are not read from disk (standard input).
     ``screen`` is run on each of the ``linted`` files the index parses, under the path it is
-    linted as, so that the lint need not parse again a file it rules out."""
+    linted as, so that the lint need not parse again a file it decides for."""
     files, projects = _project_files(paths, config, sources)
     cache, warnings = None, []
     directory = cache_dir or config.cache_dir or (
@@ -132,7 +142,7 @@ def open_project(paths: Sequence[str], config: Config, *, cache_dir: str | None 
                 continue  # the lint reports it
         task = _Task(path, *module_name(absolute, root), source, linted_as.get(absolute))
         (with_torch if any(m in source for m in markers) else without_torch).append(task)
-    modules, quiet = _index(with_torch, aliases, cache, jobs, screen)
+    modules, screened = _index(with_torch, aliases, cache, jobs, screen)
     # A file that never mentions torch matters only where it calls a function of one that
     # does: it must name one.  (No rule reports in it either: the text filter needs torch.)
     defined = {d.qualname.rpartition(".")[2].encode() for m in modules.values() if m is not None
@@ -142,7 +152,7 @@ def open_project(paths: Sequence[str], config: Config, *, cache_dir: str | None 
                           aliases, cache, jobs, None)[0])
     index = CallerIndex(m for m in modules.values() if m is not None)
     names = {os.path.abspath(path): m.name for path, m in modules.items() if m is not None}
-    return Project(index, names, cache, warnings, quiet)
+    return Project(index, names, cache, warnings, screened)
 
 
 def _project_files(paths: Sequence[str], config: Config, sources: Mapping[str, bytes]
@@ -177,11 +187,11 @@ def content_digest(source: bytes) -> str:
 
 
 def _index(tasks: list[_Task], aliases: tuple[str, ...], cache: Cache | None, jobs: int,
-           screen: Screen | None) -> tuple[dict[str, ModuleFacts | None], dict[str, str]]:
+           screen: Screen | None) -> tuple[dict[str, ModuleFacts | None], dict[str, Screened]]:
     """Each file's facts: from the cache where its content was seen before, else parsed (in
-    worker processes when there are many); and the ``quiet`` files of those parsed."""
+    worker processes when there are many); and what the screen decided of those parsed."""
     found: dict[str, ModuleFacts | None] = {}
-    quiet: dict[str, str] = {}
+    screened: dict[str, Screened] = {}
     missing = []
     for task in tasks:
         key = digest((repr(aliases), task.module, str(task.package), task.source))
@@ -196,13 +206,14 @@ def _index(tasks: list[_Task], aliases: tuple[str, ...], cache: Cache | None, jo
         chunk = max(1, len(missing) // (jobs * 4))
         batches = [missing[i:i + chunk] for i in range(0, len(missing), chunk)]
     for batch, results in zip(batches, _map(batches, aliases, screen, jobs)):
-        for (task, key), (plain, reports) in zip(batch, results):
+        for (task, key), (plain, decided) in zip(batch, results):
             if cache is not None:
                 cache.store("index", key, plain)
             found[task.path] = _from_plain(plain)
-            if reports is False:
-                quiet[os.path.abspath(task.path)] = content_digest(task.source)
-    return found, quiet
+            if decided is not None:
+                screened[os.path.abspath(task.path)] = Screened(content_digest(task.source),
+                                                                *decided)
+    return found, screened
 
 
 def _map(batches: list, aliases: tuple[str, ...], screen: Screen | None, jobs: int):
@@ -216,9 +227,9 @@ def _map(batches: list, aliases: tuple[str, ...], screen: Screen | None, jobs: i
 
 
 def _index_batch(batch: list[tuple[_Task, str]], aliases: tuple[str, ...],
-                 screen: Screen | None) -> list[tuple[tuple, bool | None]]:
-    """Per task: its facts as stored (``()`` when it does not parse), and whether a rule can
-    report in it (None: not screened)."""
+                 screen: Screen | None) -> list[tuple[tuple, tuple | None]]:
+    """Per task: its facts as stored (``()`` when it does not parse), and what the screen
+    decided (None: not screened, or not decided)."""
     results = []
     for task, _ in batch:
         try:
@@ -227,10 +238,10 @@ def _index_batch(batch: list[tuple[_Task, str]], aliases: tuple[str, ...],
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             results.append(((), None))  # the lint reports it (NG001)
             continue
-        reports = None
+        decided = None
         if screen is not None and task.linted_as is not None:
-            reports = screen(task.source, tree, task.linted_as)
-        results.append((plain, reports))
+            decided = screen(task.source, tree, task.linted_as)
+        results.append((plain, decided))
     return results
 
 

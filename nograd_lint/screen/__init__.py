@@ -33,13 +33,13 @@ from collections.abc import Mapping
 
 from nograd_lint.config import Config
 from nograd_lint.screen.evaluation import EvaluationScreen
-from nograd_lint.screen.grad_mode import ANY_CALLERS
+from nograd_lint.screen.grad_mode import ANY_CALLERS, DISABLED_CALLERS
 from nograd_lint.screen.leaves import LeavesScreen
 from nograd_lint.screen.legacy_api import LegacyApiScreen
 from nograd_lint.screen.walk import GradItem
 from nograd_lint.vocabulary import Grad
 
-__all__ = ["ANY_CALLERS", "GradItem", "features"]
+__all__ = ["ANY_CALLERS", "FeatureBounds", "GradItem", "features"]
 
 
 class _Screen(EvaluationScreen, LeavesScreen, LegacyApiScreen):
@@ -52,3 +52,16 @@ def features(tree: ast.Module, source: str | bytes, path: str, config: Config,
     package); ``callers`` as model/grad_mode.py takes them from the project index, or
     ANY_CALLERS."""
     return _Screen(source, path, config, callers).run(tree)
+
+
+class FeatureBounds:
+    """The features under any callers the project index can find lie between ``lower()`` and
+    ``upper`` (see ANY_CALLERS), settled from one walk of ``tree``."""
+
+    def __init__(self, tree: ast.Module, source: str | bytes, path: str, config: Config) -> None:
+        self._screen = _Screen(source, path, config, ANY_CALLERS)
+        self.upper = self._screen.run(tree)
+
+    def lower(self) -> frozenset[str]:
+        """Two more settles, so asked for only where the upper bound lets a rule run."""
+        return self._screen.settle_again({}) & self._screen.settle_again(DISABLED_CALLERS)

@@ -41,16 +41,17 @@ _BACKWARD = frozenset({"backward", "grad"})
 FunctionKey = tuple[ast.ClassDef | None, str]  # Frame.key of a function
 
 
-class _AnyCallers(Mapping):
-    """Callers in other files not known yet: every module-level function and method may have
-    some, in any grad mode.  Every feature only grows when a function may run with gradients
-    off, or on, so the features under it include those under any callers the project index
-    can find."""
+class _EveryFunction(Mapping):
+    """Callers in other files of every module-level function and method, all in one grad
+    mode (a mapping from qualified names: ``None``, a nested function's, is not in it)."""
+
+    def __init__(self, grad: Grad) -> None:
+        self.grad = grad
 
     def __getitem__(self, qualname: str) -> Grad:
         if not isinstance(qualname, str):
             raise KeyError(qualname)
-        return Grad.MANAGED
+        return self.grad
 
     def __iter__(self):
         return iter(())
@@ -59,7 +60,15 @@ class _AnyCallers(Mapping):
         return 0
 
 
-ANY_CALLERS = _AnyCallers()
+#: Callers in other files not known yet: every module-level function and method may have
+#: some, in any grad mode.  Every feature only grows when a function may run with gradients
+#: off (``grad-mode``, ``backward-without-grad``, ``leaf-rebinding``: the fewest with no
+#: callers), or only when it may run with them on (``eval-forward``, ``forward-after-eval``,
+#: ``leaf-update``: the fewest when all callers have them off, DISABLED_CALLERS); so the
+#: features under any callers the project index can find include those present both with
+#: no callers and under DISABLED_CALLERS, and are included in those under ANY_CALLERS.
+ANY_CALLERS = _EveryFunction(Grad.MANAGED)
+DISABLED_CALLERS = _EveryFunction(Grad.DISABLED)
 
 
 class GradModeScreen(NamesScreen):

@@ -144,6 +144,7 @@ class Walk:
         self.test_file = is_test_file(path)  # pytest test functions are no evaluation regions
         self.qualified: dict[int, str] = {}  # id of a def -> its name in the project index
         self.found: set[str] = set()
+        self.walked: frozenset[str] = frozenset()  # what the walk found, before settle
         self.mentioned: set[str] = set()  # every name and attribute name
         self.stored: set[str] = set()  # names assigned, deleted, defined, or bound by a loop or with
         self.frames: list[Frame] = []
@@ -154,6 +155,14 @@ class Walk:
         self.frames.append(module)
         self.qualified = qualified_definitions(tree)
         self.walk(tree, Context(module, module, None, False, None))
+        self.walked = frozenset(self.found)
+        self.settle()
+        return frozenset(self.found)
+
+    def settle_again(self, callers: Mapping[str, Grad]) -> frozenset[str]:
+        """The features under other ``callers``, from the same walk (settle reads the walk's
+        state and replaces what it derives)."""
+        self.callers, self.found = callers, set(self.walked)
         self.settle()
         return frozenset(self.found)
 

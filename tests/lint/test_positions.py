@@ -10,7 +10,7 @@ import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from nograd_lint.positions import locate
+from nograd_lint.positions import locate, statement_anchors
 
 TRICKY = textwrap.dedent('''\
     # -*- coding: utf-8 -*-
@@ -71,7 +71,7 @@ def test_positions_match_libcst(text):
     module = cst.parse_module(text)
     nodes = every_node(module)
     expected = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-    found = locate(module, text, ast.parse(text), nodes)
+    found = locate(module, text, statement_anchors(ast.parse(text)), nodes)
     mismatched = [(type(n).__name__, found[n], (expected[n].start.line, expected[n].start.column))
                   for n in nodes
                   if found[n] != (expected[n].start.line, expected[n].start.column)
