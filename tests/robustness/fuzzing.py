@@ -52,7 +52,7 @@ SNIPPETS = [
     "with torch.inference_mode as mode, torch.enable_grad:\n    pass",
     "with torch.no_grad(False):\n    pass",
     "torch.set_grad_enabled(False)",
-    "def evaluate(model, loader):\n    model.eval()\n    for x, y in loader:\n        out = model(x)",
+    "def evaluate(model, loader):\n    model.eval()\n    for x, y in loader:\n        print(model(x).argmax(1))",
     "for batch in val_loader:\n    out = model(batch)",
     "with torch.no_grad():\n    loss = model(x).sum()\n    loss.backward()",
     "model.eval()\nlogits = model(batch)",
