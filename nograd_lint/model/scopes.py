@@ -118,34 +118,21 @@ class SemanticModel:
 
     def self_assignments(self, klass: cst.ClassDef) -> Iterator[cst.Assign]:
         """``self.<attr> = ...`` statements in the methods of ``klass`` (not nested classes)."""
-        stack = list(children(klass.body))
-        while stack:
-            node = stack.pop()
-            kind = type(node)
-            if kind is cst.ClassDef:
-                continue
-            if kind is cst.Assign and any(
+        for node in _class_nodes(klass, into_expressions=False):
+            if type(node) is cst.Assign and any(
                     isinstance(t.target, cst.Attribute) and isinstance(t.target.value, cst.Name)
                     and t.target.value.value == "self" for t in node.targets):
                 yield node
-            elif not is_expression(node):
-                stack.extend(children(node))
 
     def self_registrations(self, klass: cst.ClassDef) -> Iterator[tuple[str, str, cst.Arg]]:
         """``self.register_buffer("name", value)`` and ``self.register_parameter(...)`` calls
         in the methods of ``klass``: (method, name, the value's argument)."""
-        stack = list(children(klass.body))
-        while stack:
-            node = stack.pop()
-            kind = type(node)
-            if kind is cst.ClassDef:
-                continue
-            if (kind is cst.Call and receiver_method(node.func) in REGISTRATIONS
+        for node in _class_nodes(klass, into_expressions=True):
+            if (type(node) is cst.Call and receiver_method(node.func) in REGISTRATIONS
                     and len(node.args) >= 2 and isinstance(node.args[0].value, cst.SimpleString)):
                 name = node.args[0].value.evaluated_value
                 if isinstance(name, str):
                     yield receiver_method(node.func), name, node.args[1]
-            stack.extend(children(node))
 
     # ------------------------------------------------------------------ traversal
     def _enter(self, node: Scope) -> None:
@@ -179,3 +166,16 @@ class SemanticModel:
 
     visit_Lambda = _enter
     leave_FunctionDef = leave_ClassDef = leave_Lambda = _leave
+
+
+def _class_nodes(klass: cst.ClassDef, *, into_expressions: bool) -> Iterator[cst.CSTNode]:
+    """The nodes of ``klass``'s body, not those of classes nested in it; statements only
+    (each with its own expressions unentered) unless ``into_expressions``."""
+    stack = list(children(klass.body))
+    while stack:
+        node = stack.pop()
+        if type(node) is cst.ClassDef:
+            continue
+        yield node
+        if into_expressions or not is_expression(node):
+            stack.extend(children(node))

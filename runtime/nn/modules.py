@@ -458,24 +458,34 @@ class _IncompatibleKeys(tuple):
 # ------------------------------------------------------------------------------ layers
 
 
+def _weight_and_bias(module: Module, shape: tuple[int, ...], bias: bool, dtype) -> None:
+    """An affine layer's parameters, ``weight`` of ``shape`` and ``bias`` of ``shape[0]`` (or
+    registered as None), initialised by the layer's ``reset_parameters``."""
+    chosen = (dtype or dtypes.float32).numpy
+    module.weight = Parameter(Tensor._wrap(np.empty(shape, dtype=chosen)))
+    if bias:
+        module.bias = Parameter(Tensor._wrap(np.empty(shape[0], dtype=chosen)))
+    else:
+        module.register_parameter("bias", None)
+    module.reset_parameters()
+
+
+def _reset_weight_and_bias(module: Module, fan_in: int) -> None:
+    # PyTorch's default: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+    if module.bias is not None:
+        bound = 1 / math.sqrt(fan_in) if fan_in else 0
+        init.uniform_(module.bias, -bound, bound)
+
+
 class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        chosen = (dtype or dtypes.float32).numpy
-        self.weight = Parameter(Tensor._wrap(np.empty((out_features, in_features), dtype=chosen)))
-        if bias:
-            self.bias = Parameter(Tensor._wrap(np.empty(out_features, dtype=chosen)))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _weight_and_bias(self, (out_features, in_features), bias, dtype)
 
     def reset_parameters(self) -> None:
-        # PyTorch's default: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features) if self.in_features else 0
-            init.uniform_(self.bias, -bound, bound)
+        _reset_weight_and_bias(self, self.in_features)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         return F.linear(input, self.weight, self.bias)
@@ -513,22 +523,11 @@ class Conv2d(Module):
         self.kernel_size, self.stride = F.pair(kernel_size), F.pair(stride)
         self.padding = padding if isinstance(padding, str) else F.pair(padding)
         self.dilation, self.padding_mode = F.pair(dilation), padding_mode
-        chosen = (dtype or dtypes.float32).numpy
-        shape = (out_channels, in_channels // groups, *self.kernel_size)
-        self.weight = Parameter(Tensor._wrap(np.empty(shape, dtype=chosen)))
-        if bias:
-            self.bias = Parameter(Tensor._wrap(np.empty(out_channels, dtype=chosen)))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _weight_and_bias(self, (out_channels, in_channels // groups, *self.kernel_size), bias,
+                         dtype)
 
     def reset_parameters(self) -> None:
-        # PyTorch's default, as for Linear, with fan_in = in_channels / groups * kh * kw
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight[0].numel()
-            bound = 1 / math.sqrt(fan_in) if fan_in else 0
-            init.uniform_(self.bias, -bound, bound)
+        _reset_weight_and_bias(self, self.weight[0].numel())  # in_channels / groups * kh * kw
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         if self.padding_mode == "zeros":
