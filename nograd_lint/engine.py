@@ -28,9 +28,9 @@ from nograd_lint.project.cache import Cache
 from nograd_lint.project.results import load_findings, result_key, store_findings
 from nograd_lint.rule import Finding, Rule
 from nograd_lint.rules import PARSE_ERROR, RULES
-from nograd_lint.screen import FeatureBounds, features
+from nograd_lint.screen import ANY_CALLERS, FeatureBounds, features
 from nograd_lint.tree import children, parse_module
-from nograd_lint.vocabulary import Grad
+from nograd_lint.vocabulary import LEAF_EVIDENCE, Grad, bound_parameters
 
 
 @dataclass
@@ -98,37 +98,52 @@ def _triggers(codes: frozenset[str], config: Config, as_bytes: bool):
     return markers, rules
 
 
-def triggered_rules(source: str | bytes, codes: frozenset[str], config: Config) -> list[type[Rule]]:
-    """The enabled rules whose trigger strings occur in ``source``: the sound pre-filter."""
+def triggered_rules(source: str | bytes, codes: frozenset[str], config: Config,
+                    callers: Mapping[str, Grad] = {}) -> list[type[Rule]]:
+    """The enabled rules whose trigger strings occur in ``source``: the sound pre-filter.
+    Leaves that callers in other files pass in (``Callers.parameters``) are leaf evidence
+    the text need not show, nor torch."""
     if not config.prefilter:
         return [RULES[code] for code in sorted(codes)]
     markers, rules = _triggers(codes, config, isinstance(source, bytes))
-    if not any(marker in source for marker in markers):
+    passed = bool(bound_parameters(callers))
+    if not passed and not any(marker in source for marker in markers):
         return []
-    return [rule for rule, triggers in rules if any(t.found_in(source) for t in triggers)]
+    return [rule for rule, triggers in rules if any(t.found_in(source) for t in triggers)
+            or passed and rule.triggers == LEAF_EVIDENCE]
 
 
 def screened_rules(source: bytes, tree: ast.Module, path: str, config: Config
-                   ) -> tuple[tuple[str, ...], tuple[Anchor, ...]] | None:
+                   ) -> tuple[tuple[str, ...], tuple[Anchor, ...], bool] | None:
     """The codes of the enabled rules that can report in ``source`` (parsed: ``tree``),
     whatever the callers in other files, and where its statements start if there are any
     (to place findings); None when that depends on the callers (or analyze() decides before
-    its screen).  The project index asks while it parses the files being linted, so that
-    the lint parses and screens none of them again (screen.FeatureBounds)."""
-    rules = triggered_rules(source, config.enabled_codes(RULES, path), config)
+    its screen).  The third: True where that holds only for callers that pass no leaf to
+    the module's functions (``Callers.parameters``; the project then checks).  The project
+    index asks while it parses the files being linted, so that the lint parses and screens
+    none of them again (screen.FeatureBounds)."""
+    codes = config.enabled_codes(RULES, path)
+    rules = triggered_rules(source, codes, config, ANY_CALLERS)
     if not rules:
-        return (), ()
+        return (), (), False
     if not config.prefilter or 0 < config.max_file_size < len(source) \
             or _long_boolean_chain(source, tree):
         return None  # what analyze() reports before its screen, it reports itself
     bounds = FeatureBounds(tree, source, path, config)
     upper = tuple(rule.code for rule in rules if rule.features <= bounds.upper)
     if not upper:
-        return (), ()
+        return (), (), False
+    # With no leaf passed, the text alone triggers the rules (and passed leaves add some).
+    unpassed_rules = triggered_rules(source, codes, config)
     lower = bounds.lower()
-    if not all(RULES[code].features <= lower for code in upper):
+    surely = {rule.code for rule in unpassed_rules if rule.features <= lower}
+    if surely.issuperset(upper):
+        return upper, tuple(statement_anchors(tree)), False
+    unpassed = bounds.unpassed()
+    upper = tuple(rule.code for rule in unpassed_rules if rule.features <= unpassed)
+    if not surely.issuperset(upper):
         return None
-    return upper, tuple(statement_anchors(tree))
+    return upper, tuple(statement_anchors(tree)) if upper else (), True
 
 
 def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool = True,
@@ -138,7 +153,7 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
     mechanical repairs of ``legacy.py``, and never fixed.  ``callers``: as for lint_source.
     ``screened``: what screened_rules() found for this very source, if it decided."""
     codes = config.enabled_codes(RULES, path)
-    rules = triggered_rules(source, codes, config)
+    rules = triggered_rules(source, codes, config, callers)
     if not rules or honor_noqa and ignores_file(source):
         return Analysis(None, [])
     report_parse_errors = report_parse_errors and PARSE_ERROR.code in codes

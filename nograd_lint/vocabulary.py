@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import functools
 import re
+from collections.abc import Mapping
 
 NO_GRAD = frozenset({"torch.no_grad", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"})
 ENABLE_GRAD = frozenset({"torch.enable_grad", "torch.autograd.enable_grad",
@@ -69,6 +70,24 @@ def meet(states) -> Grad:
         if _GRAD_ORDER[state] > _GRAD_ORDER[worst]:
             worst = state
     return worst
+
+
+class Callers(dict):
+    """What the project index says about a module's functions (by qualified name: ``f``,
+    ``Model.step``): the grad mode of their call sites in other files; and in
+    ``parameters``, per function, the parameters that some call site in another file, where
+    gradients are on, binds to a leaf that requires grad (``"leaf"``) or an iterable of
+    such (``"params"``): ``{"init_": {"tensor": frozenset({"leaf"})}}``."""
+
+    def __init__(self, grad: Mapping[str, Grad] = {},
+                 parameters: Mapping[str, Mapping[str, frozenset[str]]] = {}) -> None:
+        super().__init__(grad)
+        self.parameters = parameters
+
+
+def bound_parameters(callers: Mapping[str, Grad]) -> Mapping[str, Mapping[str, frozenset[str]]]:
+    """``callers.parameters`` (see Callers), or nothing known of them."""
+    return getattr(callers, "parameters", {})
 
 
 #: ``flag`` of :func:`grad_api_effect` when the call has no ``mode`` argument.

@@ -176,6 +176,10 @@ class GradRegions(Layer):
             return Grad.ENABLED
         return self._function_states().get(where.function, Grad.ENABLED)
 
+    def qualified_name(self, function: cst.FunctionDef) -> str | None:
+        """How the project index names ``function`` (``f``, ``Model.step``), if it can."""
+        return self._qualified.get(function)
+
     # ------------------------------------------------------------------ traversal
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self._definitions.add(id(node.name))

@@ -34,7 +34,7 @@ from nograd_lint.project.cache import DEFAULT_DIRECTORY, Cache, digest
 from nograd_lint.project.callers import CallerIndex
 from nograd_lint.project.facts import ModuleFacts
 from nograd_lint.project.indexer import index_module
-from nograd_lint.vocabulary import Grad
+from nograd_lint.vocabulary import Callers
 
 __all__ = ["ModuleFacts", "Project", "Screen", "Screened", "content_digest", "open_project",
            "project_root"]
@@ -80,6 +80,9 @@ class Screened(NamedTuple):
     digest: str  # of the content screened
     rules: tuple[str, ...]  # the codes of the rules that can report in it: none, a quiet file
     anchors: tuple  # where its statements start, if a rule can (positions.statement_anchors)
+    # Decided only for callers that pass the module's functions no leaf (Callers.parameters
+    # is a caller-dependent fact the index knows only once all files are read).
+    if_no_leaf_passed: bool
 
 
 @dataclass
@@ -93,16 +96,17 @@ class Project:
     # Linted files the screen decided for, whatever their callers: absolute path -> Screened.
     screened: dict[str, Screened] = field(default_factory=dict)
 
-    def callers(self, path: str) -> dict[str, Grad]:
+    def callers(self, path: str) -> Callers:
         """Per module-level function or method of ``path``: the grad mode of its call sites
-        in other files (see callers.py)."""
+        in other files, and the parameters they bind to leaves (see callers.py)."""
         name = self.roots.get(os.path.abspath(path))
-        return self.index.outside_callers(name) if name is not None else {}
+        return self.index.outside_callers(name) if name is not None else Callers()
 
 
 #: ``screen(source, tree, path)``: the codes of the rules that can report in this file,
-#: whatever its callers, and where its statements start; None if that depends on them.
-Screen = Callable[[bytes, ast.Module, str], Optional[tuple[tuple[str, ...], tuple]]]
+#: whatever its callers, where its statements start, and whether that holds only for callers
+#: that pass it no leaf (as Screened); None if that depends on them.
+Screen = Callable[[bytes, ast.Module, str], Optional[tuple[tuple[str, ...], tuple, bool]]]
 
 
 class _Task(NamedTuple):
@@ -152,6 +156,9 @@ def open_project(paths: Sequence[str], config: Config, *, cache_dir: str | None 
                           aliases, cache, jobs, None)[0])
     index = CallerIndex(m for m in modules.values() if m is not None)
     names = {os.path.abspath(path): m.name for path, m in modules.items() if m is not None}
+    # Where the screen assumed that no caller passes a leaf, the index now knows.
+    screened = {path: decided for path, decided in screened.items() if not (
+        decided.if_no_leaf_passed and index.outside_callers(names[path]).parameters)}
     return Project(index, names, cache, warnings, screened)
 
 

@@ -21,6 +21,11 @@ reading such an attribute other than to call it (``pool.map(model.sample)``,
 Call sites and references in test files (pytest's ``test_*.py``/``*_test.py``, anything under a
 ``tests`` directory) are left out: a test runs the code however it needs to, and is no caller
 whose grad mode the code should follow.
+
+What a call site passes binds the callee's parameters: a parameter is a leaf that requires
+grad (or an iterable of such) when some call site where gradients are on passes one
+(``CallSite.arguments``), directly or through the caller's own parameters (``=p``, ``*p``): a
+least fixed point over the call sites of every module, so that recursion ends.
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from nograd_lint.frameworks import INERT_BASES, called_by_bases
-from nograd_lint.project.facts import MethodCall, ModuleFacts
-from nograd_lint.vocabulary import Grad, is_test_file, meet
+from nograd_lint.project.facts import (
+    CALLER_PARAMETER, ELEMENT_OF, LEAF, PARAMS, Definition, MethodCall, ModuleFacts,
+)
+from nograd_lint.vocabulary import Callers, Grad, is_test_file, meet
 
 _MAX_HOPS = 8  # re-exports and base classes followed, at most
 #: In ``CallerIndex._escapes``: escapes everywhere, its own module included.
@@ -37,12 +44,14 @@ _ANYWHERE = ""
 
 
 class _Site:
-    __slots__ = ("module", "grad", "caller", "by_name")
+    __slots__ = ("module", "grad", "caller", "by_name", "receiver", "arguments")
 
     def __init__(self, module: str, grad: Grad | None, caller: str | None,
-                 by_name: bool = False) -> None:
+                 by_name: bool = False, receiver: bool = False, arguments: tuple = ()) -> None:
         self.module, self.grad, self.caller = module, grad, caller
         self.by_name = by_name  # matched by method name: the module itself cannot see it
+        # As CallSite: called as ``self.f(...)``, and what it passes that may be leaves.
+        self.receiver, self.arguments = receiver, arguments
 
 
 def is_test_module(module: ModuleFacts) -> bool:
@@ -70,14 +79,14 @@ class CallerIndex:
 
     def __init__(self, modules: Iterable[ModuleFacts]) -> None:
         self.modules: dict[str, ModuleFacts] = {m.name: m for m in modules}
-        self._functions: set[str] = set()
+        self._functions: dict[str, Definition] = {}
         self._classes: dict[str, tuple[str, ...]] = {}  # class -> bases, as written there
         self._suffixes: dict[str, list[str]] = {}
         for module in self.modules.values():
             parts = module.name.split(".")
             for start in range(1, len(parts)):
                 self._suffixes.setdefault(".".join(parts[start:]), []).append(module.name)
-            self._functions.update(f"{module.name}.{d.qualname}" for d in module.definitions
+            self._functions.update((f"{module.name}.{d.qualname}", d) for d in module.definitions
                                    if d.kind != "class")
             self._classes.update((f"{module.name}.{c.name}", c.bases) for c in module.classes)
         self._resolved: dict[tuple[str, str, bool], str | None] = {}
@@ -115,13 +124,15 @@ class CallerIndex:
                 key = self.resolve(call.callee, module.name)
                 if key is not None:
                     caller = f"{module.name}.{call.caller}" if call.caller else None
-                    self._sites.setdefault(key, []).append(
-                        _Site(module.name, call.grad and Grad(call.grad), caller))
+                    self._sites.setdefault(key, []).append(_Site(
+                        module.name, call.grad and Grad(call.grad), caller,
+                        receiver=call.receiver, arguments=call.arguments))
             for name in module.escapes:
                 key = self.resolve(name, module.name)
                 if key is not None:
                     self._escapes.setdefault(key, set()).add(module.name)
         self.states = self._settle()
+        self.parameters = self._bind()
 
     # ------------------------------------------------------------------ names
     def _external_bases(self, klass: str) -> set[str]:
@@ -235,23 +246,87 @@ class CallerIndex:
             return site.grad
         return states.get(site.caller, Grad.ENABLED) if site.caller else Grad.ENABLED
 
-    def outside_callers(self, module: str) -> dict[str, Grad]:
+    # ------------------------------------------------------------------ parameters
+    def _bind(self) -> dict[str, dict[str, frozenset[str]]]:
+        """Per function: its parameters that some call site, where gradients are on, binds
+        to a leaf or an iterable of leaves (a least fixed point: facts only grow)."""
+        bound: dict[str, dict[str, frozenset[str]]] = {}
+        dependents: dict[str, set[str]] = {}
+        work = []
+        for key, sites in self._sites.items():
+            if any(site.arguments for site in sites):
+                work.append(key)
+                for site in sites:
+                    if site.caller is not None and any(value[0] in (CALLER_PARAMETER, ELEMENT_OF)
+                                                       for _, value in site.arguments):
+                        dependents.setdefault(site.caller, set()).add(key)
+        while work:
+            key = work.pop()
+            found = self._bound_by_sites(key, self._sites[key], bound)
+            if found != bound.get(key, {}):
+                bound[key] = found
+                work.extend(dependents.get(key, ()))
+        return bound
+
+    def _bound_by_sites(self, key: str, sites, bound: Mapping[str, Mapping[str, frozenset[str]]]
+                        ) -> dict[str, frozenset[str]]:
+        definition = self._functions[key]
+        found: dict[str, frozenset[str]] = {}
+        for site in sites:
+            if not site.arguments or self._site_state(site, self.states) is not Grad.ENABLED:
+                continue
+            for slot, value in site.arguments:
+                parameter = _parameter(definition, site.receiver, slot)
+                kinds = _kinds(value, bound.get(site.caller, {}) if site.caller else {})
+                if parameter is not None and kinds:
+                    found[parameter] = found.get(parameter, frozenset()) | kinds
+        return found
+
+    def outside_callers(self, module: str) -> Callers:
         """For each module-level function and method of ``module`` (by qualified name) that is
         called or referenced where the module cannot see it (in other modules, or by method
-        name): the grad mode of those call sites."""
+        name): the grad mode of those call sites; and the parameters they bind to leaves (see
+        Callers)."""
         facts = self.modules.get(module)
         if facts is None:
-            return {}
+            return Callers()
         found: dict[str, Grad] = {}
+        parameters: dict[str, dict[str, frozenset[str]]] = {}
         for definition in facts.definitions:
             key = f"{module}.{definition.qualname}"
-            sites = [self._site_state(s, self.states)
-                     for s in self._sites.get(key, ()) if s.module != module or s.by_name]
+            outside = [s for s in self._sites.get(key, ()) if s.module != module or s.by_name]
+            sites = [self._site_state(s, self.states) for s in outside]
             if self._escapes.get(key, set()) - {module}:
                 sites.append(Grad.ENABLED)
             if sites and definition.kind != "class":
                 found[definition.qualname] = meet(sites)
-        return found
+                if key in self.parameters:
+                    passed = self._bound_by_sites(key, outside, self.parameters)
+                    if passed:
+                        parameters[definition.qualname] = passed
+        return Callers(found, parameters)
+
+
+def _parameter(definition: Definition, receiver: bool, slot: int | str) -> str | None:
+    """The parameter of ``definition`` an argument in ``slot`` (a position or a keyword)
+    binds; ``receiver``: called as ``self.f(...)``, which binds a method's first parameter."""
+    if type(slot) is str:
+        return slot if slot in definition.parameters or slot in definition.keyword_only else None
+    if receiver and definition.kind == "method" and "staticmethod" not in definition.decorators:
+        slot += 1
+    return definition.parameters[slot] if slot < len(definition.parameters) else None
+
+
+def _kinds(value: str, caller: Mapping[str, frozenset[str]]) -> frozenset[str]:
+    """What an argument passes (CallSite.arguments), given what the caller's parameters are
+    bound to."""
+    if value == LEAF or value == PARAMS:
+        return frozenset((value,))
+    if value[0] == CALLER_PARAMETER:
+        return caller.get(value[1:], frozenset())
+    if value[0] == ELEMENT_OF and PARAMS in caller.get(value[1:], ()):
+        return frozenset((LEAF,))
+    return frozenset()
 
 
 def _shared_prefix(a: str, b: str) -> int:

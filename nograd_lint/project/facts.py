@@ -9,7 +9,7 @@ Grad modes are :class:`~nograd_lint.vocabulary.Grad` values (``"disabled"``...).
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Union
 
 
 class Definition(NamedTuple):
@@ -26,6 +26,8 @@ class Definition(NamedTuple):
     # ``**kwargs``), its receiver (``self``, ``cls``) left out; () for a function, and for a
     # method never matched by name.
     signature: tuple
+    parameters: tuple[str, ...]  # the positional ones, in order (a method's receiver first)
+    keyword_only: tuple[str, ...]
 
 
 class ClassFacts(NamedTuple):
@@ -36,6 +38,13 @@ class ClassFacts(NamedTuple):
     parameters: tuple[str, ...]  # ... and the attributes assigned an ``nn.Parameter``
 
 
+#: What a call passes, where it may be a leaf that requires grad (see ``CallSite.arguments``).
+LEAF = "leaf"
+PARAMS = "params"  # an iterable of such leaves: ``model.parameters()``, a list of them
+CALLER_PARAMETER = "="  # ``=p``: the caller's own parameter ``p``, as its callers bind it
+ELEMENT_OF = "*"  # ``*p``: an element of the caller's parameter ``p`` (``for q in p: f(q)``)
+
+
 class CallSite(NamedTuple):
     """A call of (or a function passed along to) ``callee``."""
 
@@ -43,6 +52,10 @@ class CallSite(NamedTuple):
     caller: Optional[str]  # the enclosing module-level function or method, if any
     grad: Optional[str]  # the grad mode at the call; None: as ``caller`` runs
     line: int
+    receiver: bool  # ``self.f(...)``/``cls.f(...)``: a method's first parameter is bound
+    # (position, or keyword, -> what it passes), for the arguments that may be leaves:
+    # LEAF, PARAMS, or ``=p``/``*p`` of the caller's parameter ``p``.
+    arguments: tuple[tuple[Union[int, str], str], ...]
 
 
 class MethodCall(NamedTuple):

@@ -8,20 +8,30 @@ another mode than it began is *managed*), and context managers of the module's o
 grad mode.  Where nothing local decides, a call site in a module-level function or method
 runs as that function does (``CallSite.grad`` None), which the project settles across files
 (callers.py); in a nested function or a lambda it counts as enabled.
+
+What a call passes (``CallSite.arguments``) is judged on the syntax alone, flow-insensitively:
+``m.weight``/``x.y.bias`` (any module's), ``self.<attr>`` where the class's ``__init__``
+assigns it an ``nn.Parameter``, ``X.parameters()``, ``group["params"]``, ``list``/``filter``
+of such; and a name of the calling function by any of its bindings there: its parameter,
+a loop variable over such an iterable (or over its parameter), a name assigned one, a list
+it appends leaves to.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple, Optional, Union
 
 from nograd_lint.ast_walk import CHILD_FIELDS, child_fields, dotted
 from nograd_lint.frameworks import HookMode, hook_mode
 from nograd_lint.model.names import canonical
-from nograd_lint.project.facts import CallSite, ClassFacts, Definition, ModuleFacts
+from nograd_lint.project.facts import (
+    CALLER_PARAMETER, ELEMENT_OF, LEAF, PARAMS, CallSite, ClassFacts, Definition, ModuleFacts,
+)
 from nograd_lint.vocabulary import (
-    GRAD_MODE_APIS, MANAGER_NAME, NO_FLAG, PARAMETER, SET_GRAD_ENABLED, Grad, grad_api_effect,
+    GRAD_MODE_APIS, MANAGER_NAME, NO_FLAG, PARAMETER, SET_GRAD_ENABLED, WEIGHTS, Grad,
+    grad_api_effect,
 )
 
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -84,11 +94,20 @@ Explicit = Union[Grad, _Deferred, None]
 
 
 class _Frame:
-    __slots__ = ("caller", "states")
+    __slots__ = ("caller", "states", "parameters", "loops", "assigned", "appended", "pending")
 
-    def __init__(self, caller: str | None, state: Explicit) -> None:
+    def __init__(self, caller: str | None, state: Explicit,
+                 parameters: frozenset[str] = frozenset()) -> None:
         self.caller = caller  # the qualified name the project can settle, if any
         self.states: list[Explicit] = [state]
+        # What the function's names may hold, for the arguments of its calls (see
+        # ``_Indexer.passed``): its parameters, and by name the iterables a ``for`` loops over,
+        # the values assigned, the values appended (``xs.append(x)``).
+        self.parameters = parameters
+        self.loops: dict[str, list[ast.expr]] = {}
+        self.assigned: dict[str, list[ast.expr]] = {}
+        self.appended: dict[str, list[ast.expr]] = {}
+        self.pending: list[list] = []  # the arguments of its calls that name its names
 
 
 class _Call(NamedTuple):
@@ -96,6 +115,8 @@ class _Call(NamedTuple):
     caller: Optional[str]
     explicit: Explicit
     line: int
+    receiver: bool = False
+    arguments: Sequence = ()  # as CallSite.arguments; ``~name`` and ``self:attr`` until settled
 
 
 def index_module(tree: ast.Module, module: str, package: bool,
@@ -137,17 +158,25 @@ class _Indexer:
         self.class_ancestors: dict[str, set[str]] = {}
         self.init: list[tuple[str, str]] | None = None  # ``self.x = C(...)`` in ``__init__``
         self.layers: list[tuple[str, str]] = []  # the same, of the class being walked
+        # The arguments of calls in the class being walked that pass ``self.<attr>``: a leaf
+        # once the class is known to assign it an ``nn.Parameter``.
+        self.self_arguments: list[list] = []
+        # ``self.<attr>`` the class freezes: ``nn.Parameter(..., requires_grad=False)``,
+        # ``self.<attr>.requires_grad = False``, ``self.<attr>.requires_grad_(False)``.
+        self.frozen: set[str] = set()
 
     def facts(self) -> ModuleFacts:
         module_frame = _Frame(None, None)
         for statement in self.tree.body:
             self.statement(statement, module_frame)
+        self.settle_arguments(module_frame)
         calls = []
         for call in self.calls:
             grad = self.settle(call.explicit)
             if grad is None and call.caller is None:
                 grad = Grad.ENABLED
-            calls.append(CallSite(call.callee, call.caller, grad and grad.value, call.line))
+            calls.append(CallSite(call.callee, call.caller, grad and grad.value, call.line,
+                                  call.receiver, tuple(call.arguments)))
         method_calls = []
         for name, caller, explicit, *arguments in self.method_calls:
             grad = self.settle(explicit)
@@ -296,6 +325,10 @@ class _Indexer:
         elif kind is ast.Expr:
             self.expressions(node.value, frame)
             call = node.value
+            if (type(call) is ast.Call and type(call.func) is ast.Attribute
+                    and call.func.attr == "append" and type(call.func.value) is ast.Name
+                    and len(call.args) == 1):
+                frame.appended.setdefault(call.func.value.id, []).append(call.args[0])
             if type(call) is ast.Call and self.is_grad_api(call.func, SET_GRAD_ENABLED):
                 flag = _flag(call)
                 state = (Grad.MANAGED if flag is NO_FLAG or flag is None
@@ -313,6 +346,8 @@ class _Indexer:
         else:
             if kind is ast.Assign:
                 self.assignment(node, frame)
+            elif (kind is ast.For or kind is ast.AsyncFor) and type(node.target) is ast.Name:
+                frame.loops.setdefault(node.target.id, []).append(node.iter)
             fields = _EXPRESSION_FIELDS.get(kind)
             if fields is not None:  # one walk for all (a list is walked last item first)
                 self.expressions([getattr(node, name) for name in reversed(fields)], frame)
@@ -334,12 +369,18 @@ class _Indexer:
         for target in node.targets:
             if type(target) is ast.Name:
                 self.shadow(target.id, frame)
+                frame.assigned.setdefault(target.id, []).append(node.value)
             elif (self.init is not None and type(target) is ast.Attribute
                   and type(target.value) is ast.Name and target.value.id == "self"
                   and type(node.value) is ast.Call):
                 constructor = dotted(node.value.func)
                 if constructor is not None:
                     self.init.append((target.attr, self.resolve(constructor) or constructor))
+                    if _frozen(node.value):
+                        self.frozen.add(target.attr)
+            elif (type(target) is ast.Attribute and target.attr == "requires_grad"
+                  and type(node.value) is ast.Constant and node.value.value is False):
+                self.freeze(target.value)
 
     def function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, frame: _Frame) -> None:
         # A framework hook (Lightning's validation_step) runs as its framework says, as in
@@ -366,18 +407,23 @@ class _Indexer:
                 name = dotted(annotation) if annotation is not None else None
             if name is not None:
                 annotations.append((argument.arg, self.resolve(name) or name))
+        positional = tuple(a.arg for a in (*arguments.posonlyargs, *arguments.args))
+        keyword_only = tuple(a.arg for a in arguments.kwonlyargs)
         if qualname is not None:
             self.definitions.append(Definition(
                 qualname, "method" if "." in qualname else "function", node.lineno,
                 self.decorators(node), explicit and explicit.value, tuple(annotations),
-                _signature(arguments, node) if "." in qualname else ()))
+                _signature(arguments, node) if "." in qualname else (), positional,
+                keyword_only))
         collects_layers = qualname is not None and qualname.endswith(".__init__")
         saved = self.init
         self.init = [] if collects_layers else None
         outer_ancestors, self.ancestors = self.ancestors, set()  # a def's body is no class body
         self.scopes.append(node.name)
-        self.block(node.body, _Frame(qualname, explicit))
+        inner = _Frame(qualname, explicit, frozenset((*positional, *keyword_only)))
+        self.block(node.body, inner)
         self.scopes.pop()
+        self.settle_arguments(inner)
         self.ancestors = outer_ancestors
         if collects_layers:
             self.layers += self.init
@@ -397,13 +443,15 @@ class _Indexer:
         bases = tuple(self.resolve(name) or name for name in map(dotted, node.bases) if name)
         if top_level:
             self.definitions.append(Definition(
-                node.name, "class", node.lineno, self.decorators(node), None, (), ()))
+                node.name, "class", node.lineno, self.decorators(node), None, (), (), (), ()))
         ancestors = set(bases)
         for base in bases:
             ancestors |= self.class_ancestors.get(base, set())
         if top_level:
             self.class_ancestors[node.name] = ancestors
         saved = self.klass, self.layers, self.ancestors
+        saved_arguments, self.self_arguments = self.self_arguments, []
+        saved_frozen, self.frozen = self.frozen, set()
         self.klass = node.name if top_level else None
         self.layers = []
         self.ancestors = ancestors
@@ -412,10 +460,19 @@ class _Indexer:
         self.scopes.pop()
         layers = self.layers
         self.klass, self.layers, self.ancestors = saved
+        self_arguments, self.self_arguments = self.self_arguments, saved_arguments
+        frozen, self.frozen = self.frozen, saved_frozen
         if top_level:
             parameters = tuple(attr for attr, made in layers if made in PARAMETER)
+            trainable = set(parameters) - frozen
             self.classes.append(ClassFacts(node.name, bases, tuple(
                 (attr, made) for attr, made in layers if attr not in parameters), parameters))
+            for passed in self_arguments:
+                passed[:] = [(slot, value) for slot, value in passed
+                             if value[:5] != "self:" or value[5:] in trainable]
+                for index, (slot, value) in enumerate(passed):
+                    if value[:5] == "self:":
+                        passed[index] = (slot, LEAF)
 
     # ------------------------------------------------------------------ expressions
     def expressions(self, root: ast.AST, frame: _Frame) -> None:
@@ -440,7 +497,9 @@ class _Indexer:
                 self.call(node, frame, stack)
             elif kind is ast.Lambda:
                 # Its body runs wherever it is called: not followed (enabled, to the project).
-                self.expressions(node.body, _Frame(None, None))
+                inner = _Frame(None, None)
+                self.expressions(node.body, inner)
+                self.settle_arguments(inner)
                 stack.extend(d for d in (*node.args.defaults, *node.args.kw_defaults)
                              if d is not None)
             elif kind is list:
@@ -496,11 +555,16 @@ class _Indexer:
         elif self.is_grad_api(func):
             self.managing.update(self.scopes)
         explicit, line = frame.states[-1], node.lineno
+        if kind is ast.Attribute and func.attr == "requires_grad_" and node.args and \
+                type(node.args[0]) is ast.Constant and node.args[0].value is False:
+            self.freeze(func.value)
         by_name = None
         if kind is ast.Attribute:
             target = self.method_target(func, stack)
             if target:
-                self.calls.append(_Call(target, frame.caller, explicit, line))
+                receiver = type(func.value) is ast.Name and func.value.id in ("self", "cls")
+                self.calls.append(_Call(target, frame.caller, explicit, line, receiver,
+                                        self.arguments(node, frame)))
             elif target is None:
                 by_name = func.attr
                 if by_name in _NOT_FOLLOWED or by_name[:2] == "__" == by_name[-2:]:
@@ -508,7 +572,8 @@ class _Indexer:
         elif kind is ast.Name:
             target = self.reference(func, stack)
             if target is not None:
-                self.calls.append(_Call(target, frame.caller, explicit, line))
+                self.calls.append(_Call(target, frame.caller, explicit, line, False,
+                                        self.arguments(node, frame)))
             elif func.id == "getattr" and len(node.args) > 1:
                 name = node.args[1]
                 if type(name) is ast.Constant and type(name.value) is str:
@@ -559,6 +624,130 @@ class _Indexer:
             return None
         target = self.resolve(dotted(func))
         return False if target is None or _is_torch(target) else target
+
+    def freeze(self, target: ast.expr) -> None:
+        if type(target) is ast.Attribute and type(target.value) is ast.Name and \
+                target.value.id == "self":
+            self.frozen.add(target.attr)
+
+    # ------------------------------------------------------------------ arguments
+    def arguments(self, node: ast.Call, frame: _Frame) -> list:
+        """What the arguments of ``node`` pass that may be leaves (CallSite.arguments); those
+        naming the function's names are settled at its end, ``self.<attr>`` at its class's."""
+        passed: list = []
+        if not node.args and not node.keywords:
+            return passed
+        for position, argument in enumerate(node.args):
+            if type(argument) is ast.Starred:
+                break  # the positions after it are unknown
+            value = self.argument(argument)
+            if value is not None:
+                passed.append((position, value))
+        for keyword in node.keywords:
+            if keyword.arg is not None:
+                value = self.argument(keyword.value)
+                if value is not None:
+                    passed.append((keyword.arg, value))
+        if passed:
+            frame.pending.append(passed)
+        return passed
+
+    def argument(self, expression: ast.expr) -> str | None:
+        kind = type(expression)
+        if kind is ast.Name:
+            return "~" + expression.id
+        if kind is ast.Attribute and type(expression.value) is ast.Name and \
+                expression.value.id in ("self", "cls"):
+            return "self:" + expression.attr
+        return _passed_value(expression)
+
+    def settle_arguments(self, frame: _Frame) -> None:
+        """The arguments of the function's calls that name its names, settled now that its
+        body is known: a parameter (``=p``), a loop variable over parameters (a leaf)..."""
+        for passed in frame.pending:
+            settled = []
+            for slot, value in passed:
+                if value[0] == "~":
+                    value = self.name_value(value[1:], frame, 0)
+                elif value[:5] == "self:" and self.klass is None:
+                    value = None
+                if value is not None:
+                    settled.append((slot, value))
+            passed[:] = settled
+            if any(value[:5] == "self:" for _, value in settled):
+                self.self_arguments.append(passed)
+
+    def name_value(self, name: str, frame: _Frame, depth: int) -> str | None:
+        """What ``name`` may hold in ``frame``'s function, as an argument (flow-insensitive:
+        any of its bindings)."""
+        if name in frame.parameters:
+            return CALLER_PARAMETER + name if frame.caller is not None else None
+        if depth > 2:
+            return None
+        for iterable in frame.loops.get(name, ()):
+            collection = self.collection(iterable, frame, depth + 1)
+            if collection == PARAMS:
+                return LEAF
+            if collection is not None and collection[0] == CALLER_PARAMETER:
+                return ELEMENT_OF + collection[1:]
+        for value in frame.assigned.get(name, ()):
+            found = (self.name_value(value.id, frame, depth + 1) if type(value) is ast.Name
+                     else _passed_value(value))
+            if found is not None:
+                return found
+        if any(_passed_value(v) == LEAF or type(v) is ast.Name
+               and self.name_value(v.id, frame, depth + 1) == LEAF
+               for v in frame.appended.get(name, ())):
+            return PARAMS
+        return None
+
+    def collection(self, iterable: ast.expr, frame: _Frame, depth: int) -> str | None:
+        """PARAMS when ``for x in iterable`` binds leaves, ``=p`` when it loops over the
+        function's parameter ``p``."""
+        if type(iterable) is ast.Call and type(iterable.func) is ast.Name and iterable.args \
+                and iterable.func.id in _PASS_THROUGH:
+            iterable = iterable.args[-1 if iterable.func.id == "filter" else 0]
+        if type(iterable) is ast.Name:
+            if iterable.id in frame.parameters:
+                return CALLER_PARAMETER + iterable.id if frame.caller is not None else None
+            return PARAMS if self.name_value(iterable.id, frame, depth) == PARAMS else None
+        return PARAMS if _passed_value(iterable) == PARAMS else None
+
+
+#: Calls whose result iterates over (the elements of) their argument.
+_PASS_THROUGH = frozenset({"list", "tuple", "filter", "reversed", "sorted"})
+
+
+def _passed_value(expression: ast.expr) -> str | None:
+    """LEAF or PARAMS where an expression surely is one, judged on its own: ``m.weight``,
+    ``self.fc.bias`` (a module's), ``model.parameters()``, ``group["params"]``, ``list(...)``
+    of such."""
+    kind = type(expression)
+    if kind is ast.Attribute:
+        # ``self.weight`` is one only where the class assigns it an nn.Parameter (see class_).
+        base = expression.value
+        return LEAF if expression.attr in WEIGHTS and not (
+            type(base) is ast.Name and base.id in ("self", "cls")) else None
+    if kind is ast.Call:
+        func = expression.func
+        if type(func) is ast.Attribute:
+            return PARAMS if func.attr == "parameters" and not expression.args else None
+        if type(func) is ast.Name and func.id in _PASS_THROUGH and expression.args:
+            inner = _passed_value(expression.args[-1 if func.id == "filter" else 0])
+            return PARAMS if inner == PARAMS else None
+        return None
+    if kind is ast.Subscript:
+        key = expression.slice
+        return PARAMS if type(key) is ast.Constant and key.value == "params" else None
+    return None
+
+
+def _frozen(call: ast.Call) -> bool:
+    """``nn.Parameter(x, requires_grad=False)`` (or ``False`` in second place)."""
+    flag = next((k.value for k in call.keywords if k.arg == "requires_grad"), None)
+    if flag is None and len(call.args) > 1:
+        flag = call.args[1]
+    return type(flag) is ast.Constant and flag.value is False
 
 
 def _flag(call: ast.Call | None):

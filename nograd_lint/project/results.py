@@ -15,12 +15,15 @@ from dataclasses import replace
 from nograd_lint.config import Config
 from nograd_lint.project.cache import Cache, digest
 from nograd_lint.rule import Finding, Fix, FixSafety
-from nograd_lint.vocabulary import Grad
+from nograd_lint.vocabulary import Grad, bound_parameters
 
 
 def result_key(path: str, source: bytes, config: Config, callers: Mapping[str, Grad]) -> str:
+    parameters = bound_parameters(callers)
     return digest((path, source, repr(replace(config, cache_dir=None)),
-                   repr(sorted((name, grad.value) for name, grad in callers.items()))))
+                   repr(sorted((name, grad.value) for name, grad in callers.items())),
+                   repr(sorted((name, sorted((p, sorted(k)) for p, k in bound.items()))
+                               for name, bound in parameters.items()))))
 
 
 def load_findings(cache: Cache, key: str, path: str) -> list[Finding] | None:

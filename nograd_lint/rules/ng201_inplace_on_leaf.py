@@ -25,7 +25,9 @@ class InPlaceOnLeaf(Rule):
     module class of the file; ``self`` in a module class; an attribute, item, ``getattr`` or
     ``get_classifier()`` of a module; a loop over ``model.modules()`` or an ``nn.Sequential``;
     the argument of a function passed to ``model.apply``.  A module after
-    ``requires_grad_(False)`` has none.
+    ``requires_grad_(False)`` has none.  A function's
+    parameter is one where a caller with gradients enabled passes one (or an iterable of them)
+    to it: in the same file, or in another file of the project (the project index).
 
     ## Why is this bad?
     Autograd cannot record an in-place change to a leaf it accumulates gradients into: the update
@@ -40,6 +42,8 @@ class InPlaceOnLeaf(Rule):
     imported from another file of the project is not taken for a module.  A layer made with
     ``inplace=True`` is seen only where it is called as it is made; the dropouts (which write
     only while training) are not counted.
+    A parameter its callers pass in is followed through calls ``f(...)`` and ``self.f(...)``;
+    calls through other receivers (``trainer.step()``) and ``*args`` are not.
 
     ## Fix safety
     Unsafe: the fix wraps the statement, or the loop over the parameters, in
@@ -117,6 +121,24 @@ class InPlaceOnLeaf(Rule):
             model = timm.create_model("resnet18")
             model.get_classifier().weight.mul_(0.5)  # expect: NG201
             """),
+        Invalid("""
+            import torch
+
+            def fill_(tensor, value):
+                tensor.fill_(value)  # expect: NG201
+
+            layer = torch.nn.Linear(4, 4)
+            fill_(layer.weight, 0.5)
+            """, fixed="""
+            import torch
+
+            def fill_(tensor, value):
+                with torch.no_grad():
+                    tensor.fill_(value)
+
+            layer = torch.nn.Linear(4, 4)
+            fill_(layer.weight, 0.5)
+            """),
     )
     VALID = (
         Valid("""
@@ -169,10 +191,22 @@ class InPlaceOnLeaf(Rule):
                     p.zero_()
                 model.head.weight.zero_()
             """),
+        Valid("""
+            import torch
+
+            def fill_(tensor, value):
+                tensor.fill_(value)
+
+            layer = torch.nn.Linear(4, 4)
+            with torch.no_grad():
+                fill_(layer.weight, 0.5)
+            fill_(torch.empty(4), 0.5)
+            """),
     )
     fixtures = (
         "ng201_annotated_loader.py",
         "ng201_blocks_rescale.py",
+        "ng201_caller_passed_parameters.py",
         "ng201_custom_optimizer.py",
         "ng201_ema_zip.py",
         "ng201_filtered_groups.py",
@@ -185,6 +219,7 @@ class InPlaceOnLeaf(Rule):
         "ng201_written_for_runtime.py",
         "ok_annotated_loader.py",
         "ok_blocks_rescale.py",
+        "ok_caller_passed_parameters.py",
         "ok_custom_optimizer.py",
         "ok_ema_zip.py",
         "ok_filtered_groups.py",

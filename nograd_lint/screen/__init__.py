@@ -33,7 +33,7 @@ from collections.abc import Mapping
 
 from nograd_lint.config import Config
 from nograd_lint.screen.evaluation import EvaluationScreen
-from nograd_lint.screen.grad_mode import ANY_CALLERS, DISABLED_CALLERS
+from nograd_lint.screen.grad_mode import ANY_CALLERS, DISABLED_CALLERS, NO_LEAVES_PASSED
 from nograd_lint.screen.leaves import LeavesScreen
 from nograd_lint.screen.legacy_api import LegacyApiScreen
 from nograd_lint.screen.walk import GradItem
@@ -56,7 +56,8 @@ def features(tree: ast.Module, source: str | bytes, path: str, config: Config,
 
 class FeatureBounds:
     """The features under any callers the project index can find lie between ``lower()`` and
-    ``upper`` (see ANY_CALLERS), settled from one walk of ``tree``."""
+    ``upper`` (see ANY_CALLERS); under callers that pass no leaf to the module's functions,
+    between ``lower()`` and ``unpassed()``.  All settled from one walk of ``tree``."""
 
     def __init__(self, tree: ast.Module, source: str | bytes, path: str, config: Config) -> None:
         self._screen = _Screen(source, path, config, ANY_CALLERS)
@@ -65,3 +66,7 @@ class FeatureBounds:
     def lower(self) -> frozenset[str]:
         """Two more settles, so asked for only where the upper bound lets a rule run."""
         return self._screen.settle_again({}) & self._screen.settle_again(DISABLED_CALLERS)
+
+    def unpassed(self) -> frozenset[str]:
+        """The upper bound where no caller in another file passes a leaf (NO_LEAVES_PASSED)."""
+        return self._screen.settle_again(NO_LEAVES_PASSED)

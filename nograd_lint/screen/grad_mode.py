@@ -45,8 +45,11 @@ class _EveryFunction(Mapping):
     """Callers in other files of every module-level function and method, all in one grad
     mode (a mapping from qualified names: ``None``, a nested function's, is not in it)."""
 
-    def __init__(self, grad: Grad) -> None:
+    def __init__(self, grad: Grad, parameters: Mapping[str, Mapping[str, frozenset[str]]]
+                 ) -> None:
         self.grad = grad
+        # Callers.parameters: what they bind the functions' parameters to.
+        self.parameters = parameters
 
     def __getitem__(self, qualname: str) -> Grad:
         if not isinstance(qualname, str):
@@ -60,15 +63,41 @@ class _EveryFunction(Mapping):
         return 0
 
 
+class _AnyKinds(dict):
+    """Each parameter of a function bound to a leaf or an iterable of leaves (read by get)."""
+
+    def get(self, parameter, default=None) -> frozenset[str]:
+        return frozenset({"leaf", "params"})
+
+    def __bool__(self) -> bool:
+        return True
+
+
+class _AnyBindings(dict):
+    """Every function's parameters bound as _AnyKinds says (read by get)."""
+
+    def get(self, qualname, default=None) -> _AnyKinds:
+        return _ANY_KINDS
+
+    def __bool__(self) -> bool:
+        return True
+
+
+_ANY_KINDS = _AnyKinds()
+
 #: Callers in other files not known yet: every module-level function and method may have
-#: some, in any grad mode.  Every feature only grows when a function may run with gradients
-#: off (``grad-mode``, ``backward-without-grad``, ``leaf-rebinding``: the fewest with no
-#: callers), or only when it may run with them on (``eval-forward``, ``forward-after-eval``,
-#: ``leaf-update``: the fewest when all callers have them off, DISABLED_CALLERS); so the
-#: features under any callers the project index can find include those present both with
-#: no callers and under DISABLED_CALLERS, and are included in those under ANY_CALLERS.
-ANY_CALLERS = _EveryFunction(Grad.MANAGED)
-DISABLED_CALLERS = _EveryFunction(Grad.DISABLED)
+#: some, in any grad mode, and any of them may pass a leaf for any parameter.  Every feature
+#: only grows when a function may run with gradients off (``grad-mode``,
+#: ``backward-without-grad``, ``leaf-rebinding``: the fewest with no callers), or only when it
+#: may run with them on (``eval-forward``, ``forward-after-eval``, ``leaf-update``: the fewest
+#: when all callers have them off, DISABLED_CALLERS), and only grows with the parameters
+#: callers bind to leaves (none under DISABLED_CALLERS or with no callers); so the features
+#: under any callers the project index can find include those present both with no callers
+#: and under DISABLED_CALLERS, and are included in those under ANY_CALLERS (under
+#: NO_LEAVES_PASSED where no caller passes a leaf).
+ANY_CALLERS = _EveryFunction(Grad.MANAGED, _AnyBindings())
+NO_LEAVES_PASSED = _EveryFunction(Grad.MANAGED, {})
+DISABLED_CALLERS = _EveryFunction(Grad.DISABLED, {})
 
 
 class GradModeScreen(NamesScreen):

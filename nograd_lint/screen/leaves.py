@@ -29,6 +29,11 @@ of ``<anything>.<attr>`` may hold a leaf, or ``register_parameter("<attr>", ...)
 chains, ``self``, factories, methods that return one...) is not followed: anything may be one
 but an attribute of a name that nothing binds (an unannotated parameter, an import), unless an
 ``isinstance`` may prove it a layer there or ``X.apply`` passes it a module.
+A function's parameter is bound so by each call of a function of that name in the module
+where gradients may be on (``f(...)``, ``self.f(...)``, ``g(...)`` after ``g = f`` or
+``self.g = f``; by position, both with and without a receiver, or keyword), and by the call
+sites in other files the project index knows (``Callers.parameters``; under ANY_CALLERS every
+parameter of a function it can name may be bound to anything).
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ from nograd_lint.screen.grad_mode import GradModeScreen
 from nograd_lint.screen.walk import Context, Disabler, Frame, assigned_targets, bound_names, callee
 from nograd_lint.vocabulary import (
     COPIES, DTYPE_CASTS, FOREACH_INPLACE_FUNCTIONS, INPLACE_FLAG_FUNCTIONS, INPLACE_FLAG_LAYERS,
-    INPLACE_FUNCTIONS, PARAMETER, WEIGHTS, Grad, is_inplace_method,
+    INPLACE_FUNCTIONS, PARAMETER, WEIGHTS, Grad, bound_parameters,
+    is_inplace_method,
 )
 
 # Identifiers through which a value can come to hold a leaf, or a collection whose elements
@@ -157,10 +163,20 @@ class LeavesScreen(GradModeScreen):
         self.applied: set[str] = set()  # functions passed to ``X.apply``
         self.first_parameters: dict[str, list[str]] = {}  # function name -> its first two
         self.annotated: set[str] = set()  # parameters with an annotation
-        # Attribute names that may hold a module's parameter: see may_hold, and any
-        # ``register_parameter("name", ...)``.
+        # Attribute names that may hold a module's parameter: any
+        # ``register_parameter("name", ...)``, and those may_hold notes (which depend on the
+        # callers, so each settle derives them again).
+        self.registered_attributes: set[str] = set()
         self.leaf_attributes: set[str] = set()
         self.module_roots: set[str] = set()  # see may_be_module_roots
+        # Per function name, each such function's (positional, keyword-only) parameters; and
+        # per function the project index can name, all of them.
+        self.parameters_of: dict[str, list[tuple[list[str], list[str]]]] = {}
+        self.qualified_parameters: dict[str, list[str]] = {}
+        # f(...)/self.f(...) with arguments: (f, the call, grad frame, disabler)
+        self.argument_calls: list[tuple[str, ast.Call, Frame, Disabler]] = []
+        # ``f = g``, ``self.f = g``: calls of ``f`` may run ``g`` (by the last names).
+        self.aliases_of: dict[str, set[str]] = {}
         # (names bound, what they get, whether a loop binds them to its elements)
         self.bindings: list[tuple[list[str], ast.AST, bool]] = []
         # (name, the value assigned to it, grad frame, disabler)
@@ -186,6 +202,11 @@ class LeavesScreen(GradModeScreen):
                 # ``p: nn.Parameter`` (model/leaves reads annotations).
                 if not self.leaf_calls.isdisjoint(_annotation_names(parameter.annotation)):
                     self.marked.append(parameter.arg)
+        positional = [a.arg for a in (*node.args.posonlyargs, *node.args.args)]
+        keyword_only = [a.arg for a in node.args.kwonlyargs]
+        self.parameters_of.setdefault(node.name, []).append((positional, keyword_only))
+        if inner.frame.qualname is not None:
+            self.qualified_parameters[inner.frame.qualname] = [*positional, *keyword_only]
         return inner
 
     def on_loop(self, node: ast.For | ast.AsyncFor, context: Context) -> Context:
@@ -195,6 +216,11 @@ class LeavesScreen(GradModeScreen):
     def on_call(self, node: ast.Call, name: str | None, context: Context) -> None:
         self.functional_write(node, name, context)
         func = node.func
+        # What model/leaves binds parameters through: ``f(...)``, ``self.f(...)``.
+        if (node.args or node.keywords) and (type(func) is ast.Name or type(
+                func) is ast.Attribute and type(func.value) is ast.Name and func.value.id in
+                ("self", "cls")):
+            self.argument_calls.append((name, node, context.grad_frame, context.disabler))
         if type(func) is not ast.Attribute:  # every call below is a method's
             return
         if name == "apply":
@@ -205,7 +231,7 @@ class LeavesScreen(GradModeScreen):
                 self.appended.append((receiver, node.args[0]))
         if name == "register_parameter" and node.args and type(node.args[0]) is ast.Constant \
                 and isinstance(node.args[0].value, str):
-            self.leaf_attributes.add(node.args[0].value)
+            self.registered_attributes.add(node.args[0].value)
         if name == "requires_grad_":
             self.marked.append(dotted(func.value))
         elif is_inplace_method(name):
@@ -255,6 +281,8 @@ class LeavesScreen(GradModeScreen):
             else:
                 names = list(bound_names(target))
                 self.bindings.append((names, value, False))
+                if type(value) is ast.Name and names:
+                    self.aliases_of.setdefault(names[0].rsplit(".", 1)[-1], set()).add(value.id)
                 self.rebound.extend((name, value, context.grad_frame, context.disabler)
                                     for name in names)
 
@@ -344,14 +372,23 @@ class LeavesScreen(GradModeScreen):
         leaves, and ``group["lr"] = lr`` updates no tensor.  Which attribute names may hold a
         leaf (``self.cls_token = nn.Parameter(...)``) is noted on the way (``leaf_attributes``)."""
         held: dict[str, frozenset[str]] = {}
+        self.leaf_attributes = set(self.registered_attributes)
         for name in self.marked:
             if name is not None:
                 held[name] = _LEAF
                 self.note_leaf_attribute(name, _LEAF)
+        bound = bound_parameters(self.callers)
+        for qualname, names in self.qualified_parameters.items():
+            passed = bound.get(qualname) or {}
+            for name in names:
+                kinds = passed.get(name)
+                if kinds:
+                    held[name] = held.get(name, frozenset()) | kinds
+        bindings = [*self.bindings, *self.argument_bindings()]
         changed = True
         while changed:
             changed = False
-            for names, value, loop in self.bindings:
+            for names, value, loop in bindings:
                 kinds = self.kinds(value, held)
                 if loop:
                     kinds = frozenset(_ELEMENT[kind] for kind in kinds if kind in _ELEMENT)
@@ -382,8 +419,30 @@ class LeavesScreen(GradModeScreen):
         module there."""
         roots = {"self"} | self.stored | self.annotated
         roots.update(name.partition(".")[0] for names, _, _ in self.bindings for name in names)
+        # Parameters that calls in the module or callers in other files may pass a module.
+        roots.update(name for names, _, _ in self.argument_bindings() for name in names)
+        bound = bound_parameters(self.callers)
+        roots.update(name for qualname, names in self.qualified_parameters.items()
+                     if bound.get(qualname) for name in names)
         roots.update(p for f in self.applied for p in self.first_parameters.get(f, ()))
         return roots
+
+    def argument_bindings(self) -> Iterable[tuple[list[str], ast.AST, bool]]:
+        """What each call of a function of the module, where gradients may be on, may bind
+        its parameters to, as ``bindings`` (see the module docstring)."""
+        for name, call, frame, disabler in self.argument_calls:
+            if not self.may_have_grad(frame, disabler):
+                continue
+            for positional, keyword_only in (
+                    signature for function in (name, *self.aliases_of.get(name, ()))
+                    for signature in self.parameters_of.get(function, ())):
+                for position, argument in enumerate(call.args):
+                    if type(argument) is ast.Starred:
+                        break
+                    yield positional[position:position + 2], argument, False
+                for keyword in call.keywords:
+                    if keyword.arg in positional or keyword.arg in keyword_only:
+                        yield [keyword.arg], keyword.value, False
 
     def is_leaf(self, name: str, held: dict[str, frozenset[str]], line: int | None = None) -> bool:
         """May ``name`` hold a leaf (on ``line``, or anywhere): bound to one, or an attribute

@@ -104,6 +104,47 @@ def test_the_cache_is_reused_and_follows_edits_in_other_files(project):
     assert ng101(lint(project, "--no-cache", ".").stdout) == set()
 
 
+INIT_HELPER = """\
+import torch
+
+
+def fill_(tensor, value):
+    tensor.fill_(value)
+"""
+INIT_CALLER = """\
+import torch
+from init import fill_
+
+
+def build():
+    layer = torch.nn.Linear(2, 2)
+    fill_({argument}, 0.5)
+    return layer
+"""
+
+
+def test_what_a_caller_passes_re_lints_the_unchanged_helper(tmp_path):
+    # Only the argument changes, not the grad mode at the call: the cached findings of
+    # init.py must still follow it.
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    (tmp_path / "init.py").write_text(INIT_HELPER)
+    caller = tmp_path / "model.py"
+    flagged = {("init.py", 5, "NG201")}
+
+    def ng201(*options: str) -> set[tuple[str, int, str]]:
+        return {(os.path.normpath(path), line, code) for path, line, code
+                in findings(lint(tmp_path, "--select", "NG2", *options, ".").stdout)
+                if code == "NG201"}
+
+    caller.write_text(INIT_CALLER.format(argument="torch.empty(2, 2)"))
+    assert ng201() == set()
+    caller.write_text(INIT_CALLER.format(argument="layer.weight"))
+    assert ng201() == flagged
+    assert ng201() == flagged == ng201("--no-cache") == ng201("--no-prefilter", "--no-cache")
+    caller.write_text(INIT_CALLER.format(argument="layer.weight.data"))
+    assert ng201() == set()
+
+
 def test_damaged_cache_entries_are_ignored(project):
     (project / "c.py").write_text(CALLER_WITH_GRAD)
     expected = lint(project, "--no-cache", ".").stdout

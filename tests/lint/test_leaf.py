@@ -249,6 +249,127 @@ def test_grad_disabled_or_managed_regions(region):
     """)
 
 
+def test_parameters_bound_by_callers_in_the_module():
+    check("""
+    import math
+    import torch
+    from torch import nn
+
+    def _fill(tensor, low, high):
+        tensor.uniform_(low, high)  # expect: NG201
+        tensor.mul_(2)  # expect: NG201
+
+    def fill_(tensor, bound=1.0):
+        _fill(tensor, -bound, bound)
+
+    def sgd(params, lr):
+        for p in params:
+            p -= lr * p.grad  # expect: NG201
+
+    def scale(w, *, by):
+        w.div_(by)  # expect: NG201
+
+    def plain(t):
+        t.add_(1)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+            self.pos = nn.Parameter(torch.zeros(3))
+            fill_(self.pos)
+            self._rescale(self.fc.weight, 2)
+
+        def _rescale(self, weight, layer):
+            weight.div_(math.sqrt(layer))  # expect: NG201
+
+    def train(model):
+        sgd(model.parameters(), 0.1)
+        scale(nn.Linear(2, 2), by=2)
+        scale(by=3, w=nn.Parameter(torch.ones(2)))
+        plain(torch.zeros(3))
+    """)
+
+
+def test_parameters_bound_only_by_callers_with_gradients():
+    check("""
+    import torch
+
+    def sgd(params, lr):
+        for p in params:
+            p -= lr * p.grad
+
+    def decay(p):
+        p.mul_(0.9)
+
+    @torch.no_grad()
+    def step(model):
+        sgd(model.parameters(), 0.1)
+
+    def shrink(model):
+        with torch.no_grad():
+            for p in model.parameters():
+                decay(p)
+
+    def recursive(params, depth):
+        if depth:
+            recursive(params, depth - 1)
+        for p in params:
+            p.zero_()
+    """)
+
+
+def test_parameters_bound_through_chains_aliases_and_appended_lists():
+    check("""
+    import torch
+
+    def _single(params, lr):
+        for i, param in enumerate(params):
+            param.mul_(lr)  # expect: NG201
+
+    def _multi(params, lr):
+        for p in params:
+            p.add_(lr)  # expect: NG201
+
+    def functional(params, lr, foreach=False):
+        func = _multi if foreach else _single
+        if foreach:
+            func = _multi
+        else:
+            func = _single
+        func(params, lr)
+
+    def update_fn(p, lr):
+        p.add_(-lr)  # expect: NG201
+
+    def ping(params, n):
+        pong(params, n)
+
+    def pong(params, n):
+        if n:
+            ping(params, n - 1)
+        for p in params:
+            p.zero_()  # expect: NG201
+
+    class Opt(torch.optim.Optimizer):
+        def __init__(self, params):
+            super().__init__(params, {})
+            self.update = update_fn
+
+        def step(self):
+            for group in self.param_groups:
+                kept = []
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    kept.append(p)
+                functional(kept, 0.1)
+                for p in filter(lambda p: p.grad is not None, group["params"]):
+                    self.update(p, 0.1)
+                ping(group["params"], 3)
+    """)
+
+
 def test_helpers_called_only_under_no_grad_and_decorated_functions():
     check("""
     import torch

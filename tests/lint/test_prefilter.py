@@ -240,6 +240,81 @@ CROSS_FILE = {
                 shift()
             """,
     },
+    "parameters bound by callers in other files": {
+        "pkg/__init__.py": "",
+        "pkg/weight_init.py": """
+            import torch
+
+            def _fill(tensor, low, high):
+                tensor.uniform_(low, high)  # expect: NG201
+                return tensor
+
+            def fill_(tensor, bound=1.0):
+                return _fill(tensor, -bound, bound)
+
+            def safe_fill_(tensor):
+                with torch.no_grad():
+                    return _fill(tensor, -1.0, 1.0)
+            """,
+        "pkg/optim.py": """
+            import torch
+
+            def sgd_(params, lr):
+                for p in params:
+                    p -= lr * p.grad  # expect: NG201
+
+            def decay_(params, rate):
+                for p in params:
+                    p.mul_(rate)
+            """,
+        "pkg/models.py": """
+            import torch
+            from torch import nn
+            from .weight_init import fill_, safe_fill_
+
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.pos = nn.Parameter(torch.zeros(3))
+                    self.head = nn.Linear(3, 3)
+                    fill_(self.pos)
+                    safe_fill_(self.head.weight)
+            """,
+        "train.py": """
+            import torch
+            from pkg import optim
+
+            def train(net, batches):
+                for x in batches:
+                    net(x).sum().backward()
+                    optim.sgd_(net.parameters(), lr=0.1)
+                    with torch.no_grad():
+                        optim.decay_(net.parameters(), 0.99)
+            """,
+    },
+    "a parameter passed on through a chain of files": {
+        "helpers.py": """
+            import torch
+
+            def clip_(tensor, bound):
+                tensor.clamp_(-bound, bound)  # expect: NG201
+            """,
+        "layers.py": """
+            import torch
+            import helpers
+
+            def clip_all(weights, bound):
+                for w in weights:
+                    helpers.clip_(w, bound)
+            """,
+        "main.py": """
+            import torch
+            from layers import clip_all
+
+            def main(model):
+                clip_all(model.parameters(), 1.0)
+            """,
+    },
     "escapes elsewhere, or managed elsewhere": {
         "pkg/__init__.py": """
             from .metrics import evaluate, validate

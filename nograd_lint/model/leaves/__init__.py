@@ -30,6 +30,11 @@ What a name or attribute chain (``w``, ``self.fc.weight``) holds is a :class:`Va
   parameter of a function passed to ``model.apply``; a name inside ``if isinstance(m,
   nn.Linear):``; a ``self.<attr>`` assigned a layer in its class.  ``requires_grad_(False)``
   freezes a module: nothing reached through it is a leaf;
+* any of these in a function's parameter that a call site where gradients are on passes
+  one to (``def rescale(p, i): p.div_(i)`` called with ``rescale(fc.weight, 2)``): its call
+  sites in the module (``f(...)``, ``self.f(...)``, by position or keyword), interpreted as
+  their functions are, to a fixed point over the chain of callers; and those in other files,
+  from the project index (a leaf or an iterable of leaves: ``context.callers.parameters``);
 * a *tracked* tensor: computed with grad enabled from a leaf or another tracked tensor;
 * a *plain* tensor: made by torch without grad, or by ``detach()``/``.data``.
 
@@ -64,6 +69,7 @@ from nograd_lint.model.leaves.interpreter import Interpreter, mentions
 from nograd_lint.model.leaves.records import InPlace, Rebinding, StaleBackward
 from nograd_lint.model.leaves.values import Kind, State, Value
 from nograd_lint.model.names import ImportResolver, dotted_name
+from nograd_lint.model.scopes import receiver_method
 
 if TYPE_CHECKING:
     from nograd_lint.context import ModuleContext
@@ -80,10 +86,20 @@ class LeafAnalysis(Layer):
 
     def __init__(self, context: ModuleContext) -> None:
         self.names, self.model, self.grad = context.names, context.model, context.grad
+        self.callers = context.callers
         self.where_of: dict[cst.CSTNode, Where] = {}  # every statement's grad mode
         self._lines: dict[cst.CSTNode, cst.CSTNode] = {}  # small statement -> its line
         self._candidates: set[cst.CSTNode | None] = set()  # functions worth interpreting
         self._rebinding_sites: list[tuple] = []  # (function, key, value, where)
+        # Calls with arguments of what may be this module's functions: (the function they
+        # are in, the call, the class around it), resolved to callees once all are known.
+        self._argument_calls: list[tuple] = []
+        # Names a function of the module is assigned to: ``func = _single_step`` in a
+        # function (keyed by it), ``self.update = update_fn`` in a class (keyed by it).
+        self._aliases: dict[tuple, list[str]] = {}
+        # Functions in source order: they are interpreted in it, so that what is found (and
+        # the first caller a message names) does not depend on set order.
+        self._source_order: dict[cst.FunctionDef, int] = {}
         self._module: cst.Module | None = None
         self.applied: set[str] = set()  # functions passed to ``X.apply(...)``
         self._done = False
@@ -117,6 +133,7 @@ class LeafAnalysis(Layer):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.where_of[node] = self.grad.where()
+        self._source_order[node] = len(self._source_order)
 
     def _record_line(self, node: cst.SimpleStatementLine | cst.SimpleStatementSuite) -> None:
         where = self.grad.where()
@@ -145,8 +162,16 @@ class LeafAnalysis(Layer):
                 # A possible NG203 rebinding; checked once grad modes are known (see _run).
                 self._rebinding_sites.append(
                     (self.model.named_function(), key, node.value, self.grad.where()))
+                if isinstance(node.value, cst.Name):
+                    method = receiver_method(target)
+                    scope = (self.model.enclosing_class(), method) if method is not None else \
+                        (self.model.named_function(), key)
+                    self._aliases.setdefault(scope, []).append(node.value.value)
 
     def visit_Call(self, node: cst.Call) -> None:
+        if node.args and (isinstance(node.func, cst.Name) or receiver_method(node.func)):
+            self._argument_calls.append(
+                (self.model.named_function(), node, self.model.enclosing_class()))
         if inplace_method(node) is not None or functional_write(node, self.names) is not None:
             self._candidates.add(self.model.named_function())
         elif isinstance(node.func, cst.Attribute) and node.func.attr.value == "apply":
@@ -170,9 +195,46 @@ class LeafAnalysis(Layer):
         if not self._candidates or self._module is None:
             return
         interpreter = Interpreter(self)
+        functions = self._with_callers(interpreter)
         globals_ = interpreter.interpret(self._module.body, State()) or State()
         interpreter.shared = shared = {
             k: v for k, v in globals_.values.items() if v.kind in (Kind.LEAF, Kind.MODULE)}
         for function in self._candidates:
             if function is not None:
                 interpreter.interpret(function.body.body, interpreter.entry(function, shared))
+        # A function is interpreted again when a caller binds a parameter of it anew; each
+        # parameter is bound once, so this ends, also through recursion.
+        work = list(functions)
+        while work:
+            function = work.pop(0)
+            interpreter.interpret(function.body.body, interpreter.entry(function, shared))
+            work.extend(f for f in interpreter.take_rebound() if f not in work)
+
+    def _with_callers(self, interpreter: Interpreter) -> list[cst.FunctionDef]:
+        """The candidate functions and, transitively, the functions of the module that call
+        one with arguments (which may bind its parameters), in source order; the calls
+        between them are told to ``interpreter``."""
+        callers_of: dict[cst.FunctionDef, list[tuple]] = {}
+        functions = self.model.functions
+        for caller, call, klass in self._argument_calls:
+            method = receiver_method(call.func)
+            aliases = self._aliases.get((klass, method) if method is not None else
+                                        (caller, call.func.value), ())
+            callees = [*self.model.callees(call.func, klass),
+                       *(f for name in aliases for f in functions.get(name, ()))]
+            for callee in dict.fromkeys(callees):
+                callers_of.setdefault(callee, []).append((caller, call))
+        needed = [f for f in self._candidates if f is not None]
+        seen = set(needed)
+        stack = list(needed)
+        while stack:
+            for caller, call in callers_of.get(stack.pop(), ()):
+                if caller is not None and caller not in seen:
+                    seen.add(caller)
+                    needed.append(caller)
+                    stack.append(caller)
+        for callee, sites in callers_of.items():
+            if callee in seen:
+                for caller, call in sites:
+                    interpreter.calls.setdefault(call, []).append(callee)
+        return sorted(needed, key=self._source_order.__getitem__)

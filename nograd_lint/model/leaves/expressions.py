@@ -17,6 +17,7 @@ from nograd_lint.model.leaves.values import (
     COLLECTION_KINDS, COLLECTIONS, REQUIRES_GRAD, TENSORS, Kind, State, Value, meet,
 )
 from nograd_lint.model.names import ImportResolver, dotted_name
+from nograd_lint.model.scopes import receiver_method
 from nograd_lint.syntax import keyword_value, positional
 from nograd_lint.tree import children, is_expression
 from nograd_lint.vocabulary import (
@@ -91,6 +92,7 @@ class ExpressionInterpreter:
     def __init__(self, analysis: LeafAnalysis) -> None:
         self.names, self.model, self.grad = analysis.names, analysis.model, analysis.grad
         self._where, self._applied = analysis.where_of, analysis.applied
+        self._callers = analysis.callers
         self._inplace, self._rebindings, self._stale = (
             analysis.found_inplace, analysis.found_rebindings, analysis.found_stale)
         self._quiet = 0  # >0 while evaluating class attributes, which reports nothing
@@ -100,6 +102,56 @@ class ExpressionInterpreter:
         self._summaries: dict[cst.FunctionDef, Value | None] = {}  # what functions return
         self._returned: list | None = None  # while one is summarised: its returned values
         self.shared: dict[str, Value] = {}  # the module-level values every function sees
+        # The module's functions each call may run (set by the analysis), and what the calls
+        # where gradients are on bind their parameters to (see ``_bind_arguments``).
+        self.calls: dict[cst.Call, list[cst.FunctionDef]] = {}
+        self.bound: dict[cst.FunctionDef, dict[str, Value]] = {}
+        self._rebound: list[cst.FunctionDef] = []  # functions with a parameter newly bound
+        self._function_now: cst.FunctionDef | None = None  # the function being interpreted
+
+    def take_rebound(self) -> list[cst.FunctionDef]:
+        """The functions that a parameter was bound of since the last call."""
+        rebound, self._rebound = self._rebound, []
+        return rebound
+
+    def _bind_arguments(self, node: cst.Call, arguments: list[Value | None]) -> None:
+        """A call, where gradients are on, of functions of the module: bind the parameters
+        that it passes leaves, iterables of leaves or layers to."""
+        caller = self._function_now
+        where = f"passed by '{caller.name.value}'" if caller is not None else "passed"
+        for callee in self.calls[node]:
+            params = callee.params
+            positional = [*params.posonly_params, *params.params]
+            if self.model.class_of(callee) is not None and positional and not any(
+                    dotted_name(d.decorator) == "staticmethod" for d in callee.decorators):
+                positional = positional[1:]
+            named = {p.name.value for p in (*positional, *params.kwonly_params)}
+            bound = self.bound.setdefault(callee, {})
+            position = 0
+            for arg, value in zip(node.args, arguments):
+                if arg.star:
+                    position = len(positional)  # what follows is unknown
+                    continue
+                if arg.keyword is not None:
+                    name = arg.keyword.value if arg.keyword.value in named else None
+                else:
+                    name = positional[position].name.value if position < len(positional) else None
+                    position += 1
+                if name is None or value is None or value.kind not in _PASSED:
+                    continue
+                # Once each, or once more to a leaf (what the rules ask about): this ends.
+                if name in bound and (bound[name].kind is Kind.LEAF or value.kind is not Kind.LEAF):
+                    continue
+                origin = value.origin
+                if origin.startswith("passed by "):  # a chain of callers: the nearest first
+                    origin = f"{where} from {origin[len('passed by '):]}"
+                else:
+                    origin = f"{where}: {origin}" if origin else where
+                # What the value is (a module's classes, frozen...) goes with it; the loop that
+                # bound it is the caller's.
+                bound[name] = replace(value, origin=origin, loop=None)
+                if callee not in self._rebound:
+                    self._rebound.append(callee)
 
     def _inplace_update(self, node, statement, target, state: State, grad: Grad,
                         operand: Value | None, out: str | None = None) -> None:
@@ -340,6 +392,8 @@ class ExpressionInterpreter:
             method = func.attr.value
             receiver = self._expression(func.value, state, grad)
         arguments = [self._expression(arg.value, state, grad) for arg in node.args]
+        if grad is Grad.ENABLED and node in self.calls and not self._quiet:
+            self._bind_arguments(node, arguments)
         written = functional_write(node, self.names)
         if written is not None:
             return self._functional_update(node, *written, arguments, state, grad)
@@ -536,6 +590,10 @@ def _is_self(node: cst.BaseExpression) -> bool:
 
 def is_none(node: cst.BaseExpression) -> bool:
     return type(node) is cst.Name and node.value == "None"
+
+
+#: What a call binds a parameter to (see ``_bind_arguments``).
+_PASSED = frozenset({Kind.LEAF, Kind.PARAMS, Kind.MODULE})
 
 
 def _requires(value: Value | None) -> bool:

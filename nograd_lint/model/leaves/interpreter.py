@@ -14,7 +14,7 @@ from nograd_lint.model.leaves.records import Rebinding
 from nograd_lint.model.leaves.values import ELEMENT, PAIRS, Kind, State, Value, meet, merge, same
 from nograd_lint.model.names import dotted_name
 from nograd_lint.tree import children
-from nograd_lint.vocabulary import COPIES, OPTIMIZERS, PARAMETER
+from nograd_lint.vocabulary import COPIES, OPTIMIZERS, PARAMETER, bound_parameters
 
 
 _MAX_ITERATIONS = 8
@@ -31,11 +31,22 @@ class Interpreter(ExpressionInterpreter):
             return None
 
     def entry(self, function: cst.FunctionDef, shared: dict[str, Value]) -> State:
+        """What holds when ``function`` starts (and it becomes the function interpreted)."""
+        self._function_now = function
         state = State(dict(shared))
         params = function.params
         every = [*params.posonly_params, *params.params, *params.kwonly_params]
+        outside = bound_parameters(self._callers).get(self.grad.qualified_name(function), {})
+        bound = self.bound.get(function, {})
         for param in every:
-            state.bind(param.name.value, self._annotated(param.annotation))
+            name = param.name.value
+            value = bound.get(name)
+            if value is None and name in outside:
+                kind = Kind.LEAF if "leaf" in outside[name] else Kind.PARAMS
+                value = Value(kind, "passed by a caller in another file")
+            if value is None:
+                value = self._annotated(param.annotation)
+            state.bind(name, value)
         klass = self.model.class_of(function)
         if klass is not None:
             state.values.update((key, value) for key, value in self._attributes(klass).items()
