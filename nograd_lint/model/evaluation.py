@@ -38,7 +38,7 @@ from nograd_lint.model.grad_mode import Grad, GradRegions, Where, constant_bool
 from nograd_lint.model.layers import Layer
 from nograd_lint.model.names import ImportResolver, dotted_name
 from nograd_lint.vocabulary import (
-    AUTOGRAD_GRAD, EVAL_DATA_WORDS, EVAL_FUNCTION_WORDS, INFERENCE_MODE, NO_GRAD, OPTIMIZER_WORDS,
+    AUTOGRAD_GRAD, EVAL_DATA_WORDS, EVAL_FUNCTION_WORDS, OPTIMIZER_WORDS,
     PLACEMENT_METHODS, constructs_a_model, is_test_file, may_be_model_method, names_a_model, words,
 )
 
@@ -235,11 +235,9 @@ class EvaluationRegions(Layer):
         own forwards are judged where they are."""
         func = call.func
         if isinstance(func, cst.Attribute):
-            return any(self._functions[method].trains or any(
-                self.names.qualified_name(d.decorator.func if isinstance(d.decorator, cst.Call)
-                                          else d.decorator) in NO_GRAD | INFERENCE_MODE
-                for d in method.decorators)
-                for method in self.model.methods_by_name.get(func.attr.value, ()))
+            return any(self._functions[method].trains
+                       or self.grad.callee_grad(call, [method]) is Grad.DISABLED
+                       for method in self.model.methods_by_name.get(func.attr.value, ()))
         return isinstance(func, cst.Name) and (
             func.value in self.model.functions or func.value in self.model.classes)
 
@@ -337,12 +335,13 @@ class EvaluationRegions(Layer):
         module's functions that runs no forward pass with them (``self.generate_from_model(...)``,
         whose only forward is a ``model.generate(...)``)."""
         callees = self.model.callees(forward.call.func, forward.klass)
-        if self._disables(forward):
+        if self._disables(forward, callees):
             return False
         return not callees or any(self._grad_forward_in(f) for f in callees)
 
-    def _disables(self, forward: _Forward) -> bool:
-        callees = self.model.callees(forward.call.func, forward.klass)
+    def _disables(self, forward: _Forward, callees: list[cst.FunctionDef] | None = None) -> bool:
+        if callees is None:
+            callees = self.model.callees(forward.call.func, forward.klass)
         return self.grad.callee_grad(forward.call, callees) is Grad.DISABLED
 
     def _grad_forward_in(self, function: cst.FunctionDef) -> bool:
