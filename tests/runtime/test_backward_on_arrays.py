@@ -68,6 +68,38 @@ def relu_backward_recorded(m):
     return grad, grad.grad_fn.name(), m.autograd.grad(grad.sum(), x)
 
 
+def loss_backward_recorded(m):
+    """cross_entropy's backward runs on arrays, or, with create_graph, is recorded as
+    torch records it (NllLossBackwardBackward0, LogSoftmaxBackwardDataBackward0), ignored
+    rows included."""
+    logits = m.tensor([[0.5, -1.0, 2.0], [1.5, 0.2, -0.3], [0.1, 0.4, 0.9]], requires_grad=True)
+    results = []
+    for reduction in ("mean", "sum", "none"):
+        log_probs = logits.log_softmax(1)
+        loss = m.nn.functional.nll_loss(log_probs, m.tensor([2, -100, 0]), reduction=reduction)
+        seed = (m.ones(loss.shape) * 0.5).requires_grad_()
+        plain, = m.autograd.grad(loss, logits, seed, retain_graph=True)
+        of_log_probs, of_logits = m.autograd.grad(loss, (log_probs, logits), seed,
+                                                  create_graph=True)
+        again = m.autograd.grad((of_logits * of_logits).sum() + (of_log_probs * 3).sum(),
+                                (logits, seed))
+        results += [plain, of_logits, again, of_log_probs.grad_fn.name(),
+                    of_logits.grad_fn.name()]
+    return results
+
+
+def loss_saves_its_input(m):
+    """nll_loss saves its log-probabilities, as torch does: their gradient's own gradient
+    (zeros) exists, and changing them in place before backward is refused."""
+    log_probs = m.tensor([[-0.5, -1.0, -2.0], [-1.5, -0.2, -0.3]], requires_grad=True)
+    loss = m.nn.functional.nll_loss(log_probs, m.tensor([2, 0]))
+    grad, = m.autograd.grad(loss, log_probs, create_graph=True)
+    again = m.autograd.grad(grad.sum(), log_probs)
+    with m.no_grad():
+        log_probs.add_(1)
+    return grad, grad.grad_fn.name(), again, loss.backward()
+
+
 def saved_value_modified_in_place(m):
     x = m.tensor([1.0, 2.0], requires_grad=True)
     y = x * 2
@@ -97,7 +129,8 @@ def adopted_gradients_stay_unshared(m):
 
 CASES = [integer_operand_keeps_float32, adopted_gradients_stay_unshared, float64_operand,
          broadcast_operands, zero_dimensional, hooks_in_the_middle, again_with_create_graph,
-         relu_backward_recorded, saved_value_modified_in_place]
+         relu_backward_recorded, loss_backward_recorded,
+         loss_saves_its_input, saved_value_modified_in_place]
 
 
 @pytest.mark.parametrize("program", CASES, ids=[c.__name__ for c in CASES])

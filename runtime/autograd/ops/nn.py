@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from runtime.autograd.node import Node
+from runtime.autograd.node import Node, run_op
 from runtime.autograd.ops.unary import erf_array
 
 
@@ -48,32 +48,66 @@ class MseLossBackward0(Node):
 class NllLossBackward0(Node):
     """Negative log likelihood of class indices, given log-probabilities (N, C) or (C,)."""
 
+    backward_on_arrays = True
+
     @staticmethod
     def forward(ctx, log_probs, target=None, reduction="mean", ignore_index=-100):
         rows = log_probs.reshape(-1, log_probs.shape[-1])
         target = np.asarray(target).reshape(-1)
         valid = target != ignore_index
-        picked_class = np.where(valid, target, 0)
-        picked = -rows[np.arange(len(picked_class)), picked_class] * valid
-        count = max(int(valid.sum()), 1)
-        ctx.shape, ctx.reduction = log_probs.shape, reduction
-        ctx.save_for_backward(valid, picked_class)  # (freed by backward, as in PyTorch)
-        ctx.count = count
+        everything = bool(valid.all())  # (the common case: no row ignored, nothing to mask)
+        picked_class = target if everything else np.where(valid, target, 0)
+        picked = -rows[np.arange(len(picked_class)), picked_class]
+        if not everything:
+            picked *= valid
+        count = len(target) if everything else max(int(valid.sum()), 1)
+        ctx.reduction, ctx.count = reduction, count
+        # (freed by backward, as in PyTorch; no mask when no row is ignored)
+        ctx.save_for_backward(log_probs, None if everything else valid, picked_class)
         if reduction == "mean":
             return np.asarray(picked.sum() / count, dtype=log_probs.dtype)
         return _reduce(picked.reshape(target.shape if log_probs.ndim > 1 else ()), reduction)
 
     @staticmethod
     def backward(ctx, grad):
+        log_probs, valid, target = ctx.saved_tensors
+        return (run_op(NllLossBackwardBackward0, grad, log_probs, valid, target,
+                       reduction=ctx.reduction, count=ctx.count),)
+
+
+class NllLossBackwardBackward0(Node):
+    """nll_loss's backward as one op (ATen's ``nll_loss_backward``): ``-grad`` (spread as
+    the loss was reduced) at each row's target class, 0 elsewhere and in ignored rows.  As in
+    PyTorch, the log-probabilities are an input (for their shape; their gradient is 0)."""
+
+    @staticmethod
+    def forward(ctx, grad, log_probs, valid, target, reduction="mean", count=1):
+        ctx.save_for_backward(valid, target)
+        ctx.reduction, ctx.count, ctx.grad_shape = reduction, count, grad.shape
+        shape = log_probs.shape
+        rows = np.zeros((len(target), shape[-1]), dtype=grad.dtype)
+        values = -(grad / count if reduction == "mean" else grad).reshape(-1)
+        if valid is not None:
+            values = np.where(valid, values, 0)
+        rows[np.arange(len(target)), target] = values
+        return rows.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, outer):
+        """The gradient is linear in ``grad``: its own gradient is the loss of ``outer``."""
         valid, target = ctx.saved_tensors
-        count = len(target)
+        picked = -outer.reshape(-1, outer.shape[-1]).gather(1, target.reshape(-1, 1)).squeeze(1)
+        if valid is not None:
+            picked = picked.masked_fill(~valid, 0)
         if ctx.reduction == "mean":
-            per_row = (grad / ctx.count).expand((count,))
+            of_grad = picked.sum() / ctx.count
+        elif ctx.reduction == "sum":
+            of_grad = picked.sum()
         else:
-            per_row = grad.reshape(-1).expand((count,))
-        values = (-per_row).masked_fill(~valid, 0)
-        rows = grad.new_zeros((count, ctx.shape[-1]))
-        return (rows.index_put((np.arange(count), target), values).reshape(ctx.shape),)
+            of_grad = picked.reshape(ctx.grad_shape)
+        need_grad, need_log_probs = ctx.needs_input_grad[:2]
+        return (of_grad if need_grad else None,
+                outer.new_zeros(outer.shape) if need_log_probs else None, None, None)
 
 
 class BinaryCrossEntropyWithLogitsBackward0(Node):

@@ -191,6 +191,8 @@ class SoftmaxBackward0(Node):
 
 
 class LogSoftmaxBackward0(Node):
+    backward_on_arrays = True
+
     @staticmethod
     def forward(ctx, a, dim=-1):
         shifted = a - a.max(axis=dim, keepdims=True)
@@ -202,7 +204,27 @@ class LogSoftmaxBackward0(Node):
     @staticmethod
     def backward(ctx, grad):
         result, = ctx.saved_tensors
-        return (grad - result.exp() * grad.sum(dim=ctx.dim, keepdim=True),)
+        return (run_op(LogSoftmaxBackwardDataBackward0, grad, result, dim=ctx.dim),)
+
+
+class LogSoftmaxBackwardDataBackward0(Node):
+    """log_softmax's backward as one op (ATen's ``_log_softmax_backward_data``):
+    ``grad - exp(result) * grad.sum(dim)``."""
+
+    @staticmethod
+    def forward(ctx, grad, result, dim=-1):
+        ctx.save_for_backward(grad if ctx.needs_input_grad[1] else None, result)
+        ctx.dim = dim
+        return grad - np.exp(result) * grad.sum(axis=dim, keepdims=True)
+
+    @staticmethod
+    def backward(ctx, outer):
+        grad, result = ctx.saved_tensors
+        probabilities = result.exp()
+        need_grad, need_result = ctx.needs_input_grad
+        dim = ctx.dim
+        return ((outer - (outer * probabilities).sum(dim=dim, keepdim=True)) if need_grad else None,
+                -outer * probabilities * grad.sum(dim=dim, keepdim=True) if need_result else None)
 
 
 class VarMeanBackward0(Node):
