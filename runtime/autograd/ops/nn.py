@@ -55,12 +55,13 @@ class NllLossBackward0(Node):
         rows = log_probs.reshape(-1, log_probs.shape[-1])
         target = np.asarray(target).reshape(-1)
         valid = target != ignore_index
-        everything = bool(valid.all())  # (the common case: no row ignored, nothing to mask)
+        count = np.count_nonzero(valid)
+        everything = count == len(target)  # (the common case: no row ignored, nothing to mask)
         picked_class = target if everything else np.where(valid, target, 0)
         picked = -rows[np.arange(len(picked_class)), picked_class]
         if not everything:
             picked *= valid
-        count = len(target) if everything else max(int(valid.sum()), 1)
+        count = max(count, 1)
         ctx.reduction, ctx.count = reduction, count
         # (freed by backward, as in PyTorch; no mask when no row is ignored)
         ctx.save_for_backward(log_probs, None if everything else valid, picked_class)
