@@ -145,16 +145,27 @@ class Adam(Optimizer):
                 if group["amsgrad"]:
                     state["max_exp_avg_sq"] = np.zeros_like(parameter._data)
             state["step"] += 1
-            state["exp_avg"] = beta1 * state["exp_avg"] + (1 - beta1) * grad
-            state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * grad * grad
-            second = state["exp_avg_sq"]
+            # The moments are updated in place, as PyTorch does (and with the arithmetic of
+            # beta * m + (1 - beta) * g): a new array per step and term cost more than the
+            # arithmetic for large parameters.
+            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+            exp_avg *= beta1
+            exp_avg += (1 - beta1) * grad
+            squared = (1 - beta2) * grad
+            squared *= grad
+            exp_avg_sq *= beta2
+            exp_avg_sq += squared
+            second = exp_avg_sq
             if group["amsgrad"]:
-                state["max_exp_avg_sq"] = second = np.maximum(state["max_exp_avg_sq"], second)
+                second = np.maximum(state["max_exp_avg_sq"], second, out=state["max_exp_avg_sq"])
             correction1 = 1 - beta1 ** state["step"]
             correction2_sqrt = math.sqrt(1 - beta2 ** state["step"])
-            denominator = np.sqrt(second) / correction2_sqrt + group["eps"]
-            update = -(group["lr"] / correction1) * state["exp_avg"] / denominator
-            parameter.add_(Tensor._wrap(update.astype(parameter._data.dtype)))
+            denominator = np.sqrt(second)
+            denominator /= correction2_sqrt
+            denominator += group["eps"]
+            update = -(group["lr"] / correction1) * exp_avg
+            update /= denominator
+            parameter.add_(Tensor._wrap(update.astype(parameter._data.dtype, copy=False)))
         return loss
 
 
