@@ -537,6 +537,19 @@ def parameter_list(m):
             isinstance(params[1], m.nn.Parameter), params[-1], repr(params))
 
 
+def linear_weight_replaced_by_a_plain_tensor(m):
+    """As pruning does: the parameter deleted, a computed tensor set as a plain attribute."""
+    m.manual_seed(0)
+    layer = m.nn.Linear(3, 2)
+    original = layer.weight
+    del layer.weight
+    layer.weight = original.detach() * m.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+    output = layer(m.tensor([[1.0, 2.0, 3.0]]))
+    output.sum().backward()
+    return (output.detach() - layer.bias.detach()) - m.tensor([[1.0, 2.0, 3.0]]) @ layer.weight.T, \
+        [name for name, _ in layer.named_parameters()], layer.bias.grad
+
+
 def buffers(m):
     module = m.nn.Module()
     module.steps = m.nn.Buffer(m.zeros(1))
@@ -734,7 +747,8 @@ CASES = [
     batch_norm_single_value_per_channel_of_3d_input, functional_batch_norm_single_value_per_channel,
     batch_norm_of_1d_input, batch_norm_statistics_of_the_wrong_size,
     batch_norm_single_value_per_channel_in_eval, full_backward_hook,
-    full_backward_hook_input_without_grad, parameter_list, buffers, module_conversions,
+    full_backward_hook_input_without_grad, parameter_list, linear_weight_replaced_by_a_plain_tensor,
+    buffers, module_conversions,
     module_to_integer_dtype, module_to_copy, cross_entropy_weight_and_smoothing, nll_loss_weight,
     embedding_padding_idx, embedding_negative_padding_idx, embedding_padding_idx_out_of_range,
     clip_grad_norm, clip_grad_norm_infinity_and_no_clipping, clip_grad_value, adamw,
