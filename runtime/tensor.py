@@ -25,7 +25,7 @@ import numpy as np
 from runtime import dtypes
 from runtime.autograd.engine import AccumulateGrad
 from runtime.device import CPU, NO_CUDA, check_available, device
-from runtime.autograd.node import NULL_CTX, Node, SavedTensor
+from runtime.autograd.node import NULL_CTX, Node, SavedOutput, SavedTensor
 from runtime.autograd.ops import arithmetic, indexing, inplace, reduction, unary
 from runtime.autograd.ops import shape as shape_ops
 from runtime.grad_mode import enable_grad
@@ -178,10 +178,10 @@ def _binary(op: type[Node]):
             # (inference tensors alone: autograd does not see the op, as in PyTorch)
             if modes.grad and (self._requires_grad or other._requires_grad) and (
                     self._counter is not None or other._counter is not None):
-                return _record(op, (self, other), None, {})
+                return _record_operator(op, self, other)
             return _tensor(forward(NULL_CTX, self._data, other._data))
         if modes.grad and self._requires_grad:
-            return _record(op, (self, other), None, {})
+            return _record_operator(op, self, other)
         return _tensor(forward(NULL_CTX, self._data, other))
     return operator
 
@@ -192,7 +192,7 @@ def _unary(op: type[Node]):
 
     def method(self):
         if modes.grad and self._requires_grad and self._counter is not None:
-            return _record(op, (self,), None, {})
+            return _record_operator(op, self)
         return _tensor(forward(NULL_CTX, self._data))
     method.__name__ = op.__name__.removesuffix("Backward0").lower()
     return method
@@ -264,12 +264,6 @@ class Tensor:
             node = AccumulateGrad(self)
             self._accumulator = weakref.ref(node)
         return (node, 0)
-
-    def _as_output_of(self, node: Node, output_nr: int) -> Tensor:
-        """This tensor's values as output ``output_nr`` of ``node``: a saved output, unpacked."""
-        tensor = _tensor(self._data, self._counter)
-        tensor._set_history(node, output_nr)
-        return tensor
 
     def _write(self, array) -> None:
         """Store new values in place (views see them) and bump the version."""
@@ -1287,12 +1281,8 @@ def _record(op: type[Node], inputs: tuple, out, options: dict) -> Tensor:
         result = _view(inputs[0], returned)
     else:
         result = _tensor(returned, _Counter())  # (grad mode is on: not an inference tensor)
-    to_save = node._to_save
-    if to_save:
-        # (a saved Python number, like a missing value, is kept as it is)
-        node._saved = tuple([value if value is None or type(value) is float
-                             else _save(value, inputs, arrays, returned, result, out)
-                             for value in to_save])
+    if node._to_save:
+        _pack_saved(node, inputs, arrays, returned, result, out)
     node.next_functions = tuple(edges)
     node._shapes = (result._data.shape,)
     if result._base is None and out is None:  # the common case of _set_history, inlined
@@ -1304,6 +1294,47 @@ def _record(op: type[Node], inputs: tuple, out, options: dict) -> Tensor:
 
 
 _TRUE, _FALSE = (True,), (False,)
+# needs_input_grad of an operator's node, shared: (other_requires_grad, ...) -> the flags
+_NEEDS = {(True, False): (True, False), (False, True): (False, True), (True, True): (True, True)}
+_NOTHING = object()  # the operand of a unary operator that is not there
+
+
+def _record_operator(op: type[Node], tensor: Tensor, other=_NOTHING) -> Tensor:
+    """``_record`` for ``tensor <op> other`` and ``tensor.op()`` (elementwise ops, no options,
+    ``other`` a tensor or a number): most of what a graph records, so kept lean."""
+    node = op()
+    if other is _NOTHING:
+        node.needs_input_grad = _TRUE  # (recording, so it requires grad)
+        node.next_functions = (tensor._edge(),)
+        returned = op.forward(node, tensor._data)
+    else:
+        if isinstance(other, Tensor):
+            other_array = other._data
+            needs = node.needs_input_grad = _NEEDS[tensor._requires_grad, other._requires_grad]
+            other_edge = other._edge() if needs[1] else _NO_EDGE
+        else:
+            other_array = other
+            node.needs_input_grad = _NEEDS[True, False]
+            other_edge = _NO_EDGE
+        node.next_functions = (tensor._edge() if tensor._requires_grad else _NO_EDGE,
+                               other_edge)
+        returned = op.forward(node, tensor._data, other_array)
+    result = _new(Tensor)
+    # (NumPy gives scalars for 0-d results)
+    result._data = returned if type(returned) is np.ndarray else np.asarray(returned)
+    result._counter = _Counter()  # (grad mode is on: not an inference tensor)
+    result._requires_grad = True
+    result._grad_fn = node
+    result._output_nr = 0
+    result._grad = None
+    result._base = None
+    result._accumulator = None
+    if node._to_save:
+        inputs = (tensor,) if other is _NOTHING else (tensor, other)
+        _pack_saved(node, inputs, [input._data if isinstance(input, Tensor) else input
+                                   for input in inputs], returned, result, None)
+    node._shapes = (result._data.shape,)
+    return result
 
 
 def apply_many(op: type[Node], *inputs, **options) -> tuple:
@@ -1330,12 +1361,27 @@ def apply_many(op: type[Node], *inputs, **options) -> tuple:
     node.next_functions = tuple([t._edge() if needed else _NO_EDGE
                                  for t, needed in zip(inputs, node.needs_input_grad)])
     if node._to_save:
-        node._saved = tuple([_save(value, inputs, arrays, None, None, None)
-                             for value in node._to_save])
+        _pack_saved(node, inputs, arrays, None, None, None)
     node._shapes = tuple([result._data.shape for result in results])
     for output_nr, result in enumerate(results):
         result._set_history(node, output_nr)
     return results
+
+
+def _pack_saved(node: Node, inputs: tuple, arrays: list, returned, result: Tensor, out) -> None:
+    """Keep what a built-in forward passed to ``save_for_backward``: its arrays as the tensors
+    they belong to (see :func:`_save`); plain values (numbers, None) as they are, so that
+    saving only those keeps their tuple itself."""
+    to_save = node._to_save
+    for value in to_save:
+        if isinstance(value, _ARRAYS):
+            node._saved = tuple([_save(value, inputs, arrays, returned, result, out)
+                                 for value in to_save])
+            return
+    node._saved = to_save
+
+
+_ARRAYS = (np.ndarray, np.generic)
 
 
 def _save(value, inputs: tuple, arrays: list, returned, result: Tensor, out):
@@ -1362,14 +1408,14 @@ def save_input(tensor: Tensor, written: bool = False) -> SavedTensor:
     counter = tensor._counter  # None: an inference tensor, which has no version counter
     if counter is None and not modes.inference:
         raise RuntimeError(INFERENCE_SAVED)
-    return SavedTensor(tensor, 0 if counter is None else counter.value - written, None,
+    return SavedTensor(tensor, 0 if counter is None else counter.value - written,
                        tensor._grad_fn is not None)
 
 
-def save_output(tensor: Tensor, output_nr: int = 0) -> SavedTensor:
+def save_output(tensor: Tensor, output_nr: int = 0) -> SavedOutput:
     counter = tensor._counter
-    alias = _tensor(tensor._data, counter)  # without history: a node holding it forms no cycle
-    return SavedTensor(alias, 0 if counter is None else counter.value, output_nr)
+    return SavedOutput(tensor._data, counter, 0 if counter is None else counter.value, output_nr,
+                       Tensor)
 
 
 def rebase_view(view: Tensor, region: tuple | None = None) -> None:

@@ -10,9 +10,9 @@ When nothing is recorded (grad disabled, or no input requires grad), built-in op
 and no input needs a gradient.  So no node is made per call; forward computes from its
 arguments only and writes to ``ctx`` what backward would read.
 
-This module knows tensors only by what they do: a saved value has ``_counter`` (its version
+This module knows tensors only by what they do: a saved input has ``_counter`` (its version
 counter, None for an inference tensor), ``grad_fn``, ``shape``, ``dtype``, and a saved output
-is rebuilt with ``_as_output_of(node, nr)``.
+is rebuilt by its class's ``_wrap(array, counter)``.
 """
 
 from __future__ import annotations
@@ -35,53 +35,82 @@ FREED = ("Trying to backward through the graph a second time (or directly access
 
 
 class SavedTensor:
-    """A tensor saved for backward, with the version it had then.  A saved *output* of the
-    node is kept without its ``grad_fn`` (a node holding its own output would be a cycle) and
-    gets it back when unpacked."""
+    """An input tensor saved for backward, with the version it had then."""
 
-    __slots__ = ("value", "version", "output_nr", "had_history")
+    __slots__ = ("value", "version", "had_history")
 
-    def __init__(self, value, version: int, output_nr: int | None = None,
-                 had_history: bool = False) -> None:
-        self.value, self.version, self.output_nr = value, version, output_nr
-        self.had_history = had_history  # a saved input that had a grad_fn then
+    def __init__(self, value, version: int, had_history: bool = False) -> None:
+        self.value, self.version = value, version
+        self.had_history = had_history  # it had a grad_fn then
 
     def unpack(self, node: Node):
-        value = self._checked(node)
-        if self.output_nr is not None:
-            return value._as_output_of(node, self.output_nr)
+        value = self.value
+        if self.had_history and value._grad_fn is None:
+            raise RuntimeError(DETACHED)
+        counter = value._counter  # None for an inference tensor, which has no version counter
+        if counter is not None and counter.value != self.version:
+            raise _modified(counter, self.version, self._describe(node))
         return value
 
     def unpack_array(self, node: Node):
         """The saved tensor's array, checked as :meth:`unpack` checks the tensor."""
-        return self._checked(node)._data
-
-    def _checked(self, node: Node):
-        value = self.value
-        if self.had_history and value._grad_fn is None:
-            raise RuntimeError(DETACHED)
-        counter = value._counter
-        if counter is not None and counter.value != self.version:
-            raise RuntimeError(
-                "one of the variables needed for gradient computation has been modified by an "
-                f"inplace operation: {self._describe(node)} is at version {counter.value}; "
-                f"expected version {self.version} instead. {HINT}")
-        return value
+        return self.unpack(node)._data
 
     def _describe(self, node: Node) -> str:
+        # Named after the op that last produced it (an in-place op rebases its history), or
+        # not at all for a leaf.
         value = self.value
-        shape = ", ".join(str(n) for n in value.shape)
-        text = f"[torch.{value.dtype.legacy_name} [{shape}]]"
-        # A saved output is named after the op that saved it; a saved input after the op that
-        # last produced it (an in-place op rebases its history), or not at all for a leaf.
-        producer = node if self.output_nr is not None else value.grad_fn
-        if producer is None:
-            return text
-        name = producer.name().removesuffix("Backward0").removesuffix("Backward1")
-        return f"{text}, which is output {self.output_nr or value._output_nr} of {name},"
+        return _description(value, value.grad_fn, value._output_nr)
+
+
+class SavedOutput:
+    """An output of the node saved for backward: its array and version counter, not the
+    tensor (a node holding its own output would be a cycle).  ``kind`` (the tensor class)
+    rebuilds it, with the node as its ``grad_fn``, when a backward asks for tensors."""
+
+    __slots__ = ("array", "counter", "version", "output_nr", "kind")
+
+    def __init__(self, array, counter, version: int, output_nr: int, kind) -> None:
+        self.array, self.counter, self.version = array, counter, version
+        self.output_nr, self.kind = output_nr, kind
+
+    def unpack(self, node: Node):
+        self.unpack_array(node)
+        tensor = self.kind._wrap(self.array, self.counter)
+        tensor._set_history(node, self.output_nr)
+        return tensor
+
+    def unpack_array(self, node: Node):
+        counter = self.counter
+        if counter is not None and counter.value != self.version:
+            raise _modified(counter, self.version, self._describe(node))
+        return self.array
+
+    def _describe(self, node: Node) -> str:
+        return _description(self.kind._wrap(self.array, None), node, self.output_nr)
+
+
+def _modified(counter, version: int, description: str) -> RuntimeError:
+    """The error for a saved tensor changed in place since it was saved."""
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: {description} is at version {counter.value}; expected version {version} "
+        f"instead. {HINT}")
+
+
+def _description(value, producer: Node | None, output_nr: int) -> str:
+    """How the version error names a saved tensor: dtype and shape, and which output of which
+    op (``producer``) it is."""
+    shape = ", ".join(str(n) for n in value.shape)
+    text = f"[torch.{value.dtype.legacy_name} [{shape}]]"
+    if producer is None:
+        return text
+    name = producer.name().removesuffix("Backward0").removesuffix("Backward1")
+    return f"{text}, which is output {output_nr} of {name},"
 
 
 _PLAIN = frozenset([type(None), bool, int, float])  # saved as they are, not as tensors
+_RECORDS = frozenset([SavedTensor, SavedOutput])
 
 
 class _Unpacking(threading.local):
@@ -182,10 +211,12 @@ class Node:
         saved = self._saved
         if saved is None:
             raise RuntimeError(FREED)
+        if saved is self._to_save:  # only plain values were saved: kept as they are
+            return saved
         if unpacking.arrays:  # (a plain value as it is, a constant tensor as its array)
-            return tuple([s.unpack_array(self) if type(s) is SavedTensor
+            return tuple([s.unpack_array(self) if type(s) in _RECORDS
                           else s if type(s) in _PLAIN else getattr(s, "_data", s) for s in saved])
-        return tuple([s.unpack(self) if type(s) is SavedTensor else s for s in saved])
+        return tuple([s.unpack(self) if type(s) in _RECORDS else s for s in saved])
 
     @staticmethod
     def forward(ctx, *args, **options):
