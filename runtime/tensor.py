@@ -226,9 +226,7 @@ class Tensor:
         reference = previous._retained.get(self._output_nr)
         if reference is not None and reference() is self:
             del previous._retained[self._output_nr]
-            if node._retained is None:
-                node._retained = {}
-            node._retained[output_nr] = reference
+            node._table("_retained")[output_nr] = reference
 
     @property
     def grad_fn(self) -> Node | None:
@@ -388,9 +386,7 @@ class Tensor:
 
     def retain_grad(self) -> None:
         if self.grad_fn is not None:
-            if self.grad_fn._retained is None:
-                self.grad_fn._retained = {}
-            self.grad_fn._retained[self._output_nr] = weakref.ref(self)
+            self.grad_fn._table("_retained")[self._output_nr] = weakref.ref(self)
 
     def register_hook(self, hook):
         """``hook(grad) -> Tensor or None`` runs when the gradient for this tensor is computed."""
@@ -399,9 +395,7 @@ class Tensor:
         node, output_nr = self._edge()
         if self.grad_fn is None:
             self._accumulator = lambda: node  # hold the leaf's node (and so the hook) strongly
-        if node._tensor_hooks is None:
-            node._tensor_hooks = {}
-        return add_hook(node._tensor_hooks.setdefault(output_nr, {}), hook)
+        return add_hook(node._table("_tensor_hooks").setdefault(output_nr, {}), hook)
 
     def register_post_accumulate_grad_hook(self, hook):
         """``hook(tensor) -> None`` runs once a gradient has been accumulated into this leaf's
@@ -1294,34 +1288,38 @@ def _record(op: type[Node], inputs: tuple, out, options: dict) -> Tensor:
 
 
 _TRUE, _FALSE = (True,), (False,)
-# needs_input_grad of an operator's node, shared: (other_requires_grad, ...) -> the flags
-_NEEDS = {(True, False): (True, False), (False, True): (False, True), (True, True): (True, True)}
 _NOTHING = object()  # the operand of a unary operator that is not there
+# needs_input_grad of an operator's node, shared: (tensor, other) requires grad -> the flags
+_NEEDS = {(True, False): (True, False), (False, True): (False, True), (True, True): (True, True)}
+_NUMBER_OPERAND = _NEEDS[True, False]
 
 
 def _record_operator(op: type[Node], tensor: Tensor, other=_NOTHING) -> Tensor:
     """``_record`` for ``tensor <op> other`` and ``tensor.op()`` (elementwise ops, no options,
     ``other`` a tensor or a number): most of what a graph records, so kept lean."""
     node = op()
+    if tensor._requires_grad:
+        grad_fn = tensor._grad_fn
+        edge = ((grad_fn, tensor._output_nr) if grad_fn is not None and tensor._base is None
+                else tensor._edge())
+    else:
+        edge = _NO_EDGE
     if other is _NOTHING:
         node.needs_input_grad = _TRUE  # (recording, so it requires grad)
-        node.next_functions = (tensor._edge(),)
+        node.next_functions = (edge,)
         returned = op.forward(node, tensor._data)
+    elif isinstance(other, Tensor):
+        needs = node.needs_input_grad = _NEEDS[tensor._requires_grad, other._requires_grad]
+        node.next_functions = (edge, other._edge() if needs[1] else _NO_EDGE)
+        returned = op.forward(node, tensor._data, other._data)
     else:
-        if isinstance(other, Tensor):
-            other_array = other._data
-            needs = node.needs_input_grad = _NEEDS[tensor._requires_grad, other._requires_grad]
-            other_edge = other._edge() if needs[1] else _NO_EDGE
-        else:
-            other_array = other
-            node.needs_input_grad = _NEEDS[True, False]
-            other_edge = _NO_EDGE
-        node.next_functions = (tensor._edge() if tensor._requires_grad else _NO_EDGE,
-                               other_edge)
-        returned = op.forward(node, tensor._data, other_array)
-    result = _new(Tensor)
+        node.needs_input_grad = _NUMBER_OPERAND
+        node.next_functions = (edge, _NO_EDGE)
+        returned = op.forward(node, tensor._data, other)
     # (NumPy gives scalars for 0-d results)
-    result._data = returned if type(returned) is np.ndarray else np.asarray(returned)
+    array = returned if type(returned) is np.ndarray else np.asarray(returned)
+    result = _new(Tensor)
+    result._data = array
     result._counter = _Counter()  # (grad mode is on: not an inference tensor)
     result._requires_grad = True
     result._grad_fn = node
@@ -1330,10 +1328,12 @@ def _record_operator(op: type[Node], tensor: Tensor, other=_NOTHING) -> Tensor:
     result._base = None
     result._accumulator = None
     if node._to_save:
-        inputs = (tensor,) if other is _NOTHING else (tensor, other)
-        _pack_saved(node, inputs, [input._data if isinstance(input, Tensor) else input
-                                   for input in inputs], returned, result, None)
-    node._shapes = (result._data.shape,)
+        if other is _NOTHING:
+            _pack_saved(node, (tensor,), (tensor._data,), returned, result, None)
+        else:
+            _pack_saved(node, (tensor, other), (tensor._data, _data_of(other)), returned, result,
+                        None)
+    node._shapes = (array.shape,)
     return result
 
 
@@ -1368,7 +1368,7 @@ def apply_many(op: type[Node], *inputs, **options) -> tuple:
     return results
 
 
-def _pack_saved(node: Node, inputs: tuple, arrays: list, returned, result: Tensor, out) -> None:
+def _pack_saved(node: Node, inputs: tuple, arrays, returned, result: Tensor, out) -> None:
     """Keep what a built-in forward passed to ``save_for_backward``: its arrays as the tensors
     they belong to (see :func:`_save`); plain values (numbers, None) as they are, so that
     saving only those keeps their tuple itself."""
@@ -1384,7 +1384,7 @@ def _pack_saved(node: Node, inputs: tuple, arrays: list, returned, result: Tenso
 _ARRAYS = (np.ndarray, np.generic)
 
 
-def _save(value, inputs: tuple, arrays: list, returned, result: Tensor, out):
+def _save(value, inputs: tuple, arrays, returned, result: Tensor, out):
     """What ``save_for_backward(value)`` in a built-in forward keeps: the tensor that array
     belongs to (an input, or the result), or a new array as a constant."""
     if value is None:

@@ -141,6 +141,7 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
         needed = _needed(list(pending), wanted_nodes, run_wanted=targets is not None)
     ready = [node for node in pending if node not in counts]
     pop_pending, pop_ready, push_ready = pending.pop, ready.pop, ready.append
+    plain = on_arrays and wanted is None
     while ready:
         node = pop_ready()
         grads = pop_pending(node, None)
@@ -154,9 +155,7 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
             continue
         if needed is not None and node not in needed and node not in wanted_nodes:
             continue  # leads to no wanted edge: neither it nor what it feeds runs
-        raw = (on_arrays and wanted is None and node.backward_on_arrays
-               and node._tensor_hooks is None and node._retained is None
-               and node._pre_hooks is None and node._post_hooks is None)
+        raw = plain and node.backward_on_arrays and not node._hooked
         if raw:  # the common case: an array-safe backward on the arrays
             results = node.backward(node, *grads)
         else:
@@ -176,15 +175,14 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
                     grad = sum_to(grad, shapes[output_nr], node, results)
                 if raw and grad.dtype is _FLOAT64:
                     grad = _demoted(grad, grads)
-                slots = pending.get(child)
-                if slots is None:
-                    if len(shapes) == 1:
-                        pending[child] = [grad]
-                    else:
-                        slots = pending[child] = [None] * len(shapes)
-                        slots[output_nr] = grad
-                else:
+                if child in pending:
+                    slots = pending[child]
                     slots[output_nr] = grad if slots[output_nr] is None else slots[output_nr] + grad
+                elif len(shapes) == 1:
+                    pending[child] = [grad]
+                else:
+                    slots = pending[child] = [None] * len(shapes)
+                    slots[output_nr] = grad
             waiting = counts[child] - 1
             counts[child] = waiting
             if not waiting:

@@ -137,6 +137,9 @@ class Node:
     _pre_hooks: dict | None = None  # register_prehook: id -> hook(grad_outputs)
     _post_hooks: dict | None = None  # register_hook: id -> hook(grad_inputs, grad_outputs)
     _retained: dict | None = None  # output_nr -> weak reference, after retain_grad()
+    #: Whether one of the four tables above was made: the engine runs a node without any on
+    #: its fast path (one check instead of four).
+    _hooked = False
     #: What forward passed to save_for_backward, packed by dispatch into SavedTensors (or plain
     #: values); None once freed by a backward that does not retain the graph.
     _to_save: tuple = ()
@@ -179,16 +182,22 @@ class Node:
     def register_prehook(self, hook) -> RemovableHandle:
         """``hook(grad_outputs) -> tuple or None`` runs before this node's backward (after
         the hooks of the tensors it produced); a tuple replaces the gradients."""
-        if self._pre_hooks is None:
-            self._pre_hooks = {}
-        return add_hook(self._pre_hooks, hook)
+        return add_hook(self._table("_pre_hooks"), hook)
 
     def register_hook(self, hook) -> RemovableHandle:
         """``hook(grad_inputs, grad_outputs) -> tuple or None`` runs after this node's
         backward; a tuple replaces the gradients it passes on."""
-        if self._post_hooks is None:
-            self._post_hooks = {}
-        return add_hook(self._post_hooks, hook)
+        return add_hook(self._table("_post_hooks"), hook)
+
+    def _table(self, name: str) -> dict:
+        """The hook table ``name`` (``_tensor_hooks``, ``_pre_hooks``, ``_post_hooks`` or
+        ``_retained``), made on first use."""
+        table = getattr(self, name)
+        if table is None:
+            table = {}
+            setattr(self, name, table)
+            self._hooked = True
+        return table
 
     # -- the ctx protocol, for forward ------------------------------------------------------
     def save_for_backward(self, *values) -> None:
