@@ -1278,7 +1278,7 @@ def _record(op: type[Node], inputs: tuple, out, options: dict) -> Tensor:
     if node._to_save:
         _pack_saved(node, inputs, arrays, returned, result, out)
     node.next_functions = tuple(edges)
-    node._shapes = (result._data.shape,)
+    node._shapes = _single(result._data.shape)
     if result._base is None and out is None:  # the common case of _set_history, inlined
         result._requires_grad = True
         result._grad_fn = node
@@ -1333,8 +1333,22 @@ def _record_operator(op: type[Node], tensor: Tensor, other=_NOTHING) -> Tensor:
         else:
             _pack_saved(node, (tensor, other), (tensor._data, _data_of(other)), returned, result,
                         None)
-    node._shapes = (array.shape,)
+    node._shapes = _single(array.shape)
     return result
+
+
+def _single(shape: tuple) -> tuple:
+    """``(shape,)``, the ``_shapes`` of a node with one output, shared between nodes: two
+    objects fewer per op for the garbage collector to walk while a graph is alive."""
+    shapes = _SINGLE_SHAPES.get(shape)
+    if shapes is None:
+        if len(_SINGLE_SHAPES) >= 1024:  # (a program with ever new shapes: start over)
+            _SINGLE_SHAPES.clear()
+        shapes = _SINGLE_SHAPES[shape] = (shape,)
+    return shapes
+
+
+_SINGLE_SHAPES: dict = {}
 
 
 def apply_many(op: type[Node], *inputs, **options) -> tuple:
@@ -1377,6 +1391,7 @@ def _pack_saved(node: Node, inputs: tuple, arrays, returned, result: Tensor, out
         if isinstance(value, _ARRAYS):
             node._saved = tuple([_save(value, inputs, arrays, returned, result, out)
                                  for value in to_save])
+            del node._to_save  # (one object fewer while the graph lives)
             return
     node._saved = to_save
 
