@@ -59,10 +59,10 @@ def sum_to(grad, shape: tuple, node: Node, results: tuple):
 
 
 def _dependencies(roots) -> dict:
-    """For every node reachable from ``roots``: how many edges lead into it."""
-    counts: dict = {}
+    """For every node reachable from ``roots``, the roots included: how many edges lead into
+    it (0 for a root no other root leads to)."""
+    counts = dict.fromkeys(roots, 0)
     stack = list(roots)
-    starts = set(roots)  # expanded already, whether or not an edge leads into them
     while stack:
         for child, _ in stack.pop().next_functions:
             if child is None:
@@ -71,8 +71,7 @@ def _dependencies(roots) -> dict:
                 counts[child] += 1
             else:
                 counts[child] = 1
-                if child not in starts:
-                    stack.append(child)
+                stack.append(child)
     return counts
 
 
@@ -139,7 +138,7 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
     if wanted is not None:
         wanted_nodes = {node for node, _ in wanted}
         needed = _needed(list(pending), wanted_nodes, run_wanted=targets is not None)
-    ready = [node for node in pending if node not in counts]
+    ready = [node for node in pending if not counts[node]]
     pop_pending, pop_ready, push_ready = pending.pop, ready.pop, ready.append
     plain = on_arrays and wanted is None
     while ready:
