@@ -1387,7 +1387,8 @@ def _pack_saved(node: Node, inputs: tuple, arrays, returned, result: Tensor, out
     they belong to (see :func:`_save`); plain values (numbers, None) as they are, so that
     saving only those keeps their tuple itself."""
     to_save = node._to_save
-    if len(to_save) == 1 and to_save[0] is returned:  # the result alone (exp, tanh, sigmoid...)
+    if result is not None and len(to_save) == 1 and to_save[0] is returned:
+        # the result alone (exp, tanh, sigmoid...)
         node._saved = (save_output(result),)
         del node._to_save  # (one object fewer while the graph lives)
         return

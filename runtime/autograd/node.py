@@ -140,8 +140,9 @@ class Node:
     #: Whether one of the four tables above was made: the engine runs a node without any on
     #: its fast path (one check instead of four).
     _hooked = False
-    #: What forward passed to save_for_backward, packed by dispatch into SavedTensors (or plain
-    #: values); None once freed by a backward that does not retain the graph.
+    #: What forward passed to save_for_backward, packed by dispatch into SavedTensor and
+    #: SavedOutput records (plain values as they are: ``_saved`` is then ``_to_save`` itself);
+    #: None once freed by a backward that does not retain the graph.
     _to_save: tuple = ()
     _saved: tuple | None = ()
     _dirty: tuple = ()
