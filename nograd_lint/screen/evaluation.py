@@ -47,6 +47,11 @@ class EvaluationScreen(GradModeScreen):
         # ... and whether the module has any: a function named like evaluation code (or
         # configured patterns, which any name may match), or a loop over evaluation data.
         self.evaluation_names = bool(config.eval_function_patterns)
+        # See prepare: (grad frame, disabler) of each call that may be an evaluation forward
+        # but for grad mode; each function that switches to evaluation, with the disablers of
+        # its calls that may run a model.
+        self.forward_sites: list[tuple[Frame, Disabler]] = []
+        self.evaluating_frames: list[tuple[Frame, list[Disabler]]] = []
 
     # ------------------------------------------------------------------ the walk
     def on_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, outer: Context,
@@ -104,16 +109,23 @@ class EvaluationScreen(GradModeScreen):
             self.modules.update(filter(None, map(dotted, targets)))
 
     # ------------------------------------------------------------------ after the walk
+    def prepare(self) -> None:
+        super().prepare()
+        self.forward_sites = [
+            (grad_frame, d) for frame, grad_frame, call, d in self.forward_calls
+            if not frame.pytest and not (frame.key and "forward" in words(frame.key[1]))
+            and (self.evaluation_names or id(call) not in self.unused_calls)
+            and self.may_run_model(call.func)]
+        frames = [(frame, [d for f, d in frame.calls if self.may_run_model(f)])
+                  for frame in self.frames if frame.evals and not frame.pytest]
+        self.evaluating_frames = [(frame, disablers) for frame, disablers in frames if disablers]
+
     def settle(self) -> None:
         super().settle()
-        if any(not frame.pytest and not (frame.key and "forward" in words(frame.key[1]))
-               and (self.evaluation_names or id(call) not in self.unused_calls)
-               and self.may_have_grad(grad_frame, d) and self.may_run_model(call.func)
-               for frame, grad_frame, call, d in self.forward_calls):
+        if any(self.may_have_grad(grad_frame, d) for grad_frame, d in self.forward_sites):
             self.found.add("eval-forward")
-        if any(frame.evals and not frame.pytest and any(
-                self.may_have_grad(frame, d) and self.may_run_model(f) for f, d in frame.calls)
-               for frame in self.frames):
+        if any(any(self.may_have_grad(frame, d) for d in disablers)
+               for frame, disablers in self.evaluating_frames):
             self.found.add("forward-after-eval")
 
     def may_run_model(self, func: ast.AST) -> bool:

@@ -100,6 +100,32 @@ NO_LEAVES_PASSED = _EveryFunction(Grad.MANAGED, {})
 DISABLED_CALLERS = _EveryFunction(Grad.DISABLED, {})
 
 
+class _Sites:
+    """Per function (key), the functions (keys) whose membership in a set of functions decides
+    whether its call sites in them keep it in the set (None: a site that surely removes it)."""
+
+    def __init__(self) -> None:
+        self.deciders: dict[FunctionKey, set[FunctionKey | None]] = {}
+        self.decides: dict[FunctionKey | None, set[FunctionKey]] = {}  # the reverse
+
+    def decided_by(self, function: FunctionKey, caller: FunctionKey | None) -> None:
+        self.deciders.setdefault(function, set()).add(caller)
+        self.decides.setdefault(caller, set()).add(function)
+
+    def greatest_subset(self, functions: set[FunctionKey]) -> set[FunctionKey]:
+        """The greatest subset of ``functions`` that holds each function's deciders: the
+        fixed point that removing functions until none has a decider outside reaches, with a
+        worklist over those removed."""
+        removed = [f for f in functions if not self.deciders.get(f, set()) <= functions]
+        kept = functions.difference(removed)
+        while removed:
+            for function in self.decides.get(removed.pop(), ()):
+                if function in kept:
+                    kept.discard(function)
+                    removed.append(function)
+        return kept
+
+
 class GradModeScreen(NamesScreen):
     def __init__(self, source: str | bytes, path: str, config: Config,
                  callers: Mapping[str, Grad]) -> None:
@@ -192,42 +218,55 @@ class GradModeScreen(NamesScreen):
             self.found.add("grad-mode-with")
 
     # ------------------------------------------------------------------ after the walk
+    def prepare(self) -> None:
+        """What the fixed points of settle start from that the callers do not change."""
+        super().prepare()
+        self.mentions_api = not self.mentioned.isdisjoint(self.grad_mode_names)
+        self.leaks_grad_mode = any(frame.key is not None and self.may_leak_grad_mode(frame)
+                                   for frame in self.frames)
+        self.qualified_frames = [frame for frame in self.frames if frame.qualname is not None]
+        # Per function, how its call sites bear on the two fixed points of settle: each call
+        # site either decides alone, or as the function it is in (its key) does.
+        self.disabling = _Sites()  # may gradients be off at the site?
+        self.enabling = _Sites()  # may they be on?
+        for key, sites in self.calls.items():
+            for frame, disabler in sites:
+                if disabler is None and not frame.sets_grad and frame is not self.lambdas:
+                    self.disabling.decided_by(key, frame.key)
+                if frame.sets_grad or disabler is None and frame.key is None or \
+                        disabler is not None and self.may_have_grad(frame, disabler):
+                    self.enabling.decided_by(key, None)
+                elif disabler is None:
+                    self.enabling.decided_by(key, frame.key)
+        self.unescaped = self.functions_that_cannot_escape()
+
     def settle(self) -> None:
         """Settle grad mode (the other analyses' settle() read it), then its features."""
         super().settle()
         found = self.found
-        if not self.mentioned.isdisjoint(self.grad_mode_names) or any(
+        if self.mentions_api or any(
                 self.callers.get(frame.qualname, Grad.ENABLED) is not Grad.ENABLED
-                for frame in self.frames if frame.qualname is not None):
+                for frame in self.qualified_frames):
             found.add("grad-mode")
         self.disabled_functions = self.functions_maybe_called_without_grad()
         self.without_grad = self.functions_surely_called_without_grad()
         if any(self.may_disable(frame, d) or frame.disables for frame, d in self.backwards):
             found.add("backward-without-grad")
-        if any(frame.key is not None and self.may_leak_grad_mode(frame) for frame in self.frames):
+        if self.leaks_grad_mode:
             found.add("grad-mode-statement")
 
     def functions_maybe_called_without_grad(self) -> set[FunctionKey]:
         """The functions model/grad_mode.py may take to run with gradients off: those whose every
         call site may have them off.  Its greatest fixed point, over-approximated: escapes
         (a function stored or returned) are not followed, and lambdas may be anything."""
-        disabled = self.disabled_functions = set(self.calls) | {  # may_disable reads it
-            frame.key for frame in self.frames
+        disabled = set(self.calls) | {
+            frame.key for frame in self.qualified_frames
             if self.callers.get(frame.qualname) in (Grad.DISABLED, Grad.MANAGED)}
-        changed = True
-        while changed:
-            changed = False
-            for key in list(disabled):
-                if not all(self.may_disable(frame, d) for frame, d in self.calls.get(key, ())):
-                    disabled.discard(key)
-                    changed = True
-        return disabled
+        return self.disabling.greatest_subset(disabled)
 
-    def functions_surely_called_without_grad(self) -> set[FunctionKey]:
-        """The functions model/grad_mode.py surely takes to run with gradients off: its greatest
-        fixed point again, under-approximated.  A function counts only when every textual
-        occurrence of its name is its ``def`` or a call site (or argument) seen here, so it
-        cannot escape, and every call site surely has gradients off."""
+    def functions_that_cannot_escape(self) -> dict[FunctionKey, list[Frame]]:
+        """The functions (by key, with their frames) every textual occurrence of whose name is
+        their ``def`` or a call site (or argument) seen here: they cannot escape."""
         defined: dict[str, int] = {}
         frames: dict[FunctionKey, list[Frame]] = {}
         for frame in self.frames:
@@ -238,22 +277,20 @@ class GradModeScreen(NamesScreen):
         for (_, name), sites in self.calls.items():
             seen[name] = seen.get(name, 0) + len(sites)
         encode = str.encode if isinstance(self.source, bytes) else str
+        return {key: group for key, group in frames.items()
+                if self.source.count(encode(key[1])) <= defined[key[1]] + seen.get(key[1], 0)}
+
+    def functions_surely_called_without_grad(self) -> set[FunctionKey]:
+        """The functions model/grad_mode.py surely takes to run with gradients off: its greatest
+        fixed point again, under-approximated.  A function counts only when it cannot escape
+        (functions_that_cannot_escape) and every call site surely has gradients off."""
         # Every function of the key must have call sites (here or, from the project index, in
         # other files), and those in other files must all have gradients off.
-        without = self.without_grad = {
-            key for key, group in frames.items() if all(
-                (key in self.calls or frame.qualname in self.callers)
-                and self.callers.get(frame.qualname, Grad.DISABLED) is Grad.DISABLED
-                for frame in group)
-            and self.source.count(encode(key[1])) <= defined[key[1]] + seen.get(key[1], 0)}
-        changed = True
-        while changed:  # may_have_grad reads ``without``
-            changed = False
-            for key in list(without):
-                if any(self.may_have_grad(frame, d) for frame, d in self.calls.get(key, ())):
-                    without.discard(key)
-                    changed = True
-        return without
+        without = {key for key, group in self.unescaped.items() if all(
+            (key in self.calls or frame.qualname in self.callers)
+            and self.callers.get(frame.qualname, Grad.DISABLED) is Grad.DISABLED
+            for frame in group)}
+        return self.enabling.greatest_subset(without)
 
     def may_disable(self, frame: Frame, disabler: Disabler) -> bool:
         """Can gradients be off in ``frame`` where ``disabler`` is in force?  Only through a

@@ -39,8 +39,10 @@ parameter of a function it can name may be bound to anything).
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from nograd_lint.ast_walk import children, dotted, push_children
 from nograd_lint.config import Config
@@ -65,6 +67,31 @@ _SAME_LEAF = frozenset({"deepcopy"}) | DTYPE_CASTS
 _LEAF, _PARAMS, _GROUPS = frozenset({"leaf"}), frozenset({"params"}), frozenset({"groups"})
 _ELEMENT = {"params": "leaf", "groups": "params"}  # what a loop binds
 _VIEW_OR_DATA = frozenset({"data", "T", "mT"})
+# How a binding's value makes its names hold something: assigned, looped over (the names get
+# its elements), appended (a list that leaves go into holds leaves).
+_BIND, _LOOP, _APPEND = "bind", "loop", "append"
+_HELD_AS = {
+    _BIND: lambda kinds: kinds,
+    _LOOP: lambda kinds: frozenset(_ELEMENT[kind] for kind in kinds if kind in _ELEMENT),
+    _APPEND: lambda kinds: _PARAMS if kinds & (_LEAF | _PARAMS) else frozenset(),
+}
+
+
+class _Binding(NamedTuple):
+    names: list[str]
+    value: ast.AST
+    mode: str  # _BIND, _LOOP or _APPEND
+    reads: list[str]  # see LeavesScreen.names_read
+
+
+class _CallSite(NamedTuple):
+    """A call of the module's functions with arguments (see LeavesScreen.call_bindings)."""
+
+    frame: Frame  # its grad frame
+    disabler: Disabler
+    names: list[str]  # the parameters it may bind
+    fixed: list[tuple[list[str], frozenset[str]]]  # and what, as LeavesScreen.fixed_bindings
+    open: list[_Binding]  # as LeavesScreen.open_bindings
 
 
 def _last_parts(names) -> frozenset[str]:
@@ -318,19 +345,83 @@ class LeavesScreen(GradModeScreen):
                     self.narrowed.setdefault(name, []).append((node.lineno, end))
 
     # ------------------------------------------------------------------ after the walk
+    def prepare(self) -> None:
+        super().prepare()
+        # What settle's fixed point (may_hold) reads that no callers change: the bindings
+        # whose values name nothing (what they may hold is known now: those that may hold
+        # something), and the others by the names they read.
+        self.fixed_bindings: list[tuple[list[str], frozenset[str]]] = []
+        self.open_bindings: list[_Binding] = []
+        for names, value, loop in self.bindings:
+            self.add_binding(names, value, _LOOP if loop else _BIND, self.fixed_bindings,
+                             self.open_bindings)
+        for name, value in self.appended:
+            self.add_binding([name], value, _APPEND, self.fixed_bindings, self.open_bindings)
+        # The same for each call of the module's functions with arguments, with where it is:
+        # it binds only where gradients may be on (see argument_bindings).
+        self.argument_sites = [site for site in map(self.call_bindings, self.argument_calls)
+                               if site.names]
+        self.fixed_roots = self.may_be_module_roots()
+        self.tensor_names = {name for names, value, _ in self.bindings
+                             if type(value) in _TENSOR_SOURCES for name in names}
+        # Per rebinding, whether it computes the name from itself (and not a new parameter):
+        # read only where settle needs it (they are many, and seldom asked about).
+        self.recomputing: dict[int, bool] = {}
+        # The same by name: (index in rebound, value, grad frame, disabler).
+        self.rebound_names: dict[str, list[tuple[int, ast.AST, Frame, Disabler]]] = {}
+        for index, (name, value, frame, disabler) in enumerate(self.rebound):
+            self.rebound_names.setdefault(name, []).append((index, value, frame, disabler))
+        self.updating_frames = [frame for frame in self.frames if frame.backward and (
+            frame.inplace or frame.data_inplace)]
+
+    def add_binding(self, names: list[str], value: ast.AST, mode: str,
+                    fixed: list[tuple[list[str], frozenset[str]]], open: list[_Binding]) -> None:
+        """Add the binding of ``names`` to ``value`` to ``fixed`` if its value names nothing
+        (and it may hold something), else to ``open``."""
+        reads = list(self.names_read(value))
+        if reads:
+            open.append(_Binding(names, value, mode, reads))
+            return
+        kinds = _HELD_AS[mode](self.kinds(value, {}))
+        if kinds:
+            fixed.append((names, kinds))
+
+    def call_bindings(self, call_site: tuple[str, ast.Call, Frame, Disabler]) -> _CallSite:
+        """What one call of a function of the module may bind its parameters to: by position
+        (the next one too, for a method called without its receiver) up to a starred
+        argument, and by keyword."""
+        name, call, frame, disabler = call_site
+        site = _CallSite(frame, disabler, [], [], [])
+        for positional, keyword_only in (
+                signature for function in (name, *self.aliases_of.get(name, ()))
+                for signature in self.parameters_of.get(function, ())):
+            passed = [(positional[position:position + 2], argument)
+                      for position, argument in enumerate(itertools.takewhile(
+                          lambda argument: type(argument) is not ast.Starred, call.args))]
+            passed += [([k.arg], k.value) for k in call.keywords
+                       if k.arg in positional or k.arg in keyword_only]
+            for names, value in passed:
+                site.names.extend(names)
+                self.add_binding(names, value, _BIND, site.fixed, site.open)
+        return site
+
     def settle(self) -> None:
         super().settle()
         found = self.found
-        self.module_roots = self.may_be_module_roots()
-        held = self.may_hold()
-        tensors = self.may_hold_tensors(held)
-        if any(frame.backward and any(name in tensors or self.is_leaf(name, held)
-                                      for name in frame.inplace)
-               for frame in self.frames):
+        arguments = [site for site in self.argument_sites
+                     if self.may_have_grad(site.frame, site.disabler)]
+        self.module_roots = self.fixed_roots.union(*(site.names for site in arguments))
+        bound = bound_parameters(self.callers)
+        # Parameters that callers in other files may pass a module.
+        self.module_roots.update(name for qualname, names in self.qualified_parameters.items()
+                                 if bound.get(qualname) for name in names)
+        held = self.may_hold(arguments)
+        tensors = self.tensor_names.union(name for name, kinds in held.items() if "leaf" in kinds)
+        if any(name in tensors or self.is_leaf(name, held)
+               for frame in self.updating_frames for name in frame.inplace):
             found.add("saved-update")
-        if any(frame.backward and any(name in tensors or self.is_leaf(name, held)
-                                      for name in frame.data_inplace)
-               for frame in self.frames):
+        if any(name in tensors or self.is_leaf(name, held)
+               for frame in self.updating_frames for name in frame.data_inplace):
             found.add("saved-data-update")
         if any(self.kinds(collection, held) & (_LEAF | _PARAMS)
                and self.may_have_grad(frame, disabler)
@@ -343,10 +434,19 @@ class LeavesScreen(GradModeScreen):
                 found.add("leaf-data-update")
             elif self.may_have_grad(frame, disabler):
                 found.add("leaf-update")
-        if any(self.is_leaf(name, held, value.lineno) and self.may_disable(frame, disabler)
-               and _recomputes(value, name) and not self.new_parameter(value)
-               for name, value, frame, disabler in self.rebound):
+        if any(self.is_leaf(name, held) and any(
+                self.is_leaf(name, held, value.lineno) and self.may_disable(frame, disabler)
+                and self.recomputes(index) for index, value, frame, disabler in rebindings)
+               for name, rebindings in self.rebound_names.items()):
             found.add("leaf-rebinding")
+
+    def recomputes(self, rebinding: int) -> bool:
+        """Is the ``rebinding``-th of ``rebound`` computed from the name it binds, and no new
+        parameter?  (Remembered across settles.)"""
+        if rebinding not in self.recomputing:
+            name, value, _, _ = self.rebound[rebinding]
+            self.recomputing[rebinding] = _recomputes(value, name) and not self.new_parameter(value)
+        return self.recomputing[rebinding]
 
     def new_parameter(self, value: ast.AST) -> bool:
         """Is ``value`` surely a new leaf, ``nn.Parameter(...)`` (rebinding to one is fine)?"""
@@ -356,21 +456,15 @@ class LeavesScreen(GradModeScreen):
         name = dotted(value.func)
         return name is not None and self.resolves(name, value.lineno, PARAMETER)
 
-    def may_hold_tensors(self, held: dict[str, frozenset[str]]) -> set[str]:
-        """Names something may bind to a tensor.  model/leaves follows values only through names,
-        attributes, calls, operators and subscripts: ``total = 0`` and ``losses = []`` never
-        make ``total += loss`` or ``losses[i] = x`` a tensor update."""
-        return {name for name, kinds in held.items() if "leaf" in kinds} | {
-            name for names, value, _ in self.bindings if type(value) in _TENSOR_SOURCES
-            for name in names}
-
-    def may_hold(self) -> dict[str, frozenset[str]]:
+    def may_hold(self, arguments: list[_CallSite]) -> dict[str, frozenset[str]]:
         """What each name may hold (see ``_LEAF`` and the kinds after it): a fixed point over
         the module's bindings, flow-insensitive.  Collections are followed apart from leaves,
         as model/leaves does: a loop over ``param_groups`` binds groups, over a group's
         ``["params"]``, ``.parameters()`` or a ``zip``/``enumerate``/``filter`` of them
         leaves, and ``group["lr"] = lr`` updates no tensor.  Which attribute names may hold a
-        leaf (``self.cls_token = nn.Parameter(...)``) is noted on the way (``leaf_attributes``)."""
+        leaf (``self.cls_token = nn.Parameter(...)``) is noted on the way (``leaf_attributes``).
+        Each step only adds, so a worklist reaches the fixed point: a binding is read again
+        when a name it reads, or a leaf attribute it may name, changes."""
         held: dict[str, frozenset[str]] = {}
         self.leaf_attributes = set(self.registered_attributes)
         for name in self.marked:
@@ -384,65 +478,84 @@ class LeavesScreen(GradModeScreen):
                 kinds = passed.get(name)
                 if kinds:
                     held[name] = held.get(name, frozenset()) | kinds
-        bindings = [*self.bindings, *self.argument_bindings()]
-        changed = True
-        while changed:
-            changed = False
-            for names, value, loop in bindings:
-                kinds = self.kinds(value, held)
-                if loop:
-                    kinds = frozenset(_ELEMENT[kind] for kind in kinds if kind in _ELEMENT)
-                for name in names:
-                    old = held.get(name, frozenset())
-                    if not kinds <= old:
-                        held[name] = old | kinds
-                        self.note_leaf_attribute(name, kinds)
-                        changed = True
-            for name, value in self.appended:  # a list that leaves go into holds leaves
+        bindings = list(self.open_bindings)
+        for names, kinds in [*self.fixed_bindings, *(
+                binding for site in arguments for binding in site.fixed)]:
+            for name in names:
+                held[name] = held.get(name, frozenset()) | kinds
+                self.note_leaf_attribute(name, kinds)
+        bindings += (binding for site in arguments for binding in site.open)
+        readers: dict[str, list[_Binding]] = {}  # by name read, and by its last attribute
+        for binding in bindings:
+            for name in binding.reads:
+                readers.setdefault(name, []).append(binding)
+                if "." in name:
+                    readers.setdefault("." + name.rsplit(".", 1)[1], []).append(binding)
+        pending = list(reversed(bindings))
+        while pending:
+            names, value, mode, _ = pending.pop()
+            kinds = _HELD_AS[mode](self.kinds(value, held))
+            for name in names:
                 old = held.get(name, frozenset())
-                if self.kinds(value, held) & (_LEAF | _PARAMS) and not _PARAMS <= old:
-                    held[name] = old | _PARAMS
-                    changed = True
+                if not kinds <= old:
+                    held[name] = old | kinds
+                    pending.extend(readers.get(name, ()))
+                    attribute = self.note_leaf_attribute(name, kinds)
+                    if attribute is not None:
+                        pending.extend(readers.get("." + attribute, ()))
         return held
 
-    def note_leaf_attribute(self, name: str, kinds: frozenset[str]) -> None:
+    def names_read(self, value: ast.AST) -> Iterable[str]:
+        """The names whose holdings (or, for an attribute, whether its name may hold a leaf)
+        ``kinds(value)`` reads."""
+        while type(value) is ast.Subscript:
+            value = value.value
+        if type(value) is ast.IfExp:
+            yield from self.names_read(value.body)
+            yield from self.names_read(value.orelse)
+        elif type(value) is ast.Call:
+            last = callee(value.func)
+            if last in self.leaf_calls or any(k.arg == "requires_grad" for k in value.keywords) \
+                    or last in self.collection_calls:
+                return
+            if last in _WRAPPERS:
+                for argument in value.args:
+                    yield from self.names_read(argument)
+            elif last in _SAME_LEAF:
+                copied = value.args[0] if value.args and last == "deepcopy" else \
+                    value.func.value if type(value.func) is ast.Attribute else None
+                if copied is not None:
+                    yield from self.names_read(copied)
+            elif last == "getattr" and len(value.args) >= 2 and type(value.args[1]) is ast.Constant:
+                yield f"?.{value.args[1].value}"
+        else:
+            name = dotted(value)
+            if name is None and type(value) is ast.Attribute:
+                name = f"?.{value.attr}"
+            if name is not None:
+                yield name
+
+    def note_leaf_attribute(self, name: str, kinds: frozenset[str]) -> str | None:
         """``self.cls_token`` may hold a leaf: so may ``model.cls_token`` of any module (model/
-        leaves reads a module's registered parameters through its class)."""
+        leaves reads a module's registered parameters through its class).  The attribute name
+        when it is new."""
         if "leaf" in kinds and "." in name:
-            self.leaf_attributes.add(name.rsplit(".", 1)[1])
+            attribute = name.rsplit(".", 1)[1]
+            if attribute not in self.leaf_attributes:
+                self.leaf_attributes.add(attribute)
+                return attribute
+        return None
 
     def may_be_module_roots(self) -> set[str]:
         """The names whose attributes model/leaves may take for a module's (``model`` in
         ``model.fc.weight``): ``self``, and names something binds, an annotation types or
         ``X.apply`` passes a module to (and, where it may prove one, ``isinstance``: see
         ``narrow``).  A parameter without any of these, or an imported name, never holds a
-        module there."""
+        module there; settle adds those that calls may pass a module."""
         roots = {"self"} | self.stored | self.annotated
         roots.update(name.partition(".")[0] for names, _, _ in self.bindings for name in names)
-        # Parameters that calls in the module or callers in other files may pass a module.
-        roots.update(name for names, _, _ in self.argument_bindings() for name in names)
-        bound = bound_parameters(self.callers)
-        roots.update(name for qualname, names in self.qualified_parameters.items()
-                     if bound.get(qualname) for name in names)
         roots.update(p for f in self.applied for p in self.first_parameters.get(f, ()))
         return roots
-
-    def argument_bindings(self) -> Iterable[tuple[list[str], ast.AST, bool]]:
-        """What each call of a function of the module, where gradients may be on, may bind
-        its parameters to, as ``bindings`` (see the module docstring)."""
-        for name, call, frame, disabler in self.argument_calls:
-            if not self.may_have_grad(frame, disabler):
-                continue
-            for positional, keyword_only in (
-                    signature for function in (name, *self.aliases_of.get(name, ()))
-                    for signature in self.parameters_of.get(function, ())):
-                for position, argument in enumerate(call.args):
-                    if type(argument) is ast.Starred:
-                        break
-                    yield positional[position:position + 2], argument, False
-                for keyword in call.keywords:
-                    if keyword.arg in positional or keyword.arg in keyword_only:
-                        yield [keyword.arg], keyword.value, False
 
     def is_leaf(self, name: str, held: dict[str, frozenset[str]], line: int | None = None) -> bool:
         """May ``name`` hold a leaf (on ``line``, or anywhere): bound to one, or an attribute

@@ -5,8 +5,9 @@ define.  A mixin defines the hooks it needs (the signatures are Walk's) and does
 ``super()`` in them: the walk calls every class's own hook in turn, base classes first (a hook
 that returns a context hands it to the next), a table built once per class, since chains of
 ``super()`` calls on every node cost a tenth of the screen.  A hook only adds to its own
-mixin's state, so the order of the mixins changes nothing.  ``settle`` runs once the whole
-tree is read, and chains with ``super()``."""
+mixin's state, so the order of the mixins changes nothing.  Once the whole tree is read,
+``prepare`` derives what the callers in other files do not change, then ``settle`` (once per
+callers: see settle_again) what they do; both chain with ``super()``."""
 
 from __future__ import annotations
 
@@ -156,6 +157,7 @@ class Walk:
         self.qualified = qualified_definitions(tree)
         self.walk(tree, Context(module, module, None, False, None))
         self.walked = frozenset(self.found)
+        self.prepare()
         self.settle()
         return frozenset(self.found)
 
@@ -301,5 +303,9 @@ class Walk:
     def on_expression_statement(self, value: ast.AST) -> None:
         pass
 
+    def prepare(self) -> None:
+        """Derive, once the whole tree is read, what settle needs and the callers do not
+        change (settle runs once per callers)."""
+
     def settle(self) -> None:
-        """Add to ``found`` what only the whole module decides."""
+        """Add to ``found`` what only the whole module decides, under ``callers``."""
