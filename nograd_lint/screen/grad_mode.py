@@ -227,10 +227,13 @@ class GradModeScreen(NamesScreen):
         self.qualified_frames = [frame for frame in self.frames if frame.qualname is not None]
         # Per function, how its call sites bear on the two fixed points of settle: each call
         # site either decides alone, or as the function it is in (its key) does.
+        # Only the module's own functions count: settle asks no other.
         self.disabling = _Sites()  # may gradients be off at the site?
         self.enabling = _Sites()  # may they be on?
-        for key, sites in self.calls.items():
-            for frame, disabler in sites:
+        defined = {frame.key for frame in self.frames if frame.key is not None}
+        self.called_functions = defined.intersection(self.calls)
+        for key in self.called_functions:
+            for frame, disabler in self.calls[key]:
                 if disabler is None and not frame.sets_grad and frame is not self.lambdas:
                     self.disabling.decided_by(key, frame.key)
                 if frame.sets_grad or disabler is None and frame.key is None or \
@@ -259,7 +262,7 @@ class GradModeScreen(NamesScreen):
         """The functions model/grad_mode.py may take to run with gradients off: those whose every
         call site may have them off.  Its greatest fixed point, over-approximated: escapes
         (a function stored or returned) are not followed, and lambdas may be anything."""
-        disabled = set(self.calls) | {
+        disabled = self.called_functions | {
             frame.key for frame in self.qualified_frames
             if self.callers.get(frame.qualname) in (Grad.DISABLED, Grad.MANAGED)}
         return self.disabling.greatest_subset(disabled)
@@ -287,7 +290,7 @@ class GradModeScreen(NamesScreen):
         # Every function of the key must have call sites (here or, from the project index, in
         # other files), and those in other files must all have gradients off.
         without = {key for key, group in self.unescaped.items() if all(
-            (key in self.calls or frame.qualname in self.callers)
+            (key in self.called_functions or frame.qualname in self.callers)
             and self.callers.get(frame.qualname, Grad.DISABLED) is Grad.DISABLED
             for frame in group)}
         return self.enabling.greatest_subset(without)
