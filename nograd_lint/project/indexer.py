@@ -1,4 +1,6 @@
-"""One module's facts for the project index, read from CPython's ``ast`` (see facts.py).
+"""One module's facts for the project index, read from CPython's ``ast`` (see facts.py): its
+definitions, imports and classes, and the grad mode at its call sites; the call sites
+themselves are noted by call_sites.py, what they pass by arguments.py.
 
 Grad mode at a call site is computed as model/grad_mode.py computes it on libcst, from the same
 vocabulary (``grad_api_effect``, ``MANAGER_NAME``) and the same import resolution (names.py's:
@@ -8,115 +10,26 @@ another mode than it began is *managed*), and context managers of the module's o
 grad mode.  Where nothing local decides, a call site in a module-level function or method
 runs as that function does (``CallSite.grad`` None), which the project settles across files
 (callers.py); in a nested function or a lambda it counts as enabled.
-
-What a call passes (``CallSite.arguments``) is judged on the syntax alone, flow-insensitively:
-``m.weight``/``x.y.bias`` (any module's), ``self.<attr>`` where the class's ``__init__``
-assigns it an ``nn.Parameter``, ``X.parameters()``, ``group["params"]``, ``list``/``filter``
-of such; and a name of the calling function by any of its bindings there: its parameter,
-a loop variable over such an iterable (or over its parameter), a name assigned one, a list
-it appends leaves to.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator, Sequence
-from typing import NamedTuple, Optional, Union
 
-from nograd_lint.ast_walk import CHILD_FIELDS, child_fields, dotted
+from nograd_lint.ast_walk import dotted
 from nograd_lint.frameworks import HookMode, hook_mode
 from nograd_lint.model.names import canonical
-from nograd_lint.project.facts import (
-    CALLER_PARAMETER, ELEMENT_OF, LEAF, PARAMS, CallSite, ClassFacts, Definition, ModuleFacts,
+from nograd_lint.project.arguments import CallArguments
+from nograd_lint.project.call_sites import NOT_FOLLOWED, CallSites
+from nograd_lint.project.facts import LEAF, CallSite, ClassFacts, Definition, ModuleFacts
+from nograd_lint.project.scopes import (
+    COMPOUND, MATCH, TRY, Deferred, Explicit, Frame, PendingCall, blocks, qualified_definitions,
 )
 from nograd_lint.vocabulary import (
-    GRAD_MODE_APIS, MANAGER_NAME, NO_FLAG, PARAMETER, SET_GRAD_ENABLED, WEIGHTS, Grad,
-    grad_api_effect,
+    GRAD_MODE_APIS, MANAGER_NAME, NO_FLAG, PARAMETER, SET_GRAD_ENABLED, Grad, grad_api_effect,
 )
 
-_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-_TRY = frozenset({ast.Try, *((ast.TryStar,) if hasattr(ast, "TryStar") else ())})  # 3.11+
-_MATCH = ast.Match
-#: Statements with blocks of statements in them (see _blocks).
-_COMPOUND = frozenset({ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith,
-                       _MATCH, *_TRY})
-
-
-def qualified_definitions(tree: ast.Module) -> dict[int, str]:
-    """``id`` of each module-level function and class, and of each method of a module-level
-    class, to its qualified name (``f``, ``Model``, ``Model.forward``): the functions the
-    project index can name, as model/grad_mode.py tells them apart (a ``def`` inside an ``if``
-    or ``try`` at module level is module-level too)."""
-    found: dict[int, str] = {}
-    for node in _definitions_in(tree.body):
-        found[id(node)] = node.name
-        if type(node) is ast.ClassDef:
-            for method in _definitions_in(node.body):
-                if type(method) is not ast.ClassDef:
-                    found[id(method)] = f"{node.name}.{method.name}"
-    return found
-
-
-def _definitions_in(statements: list[ast.stmt]) -> Iterator[ast.stmt]:
-    """The ``def``s and ``class``es of a block, also inside its compound statements."""
-    stack = list(reversed(statements))
-    while stack:
-        node = stack.pop()
-        if isinstance(node, _DEFINITIONS):
-            yield node
-            continue
-        for block in _blocks(node):
-            stack.extend(reversed(block))
-
-
-def _blocks(node: ast.stmt) -> list[list[ast.stmt]]:
-    """The statement blocks of a compound statement (not a function's or class's)."""
-    kind = type(node)
-    if kind is ast.If or kind is ast.For or kind is ast.AsyncFor or kind is ast.While:
-        return [node.body, node.orelse]
-    if kind is ast.With or kind is ast.AsyncWith:
-        return [node.body]
-    if kind in _TRY:
-        return [node.body, *(h.body for h in node.handlers), node.orelse, node.finalbody]
-    if kind is _MATCH:
-        return [case.body for case in node.cases]
-    return []
-
-
-class _Deferred(NamedTuple):
-    """A ``with`` over this module's own function or class (model/grad_mode.py's _Deferred)."""
-
-    name: str
-    outer: Explicit
-
-
-Explicit = Union[Grad, _Deferred, None]
-
-
-class _Frame:
-    __slots__ = ("caller", "states", "parameters", "loops", "assigned", "appended", "pending")
-
-    def __init__(self, caller: str | None, state: Explicit,
-                 parameters: frozenset[str] = frozenset()) -> None:
-        self.caller = caller  # the qualified name the project can settle, if any
-        self.states: list[Explicit] = [state]
-        # What the function's names may hold, for the arguments of its calls (see
-        # ``_Indexer.passed``): its parameters, and by name the iterables a ``for`` loops over,
-        # the values assigned, the values appended (``xs.append(x)``).
-        self.parameters = parameters
-        self.loops: dict[str, list[ast.expr]] = {}
-        self.assigned: dict[str, list[ast.expr]] = {}
-        self.appended: dict[str, list[ast.expr]] = {}
-        self.pending: list[list] = []  # the arguments of its calls that name its names
-
-
-class _Call(NamedTuple):
-    callee: str
-    caller: Optional[str]
-    explicit: Explicit
-    line: int
-    receiver: bool = False
-    arguments: Sequence = ()  # as CallSite.arguments; ``~name`` and ``self:attr`` until settled
+__all__ = ["index_module", "qualified_definitions"]
 
 
 def index_module(tree: ast.Module, module: str, package: bool,
@@ -129,7 +42,7 @@ def index_module(tree: ast.Module, module: str, package: bool,
 _HOOK_GRAD = {HookMode.DISABLED: Grad.DISABLED, HookMode.MANAGED: Grad.MANAGED}
 
 
-class _Indexer:
+class _Indexer(CallSites, CallArguments):
     def __init__(self, tree: ast.Module, module: str, package: bool,
                  torch_aliases: tuple[str, ...]) -> None:
         self.tree, self.module, self.package = tree, module, package
@@ -142,7 +55,7 @@ class _Indexer:
         self.exports: dict[str, str] = {}
         self.definitions: list[Definition] = []
         self.classes: list[ClassFacts] = []
-        self.calls: list[_Call] = []
+        self.calls: list[PendingCall] = []
         self.escapes: set[str] = set()
         # MethodCall's fields, with the grad mode at the call not settled yet.
         self.method_calls: list[tuple] = []
@@ -166,7 +79,7 @@ class _Indexer:
         self.frozen: set[str] = set()
 
     def facts(self) -> ModuleFacts:
-        module_frame = _Frame(None, None)
+        module_frame = Frame(None, None)
         for statement in self.tree.body:
             self.statement(statement, module_frame)
         self.settle_arguments(module_frame)
@@ -192,7 +105,7 @@ class _Indexer:
                            tuple(sorted(self.attribute_escapes)), tuple(self.star_imports))
 
     def settle(self, explicit: Explicit) -> Grad | None:
-        while isinstance(explicit, _Deferred):
+        while isinstance(explicit, Deferred):
             if explicit.name in self.managing or MANAGER_NAME.search(explicit.name):
                 return Grad.MANAGED
             explicit = explicit.outer
@@ -231,7 +144,7 @@ class _Indexer:
                 return None
         return f"{target}.{rest}" if rest else target
 
-    def shadow(self, name: str, frame: _Frame) -> None:
+    def shadow(self, name: str, frame: Frame) -> None:
         """A definition or assignment of ``name``: names.py stops resolving it wherever it is;
         the project only when it is at module level."""
         self.imported.pop(name, None)
@@ -239,7 +152,7 @@ class _Indexer:
             self.bound.pop(name, None)
             self.exports.pop(name, None)
 
-    def bind(self, local: str, target: str, relative: bool, frame: _Frame) -> None:
+    def bind(self, local: str, target: str, relative: bool, frame: Frame) -> None:
         self.imported.pop(local, None)
         if not relative:
             self.imported[local] = target = canonical(target, self.torch_aliases)
@@ -247,7 +160,7 @@ class _Indexer:
         if frame.caller is None and not self.scopes:
             self.exports[local] = target
 
-    def imports(self, node: ast.Import | ast.ImportFrom, frame: _Frame) -> None:
+    def imports(self, node: ast.Import | ast.ImportFrom, frame: Frame) -> None:
         if type(node) is ast.Import:
             for alias in node.names:
                 if alias.asname is not None:
@@ -272,7 +185,7 @@ class _Indexer:
                           frame)
 
     # ------------------------------------------------------------------ grad mode
-    def effect(self, expression: ast.AST, frame: _Frame) -> Explicit:
+    def effect(self, expression: ast.AST, frame: Frame) -> Explicit:
         """model/grad_mode.py's ``GradRegions.effect`` on ``ast``."""
         if type(expression) is ast.IfExp:
             branches = (self.effect(expression.body, frame), self.effect(expression.orelse, frame))
@@ -286,10 +199,10 @@ class _Indexer:
         if name is None:
             return None
         if qualified is None and "." not in name:
-            return _Deferred(name, frame.states[-1])
+            return Deferred(name, frame.states[-1])
         return Grad.MANAGED if MANAGER_NAME.search(name.rsplit(".", 1)[-1]) else None
 
-    def block(self, statements: list[ast.stmt], frame: _Frame) -> None:
+    def block(self, statements: list[ast.stmt], frame: Frame) -> None:
         """An indented block: a bare ``set_grad_enabled`` in it that is still in force at its
         end leaves what follows *managed*."""
         entry = frame.states[-1]
@@ -300,7 +213,7 @@ class _Indexer:
             frame.states[-1] = Grad.MANAGED
 
     # ------------------------------------------------------------------ statements
-    def statement(self, node: ast.stmt, frame: _Frame) -> None:
+    def statement(self, node: ast.stmt, frame: Frame) -> None:
         kind = type(node)
         if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
             self.function(node, frame)
@@ -313,8 +226,8 @@ class _Indexer:
                 if item.optional_vars is not None:
                     self.expressions(item.optional_vars, frame)
                 effect = self.effect(item.context_expr, frame)
-                if type(effect) is _Deferred:
-                    state = _Deferred(effect.name, state)
+                if type(effect) is Deferred:
+                    state = Deferred(effect.name, state)
                 elif effect is not None:
                     state = effect
             frame.states.append(state)
@@ -351,21 +264,21 @@ class _Indexer:
             fields = _EXPRESSION_FIELDS.get(kind)
             if fields is not None:  # one walk for all (a list is walked last item first)
                 self.expressions([getattr(node, name) for name in reversed(fields)], frame)
-            if kind not in _COMPOUND:
+            if kind not in COMPOUND:
                 return
-            if kind in _TRY:
+            if kind in TRY:
                 for handler in node.handlers:
                     if handler.type is not None:
                         self.expressions(handler.type, frame)
-            elif kind is _MATCH:
+            elif kind is MATCH:
                 for case in node.cases:
                     if case.guard is not None:
                         self.expressions(case.guard, frame)
-            for statements in _blocks(node):
+            for statements in blocks(node):
                 if statements:
                     self.block(statements, frame)
 
-    def assignment(self, node: ast.Assign, frame: _Frame) -> None:
+    def assignment(self, node: ast.Assign, frame: Frame) -> None:
         for target in node.targets:
             if type(target) is ast.Name:
                 self.shadow(target.id, frame)
@@ -382,7 +295,7 @@ class _Indexer:
                   and type(node.value) is ast.Constant and node.value.value is False):
                 self.freeze(target.value)
 
-    def function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, frame: _Frame) -> None:
+    def function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, frame: Frame) -> None:
         # A framework hook (Lightning's validation_step) runs as its framework says, as in
         # model/grad_mode.py; the project's own no-grad-hooks apply within its module only.
         mode = hook_mode(self.ancestors, node.name) if self.ancestors else None
@@ -420,7 +333,7 @@ class _Indexer:
         self.init = [] if collects_layers else None
         outer_ancestors, self.ancestors = self.ancestors, set()  # a def's body is no class body
         self.scopes.append(node.name)
-        inner = _Frame(qualname, explicit, frozenset((*positional, *keyword_only)))
+        inner = Frame(qualname, explicit, frozenset((*positional, *keyword_only)))
         self.block(node.body, inner)
         self.scopes.pop()
         self.settle_arguments(inner)
@@ -435,7 +348,7 @@ class _Indexer:
         names = (dotted(d.func if type(d) is ast.Call else d) for d in node.decorator_list)
         return tuple(self.resolve(name) or name for name in names if name is not None)
 
-    def class_(self, node: ast.ClassDef, frame: _Frame) -> None:
+    def class_(self, node: ast.ClassDef, frame: Frame) -> None:
         for expression in (*node.decorator_list, *node.bases, *(k.value for k in node.keywords)):
             self.expressions(expression, frame)
         self.shadow(node.name, frame)
@@ -474,273 +387,6 @@ class _Indexer:
                     if value[:5] == "self:":
                         passed[index] = (slot, LEAF)
 
-    # ------------------------------------------------------------------ expressions
-    def expressions(self, root: ast.AST, frame: _Frame) -> None:
-        """Note the calls, lambdas and references in an expression."""
-        stack = [root]
-        fields_of = CHILD_FIELDS
-        bound, local = self.bound, self.local
-        while stack:
-            node = stack.pop()
-            kind = type(node)
-            # Names, constants and attributes are most of the nodes: settled first, and a name
-            # that is neither imported nor defined here (a local variable) at once.
-            if kind is ast.Name:
-                if (node.id in bound or node.id in local) and type(node.ctx) is ast.Load:
-                    self.escape(self.resolve(node.id))
-            elif kind is ast.Constant:
-                continue
-            elif kind is ast.Attribute:
-                if type(node.ctx) is ast.Load:
-                    self.escape(self.reference(node, stack))
-            elif kind is ast.Call:
-                self.call(node, frame, stack)
-            elif kind is ast.Lambda:
-                # Its body runs wherever it is called: not followed (enabled, to the project).
-                inner = _Frame(None, None)
-                self.expressions(node.body, inner)
-                self.settle_arguments(inner)
-                stack.extend(d for d in (*node.args.defaults, *node.args.kw_defaults)
-                             if d is not None)
-            elif kind is list:
-                stack.extend(node)
-            else:
-                for name in fields_of.get(kind) or child_fields(kind):
-                    value = getattr(node, name)
-                    if type(value) is list:
-                        stack.extend(value)
-                    elif value is not None:
-                        stack.append(value)
-
-    def escape(self, target: str | None) -> None:
-        """A reference to ``target`` that is no call: the function may run anywhere."""
-        if target is not None and not _is_torch(target):
-            self.escapes.add(target)
-
-    def reference(self, node: ast.Name | ast.Attribute, stack: list) -> str | None:
-        """What a name or attribute chain that may refer to a function of the project
-        resolves to (see ``resolve``), if anything; an attribute of anything else (``f().x``)
-        is pushed onto ``stack`` to be walked."""
-        base = node
-        while type(base) is ast.Attribute:
-            base = base.value
-        if type(base) is not ast.Name:
-            stack.append(base)
-            return None
-        head = base.id
-        if head not in self.bound and head not in self.local and (
-                head not in ("self", "cls") or base is node):
-            if base is not node:  # ``model.sample``: a method of any class may be read
-                self.attribute_chain(node)
-            return None  # the common case: a local variable
-        target = self.resolve(head if base is node else dotted(node))
-        if target is None and base is not node and head in ("self", "cls"):
-            self.attribute_chain(node)
-        return None if target is None or _is_torch(target) else target
-
-    def attribute_chain(self, node: ast.AST) -> None:
-        """Every attribute read along ``a.b.c`` (not called) may be a method of the project
-        that escapes there."""
-        escapes = self.attribute_escapes
-        while type(node) is ast.Attribute:
-            escapes.add(node.attr)
-            node = node.value
-
-    def call(self, node: ast.Call, frame: _Frame, stack: list) -> None:
-        """Note a call site, and push what is left to walk onto ``stack``."""
-        func = node.func
-        kind = type(func)
-        if kind is not ast.Name and kind is not ast.Attribute:
-            stack.append(func)
-        elif self.is_grad_api(func):
-            self.managing.update(self.scopes)
-        explicit, line = frame.states[-1], node.lineno
-        if kind is ast.Attribute and func.attr == "requires_grad_" and node.args and \
-                type(node.args[0]) is ast.Constant and node.args[0].value is False:
-            self.freeze(func.value)
-        by_name = None
-        if kind is ast.Attribute:
-            target = self.method_target(func, stack)
-            if target:
-                receiver = type(func.value) is ast.Name and func.value.id in ("self", "cls")
-                self.calls.append(_Call(target, frame.caller, explicit, line, receiver,
-                                        self.arguments(node, frame)))
-            elif target is None:
-                by_name = func.attr
-                if by_name in _NOT_FOLLOWED or by_name[:2] == "__" == by_name[-2:]:
-                    by_name = None
-        elif kind is ast.Name:
-            target = self.reference(func, stack)
-            if target is not None:
-                self.calls.append(_Call(target, frame.caller, explicit, line, False,
-                                        self.arguments(node, frame)))
-            elif func.id == "getattr" and len(node.args) > 1:
-                name = node.args[1]
-                if type(name) is ast.Constant and type(name.value) is str:
-                    self.attribute_escapes.add(name.value)
-        # A function passed along (``model.apply(init)``) is taken to run right here; a
-        # method read through a receiver of unknown class (``pool.map(model.sample)``) escapes.
-        unpacked = False
-        for expression in node.args:
-            kind = type(expression)
-            if kind is ast.Name or kind is ast.Attribute:
-                target = self.reference(expression, stack)
-                if target is not None:
-                    self.calls.append(_Call(target, frame.caller, explicit, line))
-            else:
-                unpacked = unpacked or kind is ast.Starred
-                stack.append(expression)
-        keywords = node.keywords
-        for keyword in keywords:
-            expression = keyword.value
-            kind = type(expression)
-            if kind is ast.Name or kind is ast.Attribute:
-                target = self.reference(expression, stack)
-                if target is not None:
-                    self.calls.append(_Call(target, frame.caller, explicit, line))
-            else:
-                stack.append(expression)
-        if by_name is not None:
-            names = tuple(k.arg for k in keywords) if keywords else ()
-            self.method_calls.append((by_name, frame.caller, explicit,
-                                      -1 if unpacked or None in names else len(node.args), names))
-
-    def method_target(self, func: ast.Attribute, stack: list) -> str | None | bool:
-        """What a callee ``a.b.f`` resolves to (``reference``); None when its receiver's class
-        is unknown (a local variable, ``self.model``, a call's result), so that it may be any
-        method ``f`` of the project; False when it resolves outside the project."""
-        base = func.value
-        while type(base) is ast.Attribute:
-            base = base.value
-        if type(base) is not ast.Name:
-            stack.append(base)
-            self.attribute_chain(func.value)
-            return None
-        head = base.id
-        receiver = head in self.bound or head in self.local or (
-            head in ("self", "cls") and func.value is base and self.klass is not None)
-        if not receiver:
-            self.attribute_chain(func.value)
-            return None
-        target = self.resolve(dotted(func))
-        return False if target is None or _is_torch(target) else target
-
-    def freeze(self, target: ast.expr) -> None:
-        if type(target) is ast.Attribute and type(target.value) is ast.Name and \
-                target.value.id == "self":
-            self.frozen.add(target.attr)
-
-    # ------------------------------------------------------------------ arguments
-    def arguments(self, node: ast.Call, frame: _Frame) -> list:
-        """What the arguments of ``node`` pass that may be leaves (CallSite.arguments); those
-        naming the function's names are settled at its end, ``self.<attr>`` at its class's."""
-        passed: list = []
-        if not node.args and not node.keywords:
-            return passed
-        for position, argument in enumerate(node.args):
-            if type(argument) is ast.Starred:
-                break  # the positions after it are unknown
-            value = self.argument(argument)
-            if value is not None:
-                passed.append((position, value))
-        for keyword in node.keywords:
-            if keyword.arg is not None:
-                value = self.argument(keyword.value)
-                if value is not None:
-                    passed.append((keyword.arg, value))
-        if passed:
-            frame.pending.append(passed)
-        return passed
-
-    def argument(self, expression: ast.expr) -> str | None:
-        kind = type(expression)
-        if kind is ast.Name:
-            return "~" + expression.id
-        if kind is ast.Attribute and type(expression.value) is ast.Name and \
-                expression.value.id in ("self", "cls"):
-            return "self:" + expression.attr
-        return _passed_value(expression)
-
-    def settle_arguments(self, frame: _Frame) -> None:
-        """The arguments of the function's calls that name its names, settled now that its
-        body is known: a parameter (``=p``), a loop variable over parameters (a leaf)..."""
-        for passed in frame.pending:
-            settled = []
-            for slot, value in passed:
-                if value[0] == "~":
-                    value = self.name_value(value[1:], frame, 0)
-                elif value[:5] == "self:" and self.klass is None:
-                    value = None
-                if value is not None:
-                    settled.append((slot, value))
-            passed[:] = settled
-            if any(value[:5] == "self:" for _, value in settled):
-                self.self_arguments.append(passed)
-
-    def name_value(self, name: str, frame: _Frame, depth: int) -> str | None:
-        """What ``name`` may hold in ``frame``'s function, as an argument (flow-insensitive:
-        any of its bindings)."""
-        if name in frame.parameters:
-            return CALLER_PARAMETER + name if frame.caller is not None else None
-        if depth > 2:
-            return None
-        for iterable in frame.loops.get(name, ()):
-            collection = self.collection(iterable, frame, depth + 1)
-            if collection == PARAMS:
-                return LEAF
-            if collection is not None and collection[0] == CALLER_PARAMETER:
-                return ELEMENT_OF + collection[1:]
-        for value in frame.assigned.get(name, ()):
-            found = (self.name_value(value.id, frame, depth + 1) if type(value) is ast.Name
-                     else _passed_value(value))
-            if found is not None:
-                return found
-        if any(_passed_value(v) == LEAF or type(v) is ast.Name
-               and self.name_value(v.id, frame, depth + 1) == LEAF
-               for v in frame.appended.get(name, ())):
-            return PARAMS
-        return None
-
-    def collection(self, iterable: ast.expr, frame: _Frame, depth: int) -> str | None:
-        """PARAMS when ``for x in iterable`` binds leaves, ``=p`` when it loops over the
-        function's parameter ``p``."""
-        if type(iterable) is ast.Call and type(iterable.func) is ast.Name and iterable.args \
-                and iterable.func.id in _PASS_THROUGH:
-            iterable = iterable.args[-1 if iterable.func.id == "filter" else 0]
-        if type(iterable) is ast.Name:
-            if iterable.id in frame.parameters:
-                return CALLER_PARAMETER + iterable.id if frame.caller is not None else None
-            return PARAMS if self.name_value(iterable.id, frame, depth) == PARAMS else None
-        return PARAMS if _passed_value(iterable) == PARAMS else None
-
-
-#: Calls whose result iterates over (the elements of) their argument.
-_PASS_THROUGH = frozenset({"list", "tuple", "filter", "reversed", "sorted"})
-
-
-def _passed_value(expression: ast.expr) -> str | None:
-    """LEAF or PARAMS where an expression surely is one, judged on its own: ``m.weight``,
-    ``self.fc.bias`` (a module's), ``model.parameters()``, ``group["params"]``, ``list(...)``
-    of such."""
-    kind = type(expression)
-    if kind is ast.Attribute:
-        # ``self.weight`` is one only where the class assigns it an nn.Parameter (see class_).
-        base = expression.value
-        return LEAF if expression.attr in WEIGHTS and not (
-            type(base) is ast.Name and base.id in ("self", "cls")) else None
-    if kind is ast.Call:
-        func = expression.func
-        if type(func) is ast.Attribute:
-            return PARAMS if func.attr == "parameters" and not expression.args else None
-        if type(func) is ast.Name and func.id in _PASS_THROUGH and expression.args:
-            inner = _passed_value(expression.args[-1 if func.id == "filter" else 0])
-            return PARAMS if inner == PARAMS else None
-        return None
-    if kind is ast.Subscript:
-        key = expression.slice
-        return PARAMS if type(key) is ast.Constant and key.value == "params" else None
-    return None
-
 
 def _frozen(call: ast.Call) -> bool:
     """``nn.Parameter(x, requires_grad=False)`` (or ``False`` in second place)."""
@@ -763,27 +409,12 @@ def _flag(call: ast.Call | None):
     return None
 
 
-#: Method names whose calls through unknown receivers are not kept (``x.mean()``): ``forward``,
-#: which runs implicitly and escapes anyway (callers.py), and the most common methods of
-#: tensors and built-in types, which would only fill the index.  A method of the project with
-#: one of these names is matched through its other call sites only.
-_NOT_FOLLOWED = frozenset({
-    "forward", "item", "mean", "sum", "pow", "backward", "size", "view", "reshape", "to", "cpu",
-    "cuda", "numpy", "detach", "clone", "float", "long", "int", "squeeze", "unsqueeze",
-    "permute", "transpose", "contiguous", "max", "min", "argmax", "tolist", "zero_",
-    "zero_grad", "append", "extend", "get", "items", "keys", "values", "format", "join", "split",
-    "strip", "startswith", "endswith", "replace", "pop", "copy", "add_", "mul_", "div_", "sub_",
-    "copy_", "fill_", "expand", "repeat", "flatten", "type", "dim", "numel", "norm", "abs",
-    "exp", "log", "sqrt", "softmax", "log_softmax", "sigmoid", "tanh", "relu", "chunk", "cat",
-})
-
-
 def _signature(arguments: ast.arguments, method: ast.FunctionDef | ast.AsyncFunctionDef
                ) -> tuple:
     """Definition.signature of a method: the calls through an object it accepts (empty for
     those never matched by name: ``forward``, ``__call__``...)."""
     name = method.name
-    if name in _NOT_FOLLOWED or name[:2] == "__" == name[-2:]:
+    if name in NOT_FOLLOWED or name[:2] == "__" == name[-2:]:
         return ()
     positional = [a.arg for a in (*arguments.posonlyargs, *arguments.args)]
     required = len(positional) - len(arguments.defaults)
@@ -798,14 +429,10 @@ def _signature(arguments: ast.arguments, method: ast.FunctionDef | ast.AsyncFunc
             arguments.vararg is not None, arguments.kwarg is not None)
 
 
-def _is_torch(name: str) -> bool:
-    return name == "torch" or name.startswith("torch.")
-
-
 _EXPRESSION_FIELDS: dict[type, tuple[str, ...]] = {
     ast.Return: ("value",), ast.Delete: ("targets",), ast.Assign: ("targets", "value"),
     ast.AugAssign: ("target", "value"), ast.AnnAssign: ("target", "annotation", "value"),
     ast.For: ("target", "iter"), ast.AsyncFor: ("target", "iter"), ast.While: ("test",),
     ast.If: ("test",), ast.Raise: ("exc", "cause"), ast.Assert: ("test", "msg"),
-    _MATCH: ("subject",),
+    MATCH: ("subject",),
 }

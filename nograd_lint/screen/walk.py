@@ -17,7 +17,7 @@ from typing import ClassVar, NamedTuple, Optional
 
 from nograd_lint.ast_walk import CHILD_FIELDS, child_fields, dotted, push_children
 from nograd_lint.config import Config
-from nograd_lint.project.indexer import qualified_definitions
+from nograd_lint.project.scopes import qualified_definitions
 from nograd_lint.vocabulary import Grad, is_test_file, words
 
 
