@@ -18,8 +18,9 @@ the predicates that decide them (a change to an analysis and to its mirror belon
                    ``grad-mode-call-statement``, ``grad-mode-statement``,
                    ``backward-without-grad``; the grad mode the other mixins read
     evaluation.py  model/evaluation.py: ``eval-forward``, ``forward-after-eval``
+    leaf_values.py model/leaves/' values: what each name may hold (a fixed point)
     leaves.py      model/leaves/: ``leaf-update``, ``leaf-data-update``, ``leaf-rebinding``,
-                   ``saved-update``
+                   ``saved-update``, ``saved-data-update``
     legacy_api.py  NG301-NG303: ``variable-call``, ``volatile-attribute``
 
 The screen must stay free of libcst (so must everything it imports): a run that screens out
