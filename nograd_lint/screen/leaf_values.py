@@ -133,6 +133,7 @@ class LeafValues(GradModeScreen):
         self.argument_sites = [site for site in map(self.call_bindings, self.argument_calls)
                                if site.names]
         self.fixed_roots = self.may_be_module_roots()
+        self.settled_values: dict[tuple, tuple] = {}  # see settle_values
         # Names something may bind to a tensor.  model/leaves follows values only through
         # names, attributes, calls, operators and subscripts: ``total = 0`` and ``losses = []``
         # never make ``total += loss`` or ``losses[i] = x`` a tensor update.
@@ -142,14 +143,26 @@ class LeafValues(GradModeScreen):
     def settle_values(self) -> dict[str, frozenset[str]]:
         """What each name may hold under ``callers`` (may_hold), with the names that may hold
         modules (``module_roots``) and the attributes that may hold leaves settled too."""
-        arguments = [site for site in self.argument_sites
-                     if self.may_have_grad(site.frame, site.disabler)]
-        self.module_roots = self.fixed_roots.union(*(site.names for site in arguments))
+        active = tuple(self.may_have_grad(site.frame, site.disabler)
+                       for site in self.argument_sites)
         bound = bound_parameters(self.callers)
-        # Parameters that callers in other files may pass a module.
-        self.module_roots.update(name for qualname, names in self.qualified_parameters.items()
-                                 if bound.get(qualname) for name in names)
-        return self.may_hold(arguments)
+        passed = tuple(
+            tuple(map(kinds.get, names)) if kinds else None
+            for kinds, names in zip(map(bound.get, self.qualified_parameters),
+                                    self.qualified_parameters.values())) if bound else None
+        # Settles under other callers often bind the same: what they settled is kept.
+        settled = self.settled_values.get((active, passed))
+        if settled is None:
+            arguments = [site for site, on in zip(self.argument_sites, active) if on]
+            self.module_roots = self.fixed_roots.union(*(site.names for site in arguments))
+            # Parameters that callers in other files may pass a module.
+            self.module_roots.update(name for qualname, names in self.qualified_parameters.items()
+                                     if bound.get(qualname) for name in names)
+            held = self.may_hold(arguments)
+            settled = self.settled_values[active, passed] = (
+                held, self.module_roots, self.leaf_attributes)
+        held, self.module_roots, self.leaf_attributes = settled
+        return held
 
     def add_binding(self, names: list[str], value: ast.AST, mode: str,
                     fixed: list[tuple[list[str], frozenset[str]]], open: list[_Binding]) -> None:
