@@ -160,11 +160,15 @@ class GradModeScreen(NamesScreen):
         return context._replace(disabler=inner)
 
     def on_call(self, node: ast.Call, name: str | None, context: Context) -> None:
-        for expression in (node.func, *node.args, *(k.value for k in node.keywords)):
-            # Called, or passed along (``model.apply(init)``): model/grad_mode.py takes a function
-            # to run right here.  (Most arguments are neither names nor attributes.)
+        # Called, or passed along (``model.apply(init)``): model/grad_mode.py takes a function
+        # to run right here.  (Most arguments are neither names nor attributes.)
+        self.note_call(node.func, context)
+        for expression in node.args:
             if type(expression) is ast.Name or type(expression) is ast.Attribute:
                 self.note_call(expression, context)
+        for keyword in node.keywords:
+            if type(keyword.value) is ast.Name or type(keyword.value) is ast.Attribute:
+                self.note_call(keyword.value, context)
         if name in self.backward_names:
             context.frame.backward = True
             self.backwards.append((context.grad_frame, context.disabler))

@@ -52,7 +52,10 @@ _INPLACE_FLAG_NAMES = _last_parts([*INPLACE_FLAG_FUNCTIONS, *INPLACE_FLAG_LAYERS
 
 def _annotation_names(annotation: ast.AST) -> Iterable[str]:
     """The names an annotation mentions, in quotes too (``"nn.Parameter"``)."""
-    for node in ast.walk(annotation):
+    stack = [annotation]
+    while stack:
+        node = stack.pop()
+        push_children(node, stack)
         if isinstance(node, ast.Name):
             yield node.id
         elif isinstance(node, ast.Attribute):

@@ -203,7 +203,9 @@ class Walk:
                 name = callee(node.func)
                 for hook in call_hooks:
                     hook(self, node, name, context)
-                push_children(node, stack)
+                stack.append(node.func)  # push_children's order, without its lookups
+                stack.extend(node.args)
+                stack.extend(node.keywords)
                 continue
             context = enter(node, kind, context, stack)
 
