@@ -8,7 +8,7 @@ from __future__ import annotations
 import ast
 
 from nograd_lint.ast_walk import CHILD_FIELDS, child_fields, dotted
-from nograd_lint.project.scopes import Frame, PendingCall
+from nograd_lint.project.scopes import Explicit, Frame, PendingCall
 
 #: Method names whose calls through unknown receivers are not kept (``x.mean()``): ``forward``,
 #: which runs implicitly and escapes anyway (callers.py), and the most common methods of
@@ -139,28 +139,29 @@ class CallSites:
         # method read through a receiver of unknown class (``pool.map(model.sample)``) escapes.
         unpacked = False
         for expression in node.args:
-            kind = type(expression)
-            if kind is ast.Name or kind is ast.Attribute:
-                target = self.reference(expression, stack)
-                if target is not None:
-                    self.calls.append(PendingCall(target, frame.caller, explicit, line))
-            else:
-                unpacked = unpacked or kind is ast.Starred
-                stack.append(expression)
+            if not self.passed_along(expression, frame, explicit, line, stack):
+                unpacked = unpacked or type(expression) is ast.Starred
         keywords = node.keywords
         for keyword in keywords:
-            expression = keyword.value
-            kind = type(expression)
-            if kind is ast.Name or kind is ast.Attribute:
-                target = self.reference(expression, stack)
-                if target is not None:
-                    self.calls.append(PendingCall(target, frame.caller, explicit, line))
-            else:
-                stack.append(expression)
+            self.passed_along(keyword.value, frame, explicit, line, stack)
         if by_name is not None:
             names = tuple(k.arg for k in keywords) if keywords else ()
             self.method_calls.append((by_name, frame.caller, explicit,
                                       -1 if unpacked or None in names else len(node.args), names))
+
+    def passed_along(self, argument: ast.expr, frame: Frame, explicit: Explicit, line: int,
+                     stack: list) -> bool:
+        """Note a call's argument that names a function of the project as a call of it there
+        (the caller runs it, as far as the index knows); push any other onto ``stack``.
+        Whether it is a name or an attribute."""
+        kind = type(argument)
+        if kind is not ast.Name and kind is not ast.Attribute:
+            stack.append(argument)
+            return False
+        target = self.reference(argument, stack)
+        if target is not None:
+            self.calls.append(PendingCall(target, frame.caller, explicit, line))
+        return True
 
     def method_target(self, func: ast.Attribute, stack: list) -> str | None | bool:
         """What a callee ``a.b.f`` resolves to (``reference``); None when its receiver's class
