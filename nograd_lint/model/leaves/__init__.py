@@ -64,7 +64,7 @@ from nograd_lint import libcst as cst
 
 from nograd_lint.model.grad_mode import Grad, GradRegions, Where
 from nograd_lint.model.layers import Layer
-from nograd_lint.model.leaves.expressions import functional_write, inplace_method
+from nograd_lint.model.leaves.writes import functional_write, inplace_method
 from nograd_lint.model.leaves.interpreter import Interpreter, mentions
 from nograd_lint.model.leaves.records import InPlace, Rebinding, StaleBackward
 from nograd_lint.model.leaves.values import Kind, State, Value

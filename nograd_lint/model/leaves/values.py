@@ -124,3 +124,7 @@ def same(a: State | None, b: State | None) -> bool:
         return a is b
     return (a.values == b.values and a.stale.keys() == b.stale.keys()
             and a.hidden.keys() == b.hidden.keys())
+
+
+def requires_grad(value: Value | None) -> bool:
+    return value is not None and value.kind in REQUIRES_GRAD
