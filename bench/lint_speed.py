@@ -25,7 +25,8 @@ from pathlib import Path
 import libcst as cst
 
 from nograd_lint.config import Config
-from nograd_lint.engine import analyze, default_jobs, lint_file, lint_paths
+from nograd_lint.engine import analyze
+from nograd_lint.runner import default_jobs, lint_file, lint_paths
 from nograd_lint.files import discover
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,14 +18,13 @@ from nograd_lint import __version__
 from nograd_lint.config import (
     Config, ConfigError, load_config, load_config_file, parse_size, split_codes,
 )
-from nograd_lint.engine import (
-    FileResult, default_jobs, internal_error, lint_paths, lint_source, screened_rules, unreadable,
-)
+from nograd_lint.engine import lint_source, screened_rules
 from nograd_lint.files import discover, is_force_excluded
 from nograd_lint.formats import FORMATS, statistics
 from nograd_lint.project import Project, open_project
 from nograd_lint.rule import Finding
 from nograd_lint.rules import RULES
+from nograd_lint.runner import FileResult, default_jobs, internal_error, lint_paths, unreadable
 from nograd_lint.terminal import Progress, colored_text, summary, use_color
 
 

@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING, Callable
 
 from nograd_lint import libcst as cst
 
-from nograd_lint.model.bindings import Bindings, Event, How, target_names
+from nograd_lint.model.bindings import Bindings, target_names
 from nograd_lint.model.grad_mode import GradRegions
+from nograd_lint.model.escape.reaching import Reaching, parameter_bound
 from nograd_lint.model.layers import Layer
 from nograd_lint.model.names import ImportResolver, dotted_name
 from nograd_lint.vocabulary import (
@@ -56,8 +57,6 @@ _CONSUMERS = frozenset({"Comparison", "FormattedString", "FormattedStringExpress
 _CARRIERS = frozenset({"BinaryOperation", "BooleanOperation", "Tuple", "List", "Set", "Dict",
                        "ListComp", "SetComp", "DictComp", "GeneratorExp", "Await",
                        "StarredElement", "Element", "DictElement"})
-#: Blocks a binding's rebinding must sit in directly to surely run before a later use.
-_BLOCKS = (cst.IndentedBlock, cst.SimpleStatementSuite, cst.Module)
 #: Attributes that tell whether a graph was recorded: code reading them wants one.
 _AUTOGRAD_STATE = frozenset({"grad", "grad_fn", "requires_grad", "is_leaf"})
 #: Reads of a tensor's metadata: they look at no value, so they are no evidence of inference
@@ -102,24 +101,12 @@ class OutputFlow(Layer):
     def __init__(self, context: ModuleContext) -> None:
         self.names, self.model = context.names, context.model
         self.bindings: Bindings = context.layer(Bindings)
+        self.reach = Reaching(self.bindings)
         self._cache: dict[cst.CSTNode, Outputs] = {}
-        self._events: dict[cst.Name, Event] | None = None
 
     def registers_hooks(self) -> bool:
         """Forward hooks may keep what a forward computes, wherever its output goes."""
         return any(method in self.bindings.attribute_refs for method in HOOK_METHODS)
-
-    def events(self) -> dict[cst.Name, Event]:
-        """The binding or use event of each Name node (a name is bound or read, not both,
-        except the target of ``x += ...``, which maps to its binding)."""
-        if self._events is None:
-            self._events = {}
-            for scope in self.bindings.scopes():
-                for uses in scope.uses.values():
-                    self._events.update((use.node, use) for use in uses)
-                for bindings in scope.bindings.values():
-                    self._events.update((b.node, b) for b in bindings)
-        return self._events
 
     def outputs(self, value: cst.BaseExpression,
                 is_model_call: Callable[[cst.Call], bool] = lambda call: False) -> Outputs:
@@ -136,7 +123,7 @@ class _Follow:
     then) and of names holding it."""
 
     def __init__(self, flow: OutputFlow, is_model_call: Callable[[cst.Call], bool]) -> None:
-        self.flow, self.bindings, self.names = flow, flow.bindings, flow.names
+        self.flow, self.bindings, self.names, self.reach = flow, flow.bindings, flow.names, flow.reach
         self.is_model_call = is_model_call
         self.work: list[tuple[cst.CSTNode, bool]] = []
         self.seen: set[tuple[int, bool]] = set()
@@ -331,26 +318,13 @@ class _Follow:
         if argument is None or argument.star:
             return False
         for callee in callees:
-            parameter = self._parameter(callee, call, argument)
-            binding = self.flow.events().get(parameter) if parameter is not None else None
+            parameter = parameter_bound(callee, call, argument)
+            binding = self.reach.event(parameter) if parameter is not None else None
             if binding is None:
                 return False
-            for use in self._uses_reached(binding):
+            for use in self.reach.uses_reached(binding):
                 self._push(use.node, loss)
         return True
-
-    def _parameter(self, function: cst.FunctionDef, call: cst.Call, argument: cst.Arg) -> cst.Name | None:
-        params = function.params
-        if argument.keyword is not None:
-            return next((p.name for p in (*params.posonly_params, *params.params, *params.kwonly_params)
-                         if p.name.value == argument.keyword.value), None)
-        positional = [*params.posonly_params, *params.params]
-        if isinstance(call.func, cst.Attribute) and not any(
-                isinstance(d.decorator, cst.Name) and d.decorator.value == "staticmethod"
-                for d in function.decorators):
-            positional = positional[1:]  # ``self.f(x)``: x is the second
-        index = [a for a in call.args if a.keyword is None].index(argument)
-        return positional[index].name if index < len(positional) else None
 
     def _builtin(self, func: cst.Name) -> bool:
         return self.names.qualified_name(func) is None and not self.bindings.binds(func.value)
@@ -374,94 +348,28 @@ class _Follow:
         if not isinstance(root, cst.Name):
             self._unknown(f"it is stored in '{dotted_name(root) or 'a container'}'")
             return
-        binding = self._binding_before(root)
+        binding = self.reach.binding_before(root)
         if binding is None:
             self._unknown(f"it is stored in '{root.value}', which comes from elsewhere")
             return
         # A list of losses returned is no loss returned (``fit()`` returning validation losses).
-        for use in self._uses_reached(binding, after=self._event_order(root)):
+        for use in self.reach.uses_reached(binding, after=self.reach.order(root)):
             self._push(use.node, False)
 
     def _name(self, name: cst.Name, loss: bool) -> None:
-        binding = self._binding_of(name)
+        binding = self.reach.event(name)
         if binding is None:
             self._unknown(f"it is stored in '{name.value}'")
             return
         scope = binding.scope
         if name.value in scope.declared or scope.is_class:
             self._unknown(f"it is stored in '{name.value}', which outlives the function")
-        for use in self._uses_reached(binding):
+        for use in self.reach.uses_reached(binding):
             self._push(use.node, loss)
-
-    def _binding_of(self, name: cst.Name) -> Event | None:
-        return self.flow.events().get(name)
-
-    def _binding_before(self, name: cst.Name) -> Event | None:
-        """The binding a read of ``name`` sees (the last one in its scope before it)."""
-        use = self._use_event(name)
-        if use is None:
-            return None
-        owner = self.bindings.lookup(use.scope, name.value)
-        if owner is None:
-            return None
-        earlier = [b for b in owner.bindings.get(name.value, ())
-                   if owner is not use.scope or b.order < use.order]
-        return earlier[-1] if earlier else None
-
-    def _use_event(self, name: cst.Name) -> Event | None:
-        return self.flow.events().get(name)
-
-    def _event_order(self, name: cst.Name) -> int:
-        use = self._use_event(name)
-        return use.order if use is not None else 0
-
-    def _uses_reached(self, binding: Event, after: int = 0) -> list[Event]:
-        """Reads of the bound name that ``binding`` may reach: later ones, and earlier ones in a
-        loop around both (the next iteration), unless a rebinding surely runs in between."""
-        scope, name = binding.scope, binding.node.value
-        kills = [b for b in scope.bindings.get(name, ())
-                 if b is not binding and b.how in (How.ASSIGN, How.FOR, How.AS, How.DEF, How.IMPORT)]
-        reached = []
-        for use in self.bindings.uses_of(scope, name):
-            if use.scope is not scope:
-                reached.append(use)  # a closure or function reading it: any time
-                continue
-            if use.order <= after:
-                continue
-            if use.order > binding.order:
-                if not any(binding.order < k.order < use.order and self._dominates(k, use)
-                           for k in kills):
-                    reached.append(use)
-            elif set(use.loops) & set(binding.loops):
-                if not any(k.order < use.order and set(k.loops) >= set(use.loops)
-                           and self._dominates(k, use) for k in kills):
-                    reached.append(use)
-        return reached
-
-    def _dominates(self, kill: Event, use: Event) -> bool:
-        """Does ``kill`` (earlier) surely run before ``use``: its block encloses the use, and
-        the use is not in the rebinding statement itself (``x = f(x)`` reads the old ``x``)?"""
-        block, statement = self._block(kill.node), self.bindings.parent.get(kill.node)
-        while isinstance(statement, (cst.Tuple, cst.List, cst.StarredElement)):
-            statement = self.bindings.parent.get(statement)
-        node, enclosed = use.node, False
-        while node is not None:
-            if node is statement:
-                return False
-            if node is block:
-                enclosed = True
-                break
-            node = self.bindings.parent.get(node)
-        return enclosed
-
-    def _block(self, node: cst.CSTNode) -> cst.CSTNode | None:
-        while node is not None and not isinstance(node, _BLOCKS):
-            node = self.bindings.parent.get(node)
-        return node
 
     # ------------------------------------------------------------------ returns
     def _returned(self, statement: cst.Return, loss: bool) -> None:
-        function = self._function_of(statement)
+        function = self.reach.enclosing_function(statement)
         if function is None:
             self._unknown("it is returned")
             return
@@ -472,32 +380,7 @@ class _Follow:
             raise _Stop(Fate.TRAINING, f"the return value of '{name}()'")
         if loss and not name_words & EVAL_FUNCTION_WORDS:
             raise _Stop(Fate.TRAINING, f"a loss returned by '{name}()'")
-        sites = self._call_sites(function)
-        for site in sites:
+        for site in self.reach.call_sites(function):
             self._push(site, loss)
-        if not self._callers_all_known(function):
+        if not self.reach.callers_all_known(function):
             self._unknown(f"'{name}()' returns it to callers the analysis cannot see")
-
-    def _function_of(self, node: cst.CSTNode) -> cst.FunctionDef | None:
-        while node is not None and not isinstance(node, (cst.FunctionDef, cst.Lambda, cst.Module)):
-            node = self.bindings.parent.get(node)
-        return node if isinstance(node, cst.FunctionDef) else None
-
-    def _call_sites(self, function: cst.FunctionDef) -> list[cst.Call]:
-        """This module's calls ``f(...)``/``self.f(...)`` of ``function``'s name."""
-        name = function.name.value
-        references: list[cst.CSTNode] = [use.node for scope in self.bindings.scopes()
-                                         for use in scope.uses.get(name, ())]
-        references += self.bindings.attribute_refs.get(name, [])
-        sites = []
-        for reference in references:
-            call = self.bindings.parent.get(reference)
-            if isinstance(call, cst.Call) and call.func is reference:
-                sites.append(call)
-        return sites
-
-    def _callers_all_known(self, function: cst.FunctionDef) -> bool:
-        scope = self.bindings.scope_of.get(function)
-        owner = scope.parent if scope is not None else None
-        private = function.name.value.startswith("_") and not function.name.value.endswith("__")
-        return private or (owner is not None and owner.is_function)

@@ -1,0 +1,171 @@
+"""Linting many files: each file read once, its findings cached by content, configuration and
+callers, files linted in parallel worker processes when it pays, results in a stable order."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from nograd_lint.config import Config
+from nograd_lint.engine import analyze
+from nograd_lint.project import Project, Screened, content_digest
+from nograd_lint.project.cache import Cache
+from nograd_lint.project.results import load_findings, result_key, store_findings
+from nograd_lint.rule import Finding
+from nograd_lint.vocabulary import Grad
+
+
+@dataclass
+class FileResult:
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None  # an I/O problem reading (or, with --fix, writing) the file
+    analysed: bool = True  # False when the file could not even be read
+
+
+def lint_file(path: str, config: Config, callers: Mapping[str, Grad] = {},
+              cache: Cache | None = None, screened: Screened | None = None) -> FileResult:
+    """Lint the file at ``path``; with a ``cache``, reuse the findings of a run that saw the
+    same content, configuration and callers (project/results.py).  ``screened``: what the
+    project index's screen decided for the file (``Project.screened``)."""
+    try:
+        with open(path, "rb") as handle:
+            source = handle.read()
+    except OSError as error:
+        return unreadable(path, error)
+    key = result_key(path, source, config, callers) if cache is not None else None
+    if key is not None:
+        cached = load_findings(cache, key, path)
+        if cached is not None:
+            return FileResult(path, cached)
+    try:
+        if screened is not None and screened.digest != content_digest(source):
+            screened = None  # changed since the index read it
+        if screened is not None and not screened.rules:
+            findings = []
+        else:
+            findings = analyze(source, path, config, callers=callers,
+                               screened=screened).findings
+    except Exception as error:  # a bug of ours must cost this file its findings, not the run
+        return internal_error(path, error)
+    if key is not None:
+        store_findings(cache, key, findings)
+    return FileResult(path, findings)
+
+
+def unreadable(path: str, error: OSError) -> FileResult:
+    return FileResult(path, error=f"{path}: cannot read: {error.strerror or error}", analysed=False)
+
+
+def internal_error(path: str, error: Exception) -> FileResult:
+    return FileResult(path, error=f"{path}: not linted: internal error ({type(error).__name__}: "
+                      f"{error}); please report this", analysed=False)
+
+
+def _lint_chunk(paths: list[str], config: Config, project: _Callers) -> list[FileResult]:
+    return [lint_file(path, config, project.callers.get(path, {}), project.cache,
+                      project.screened.get(path)) for path in paths]
+
+
+class _Callers(NamedTuple):
+    """What a worker needs of the project index for its files."""
+
+    callers: dict[str, Mapping[str, Grad]]
+    cache: Cache | None
+    screened: dict[str, Screened]  # path -> as Project.screened
+
+    @classmethod
+    def of(cls, project: Project | None, paths: Sequence[str]) -> _Callers:
+        if project is None:
+            return cls({}, None, {})
+        screened = {path: project.screened[os.path.abspath(path)] for path in paths
+                    if os.path.abspath(path) in project.screened}
+        return cls({path: project.callers(path) for path in paths}, project.cache, screened)
+
+
+def default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def lint_paths(paths: Sequence[str], config: Config, jobs: int | None = None,
+               progress: Callable[[int], None] | None = None,
+               project: Project | None = None) -> list[FileResult]:
+    """Lint ``paths`` (files), in parallel when it pays; results sorted by path.  ``progress``
+    is told how many files are done, as they finish; ``project``: the index the files'
+    callers are read from, and its cache."""
+    jobs = default_jobs() if jobs is None else max(jobs, 1)
+    progress = progress or (lambda done: None)
+    if jobs == 1 or len(paths) <= jobs:
+        results = []
+        work = _Callers.of(project, paths)
+        for path in paths:
+            results += _lint_chunk([path], config, work)
+            progress(len(results))
+    else:
+        # Big files first so that no worker is left with a large file at the end.
+        ordered = sorted(paths, key=_size, reverse=True)
+        chunk = max(1, min(32, len(ordered) // (jobs * 8)))
+        results, lost = _lint_in_pool(ordered, config, project, jobs, chunk,
+                                      in_flight=2 * jobs, progress=progress)
+        if lost:
+            # A worker died holding these files (killed, out of memory, a crash in the native
+            # parser).  Each is linted again alone in a fresh worker: a file that kills it again
+            # is named, and the others still get their findings.
+            retried, crashed = _lint_in_pool(lost, config, project, 1, 1, in_flight=1,
+                                             progress=lambda done: progress(len(results) + done))
+            results += retried
+            results += [FileResult(path, error=f"{path}: not linted: the worker process linting "
+                                   "it crashed", analysed=False) for path in crashed]
+    results.sort(key=lambda r: r.path)
+    return results
+
+
+def _lint_in_pool(paths: list[str], config: Config, project: Project | None, jobs: int,
+                  chunk: int, *, in_flight: int,
+                  progress: Callable[[int], None]) -> tuple[list[FileResult], list[str]]:
+    """Lint ``paths`` in ``jobs`` worker processes, ``chunk`` files per task, at most
+    ``in_flight`` tasks handed out at a time.  Returns the results and the files of the tasks
+    that were out when a worker died (a dead worker breaks the whole pool); the tasks not yet
+    handed out then go to a fresh pool."""
+    # Imported here: one file or --jobs 1 needs no processes, and start-up counts.
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    pending = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
+    pending.reverse()  # popped from the end: biggest files first
+    results: list[FileResult] = []
+    lost: list[str] = []
+    while pending:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            out: dict[Future, list[str]] = {}
+            try:
+                while pending or out:
+                    while pending and len(out) < in_flight:
+                        future = pool.submit(_lint_chunk, pending[-1], config,
+                                             _Callers.of(project, pending[-1]))
+                        out[future] = pending.pop()  # only once submitted: a broken pool refuses
+                    done, _ = wait(out, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        results += future.result()
+                        del out[future]
+                    progress(len(results))
+            except BrokenProcessPool:
+                wait(out)
+                for future, task in out.items():
+                    if future.exception() is None:
+                        results += future.result()
+                    else:
+                        lost += task
+    return results, lost
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
