@@ -183,3 +183,22 @@ def test_parallel_jobs_give_the_same_sorted_output(project):
     serial = run("--jobs", "1", ".", cwd=project)
     parallel = run("--jobs", "2", ".", cwd=project)
     assert serial.stdout == parallel.stdout and serial.stdout.count("NG301") == 41
+
+
+def _loads_libcst(path: str, cwd: Path) -> bool:
+    """Does linting ``path`` import libcst?  ``-X importtime`` names every module executed (a
+    lazily loaded one when first used), on standard error."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "nograd_lint", "--no-cache",
+                           path], cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert done.returncode in (0, 1), done.stderr
+    imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:")]
+    return any(name == "libcst" or name.startswith("libcst.") for name in imported)
+
+
+@pytest.mark.parametrize("source", ["x = [1, 2]\nprint(sum(x))\n",  # no torch: the text filter
+                                    CLEAN])  # torch, but the screen rules every rule out
+def test_files_filtered_out_never_load_libcst(project, source):
+    (project / "filtered.py").write_text(source)
+    assert not _loads_libcst("filtered.py", project)
+    assert _loads_libcst("legacy.py", project)  # what the test would see if they did
