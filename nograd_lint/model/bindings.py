@@ -1,7 +1,7 @@
 """Scopes, bindings and uses of one module, with each recorded node's nearest recorded parent.
 
-A layer built in the engine's walk (only when an analysis requires it: today the escape
-analysis), after pyflakes' scope stack and LibCST's ScopeProvider: a :class:`Scope` per module,
+A layer built in the engine's walk (only when an analysis requires it: the escape analysis and
+the output flow), after pyflakes' scope stack and LibCST's ScopeProvider: a :class:`Scope` per module,
 class, function and lambda, and per scope its :class:`Event` records in walk order: names bound
 (``bindings``, with :class:`How`), names read (``uses``), attribute and subscript stores, calls,
 returns and yields.  Queries:
@@ -56,7 +56,7 @@ class How(enum.Enum):
     PARAM = "param"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Event:
     """Something that happens to a name or value in a scope (pyflakes' Binding, LibCST's
     Assignment and Access, in one record)."""
@@ -85,7 +85,7 @@ class Scope:
     uses: dict[str, list[Event]] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)  # stores, calls, returns, bindings
     timeline: list[Event] = field(default_factory=list)  # every event, uses too, in order
-    loops: list[cst.CSTNode] = field(default_factory=list)  # open while recording
+    loops: tuple[cst.CSTNode, ...] = ()  # open while recording (each event keeps its own)
 
     @property
     def is_class(self) -> bool:
@@ -107,7 +107,8 @@ class Bindings(Layer):
         self._scope = self.module_scope
         self._stack: list[cst.CSTNode] = []
         self.parent: dict[cst.CSTNode, cst.CSTNode] = {}
-        self._not_loads: set[cst.Name] = set()
+        # By ``id`` (hashing libcst nodes calls Python code, and every Name is looked up):
+        self._not_loads: set[int] = set()  # Names that are no reads
         self.scope_of: dict[cst.CSTNode, Scope] = {}  # FunctionDef/Lambda/ClassDef -> scope
         self.call_events: dict[cst.Call, Event] = {}
         self.attribute_refs: dict[str, list[cst.Attribute]] = {}
@@ -181,7 +182,7 @@ class Bindings(Layer):
     def _event(self, kind: EventKind, node: cst.CSTNode, value: cst.BaseExpression | None = None,
                how: How | None = None, scope: Scope | None = None, callee: str = "") -> Event:
         scope = scope or self._scope
-        event = Event(kind, node, scope, self.grad.where(), tuple(scope.loops), self.model.index,
+        event = Event(kind, node, scope, self.grad.where(), scope.loops, self.model.index,
                       value, how, callee)
         scope.timeline.append(event)
         if kind != EventKind.USE:
@@ -209,7 +210,7 @@ class Bindings(Layer):
                    scope: Scope | None = None) -> None:
         scope = scope or self._scope
         if how != How.AUGASSIGN:  # the target of ``x += 1`` is read too: it stays a use
-            self._not_loads.add(name)
+            self._not_loads.add(id(name))
         scope.bound.add(name.value)
         event = self._event(EventKind.BIND, name, value, how, scope)
         scope.bindings.setdefault(name.value, []).append(event)
@@ -229,7 +230,7 @@ class Bindings(Layer):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._push(node)
-        self._not_loads.add(node.name)
+        self._not_loads.add(id(node.name))
         self._bind_name(node.name, None, How.DEF)
         self._enter_scope(node)
 
@@ -247,7 +248,7 @@ class Bindings(Layer):
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self._push(node)
-        self._not_loads.add(node.name)
+        self._not_loads.add(id(node.name))
         self._bind_name(node.name, None, How.DEF)
         self._enter_scope(node)
 
@@ -260,7 +261,7 @@ class Bindings(Layer):
 
     def visit_Global(self, node: cst.Global) -> None:
         for item in node.names:
-            self._not_loads.add(item.name)
+            self._not_loads.add(id(item.name))
             self._scope.declared.add(item.name.value)
 
     visit_Nonlocal = visit_Global
@@ -270,7 +271,7 @@ class Bindings(Layer):
             return
         for alias in names:
             for name in names_in(alias.name):
-                self._not_loads.add(name)
+                self._not_loads.add(id(name))
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 self._bind_name(alias.asname.name, None, How.IMPORT)
             else:
@@ -285,7 +286,7 @@ class Bindings(Layer):
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         if node.module is not None:
-            self._not_loads.update(names_in(node.module))
+            self._not_loads.update(map(id, names_in(node.module)))
         self._import(node.names)
 
     # ------------------------------------------------------------------ blocks and loops
@@ -297,10 +298,10 @@ class Bindings(Layer):
 
     def _enter_loop(self, node: cst.CSTNode) -> None:
         self._push(node)
-        self._scope.loops.append(node)
+        self._scope.loops += (node,)
 
     def _leave_loop(self, node: cst.CSTNode) -> None:
-        self._scope.loops.pop()
+        self._scope.loops = self._scope.loops[:-1]
         self._pop(node)
 
     def visit_For(self, node: cst.For) -> None:
@@ -347,7 +348,7 @@ class Bindings(Layer):
         self._push(node)
         for simple in target_names(node.target):
             if isinstance(simple, cst.Name):
-                self._not_loads.add(simple)
+                self._not_loads.add(id(simple))
 
     def visit_Return(self, node: cst.Return) -> None:
         self._push(node)
@@ -363,19 +364,19 @@ class Bindings(Layer):
         self._push(node)
         for arg in node.args:
             if arg.keyword is not None:
-                self._not_loads.add(arg.keyword)
+                self._not_loads.add(id(arg.keyword))
         qualified = self.names.qualified_name(node.func) or ""
         self.call_events[node] = self._event(EventKind.CALL, node, callee=qualified)
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         self._push(node)
-        self._not_loads.add(node.attr)
+        self._not_loads.add(id(node.attr))
         self.attribute_refs.setdefault(node.attr.value, []).append(node)
 
     def visit_Name(self, node: cst.Name) -> None:
         if self._stack:
             self.parent[node] = self._stack[-1]
-        if node in self._not_loads or node.value in ("True", "False", "None"):
+        if id(node) in self._not_loads or node.value in ("True", "False", "None"):
             return
         event = self._event(EventKind.USE, node)
         self._scope.uses.setdefault(node.value, []).append(event)

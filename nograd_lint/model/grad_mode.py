@@ -118,10 +118,17 @@ class GradRegions(Layer):
         self._configured_hooks = configured_hooks(context.config.no_grad_hooks)
         # Functions whose decorators (or framework) set their grad mode: ``@torch.no_grad()``.
         self._decorated: dict[cst.FunctionDef, Grad] = {}
+        self._where = Where(None, None)  # the last where() answered
 
     # ------------------------------------------------------------------ queries
     def where(self) -> Where:
-        return Where(self._frames[-1][-1], self.model.function())
+        explicit, function = self._frames[-1][-1], self.model.function()
+        where = self._where
+        if where.explicit is not explicit or where.function is not function:
+            # Asked at every call and name event, and mostly unchanged since: made anew only
+            # when the mode or the function changed.
+            where = self._where = Where(explicit, function)
+        return where
 
     def effect(self, expression: cst.BaseExpression) -> Explicit:
         """What entering ``with <expression>:`` (or decorating with it) does to grad mode."""

@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Callable
 from nograd_lint import libcst as cst
 
 from nograd_lint.model.bindings import Bindings, target_names
-from nograd_lint.model.grad_mode import GradRegions
 from nograd_lint.model.escape.reaching import Reaching, parameter_bound
+from nograd_lint.model.grad_mode import GradRegions
 from nograd_lint.model.layers import Layer
 from nograd_lint.model.names import ImportResolver, dotted_name
 from nograd_lint.vocabulary import (

@@ -41,7 +41,7 @@ class Recorder(Layer):
     def _candidate(self, node, manager, body) -> None:
         # The Bindings layer saw the node first: a function's own scope is current already.
         scope = self.bindings.current_scope
-        candidate = Candidate(node, manager, scope, tuple(scope.loops))
+        candidate = Candidate(node, manager, scope, scope.loops)
         self.recorded.append(candidate)
         self._bodies[body] = candidate
 

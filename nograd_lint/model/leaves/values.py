@@ -53,6 +53,10 @@ class Value:
     in_module: bool = False  # a leaf a module holds (``conv.weight``), whatever name it has here
 
 
+def requires_grad(value: Value | None) -> bool:
+    return value is not None and value.kind in REQUIRES_GRAD
+
+
 #: What a module method returns, by its name.
 COLLECTION_KINDS = {"parameters": Kind.PARAMS, "named_parameters": Kind.NAMED_PARAMS,
                     "modules": Kind.MODULES, "named_modules": Kind.NAMED_MODULES,
@@ -124,7 +128,3 @@ def same(a: State | None, b: State | None) -> bool:
         return a is b
     return (a.values == b.values and a.stale.keys() == b.stale.keys()
             and a.hidden.keys() == b.hidden.keys())
-
-
-def requires_grad(value: Value | None) -> bool:
-    return value is not None and value.kind in REQUIRES_GRAD
