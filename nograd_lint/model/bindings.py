@@ -1,10 +1,10 @@
 """Scopes, bindings and uses of one module, with each recorded node's nearest recorded parent.
 
 A layer built in the engine's walk (only when an analysis requires it: the escape analysis and
-the output flow), after pyflakes' scope stack and LibCST's ScopeProvider: a :class:`Scope` per module,
-class, function and lambda, and per scope its :class:`Event` records in walk order: names bound
-(``bindings``, with :class:`How`), names read (``uses``), attribute and subscript stores, calls,
-returns and yields.  Queries:
+the output flow), after pyflakes' scope stack and LibCST's ScopeProvider: a :class:`Scope` per
+module, class, function and lambda, and per scope its :class:`Event` records in walk order:
+names bound (``bindings``, with :class:`How`), names read (``uses``), attribute and subscript
+stores, calls, returns and yields.  Queries:
 
     bindings.scope_of[function_node]           # the Scope a def, lambda or class opens
     bindings.lookup(scope, "x")                # the scope whose binding of x a read sees
