@@ -21,11 +21,13 @@ other than a module's own (``model.decode(z)``; not ``model.parameters()``).  Fu
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Mapping
 
 from nograd_lint.ast_walk import dotted
 from nograd_lint.config import Config
 from nograd_lint.screen.grad_mode import GradModeScreen
+from nograd_lint.screen.outputs import OutputReach
 from nograd_lint.screen.walk import Context, Disabler, Frame, assigned_targets, bound_names
 from nograd_lint.vocabulary import (
     EVAL_DATA_WORDS, EVAL_FUNCTION_WORDS, PLACEMENT_METHODS, Grad, constructs_a_model,
@@ -38,15 +40,14 @@ class EvaluationScreen(GradModeScreen):
                  callers: Mapping[str, Grad]) -> None:
         super().__init__(source, path, config, callers)
         self.modules: set[str] = set()  # names that receive .eval()/.train(), or a model
+        self.frame_models: dict[int, set[str]] = {}  # id of a frame -> its model parameters
         # As Frame.calls, for every function: (frame, grad frame, call, disabler).
         self.forward_calls: list[tuple[Frame, Frame, ast.Call, Disabler]] = []
-        # Calls whose value is thrown away or only stored in attributes: the output flow finds
-        # nothing that looks at it, so only a region named or looped like evaluation can make
-        # such a forward NG101's ...
-        self.unused_calls: set[int] = set()
-        # ... and whether the module has any: a function named like evaluation code (or
-        # configured patterns, which any name may match), or a loop over evaluation data.
-        self.evaluation_names = bool(config.eval_function_patterns)
+        # Where NG101 takes a region from names: functions named like evaluation code (and
+        # those nested in them), loops over evaluation data (frame, first and last line).
+        self.evaluation_frames: set[int] = set()
+        self.evaluation_loops: list[tuple[Frame, int, int]] = []
+        self.star_import = False  # ``from m import *``: any name may come from anywhere
         # See prepare: (grad frame, disabler) of each call that may be an evaluation forward
         # but for grad mode; each function that switches to evaluation, with the disablers of
         # its calls that may run a model.
@@ -56,20 +57,28 @@ class EvaluationScreen(GradModeScreen):
     # ------------------------------------------------------------------ the walk
     def on_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, outer: Context,
                     inner: Context) -> Context:
-        if not inner.frame.pytest and words(node.name) & EVAL_FUNCTION_WORDS:
-            self.evaluation_names = True
+        frame = inner.frame
+        if id(outer.frame) in self.evaluation_frames or not frame.pytest and (
+                words(node.name) & EVAL_FUNCTION_WORDS
+                or any(re.search(p, node.name) for p in self.config.eval_function_patterns)):
+            self.evaluation_frames.add(id(frame))
         arguments = node.args
-        self.modules.update(  # ``pl_module: pl.LightningModule``
+        models = {  # ``pl_module: pl.LightningModule``
             a.arg for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
-            if a.annotation is not None and constructs_a_model(dotted(a.annotation) or ""))
+            if a.annotation is not None and constructs_a_model(dotted(a.annotation) or "")}
+        if models:
+            self.frame_models[id(frame)] = models
         return inner
 
     def on_loop(self, node: ast.For | ast.AsyncFor, context: Context) -> Context:
-        if not self.evaluation_names and any(
-                words(n.id if type(n) is ast.Name else n.attr) & EVAL_DATA_WORDS
-                for n in ast.walk(node.iter) if type(n) in (ast.Name, ast.Attribute)):
-            self.evaluation_names = True
+        if any(words(n.id if type(n) is ast.Name else n.attr) & EVAL_DATA_WORDS
+               for n in ast.walk(node.iter) if type(n) in (ast.Name, ast.Attribute)):
+            self.evaluation_loops.append((context.frame, node.lineno, node.end_lineno))
         return context
+
+    def on_import(self, node: ast.Import | ast.ImportFrom) -> None:
+        if type(node) is ast.ImportFrom and any(alias.name == "*" for alias in node.names):
+            self.star_import = True
 
     def on_call(self, node: ast.Call, name: str | None, context: Context) -> None:
         if name is None:
@@ -84,18 +93,12 @@ class EvaluationScreen(GradModeScreen):
             if receiver is not None:
                 self.modules.add(receiver)
         else:
-            frame.calls.append((func, context.disabler))
+            frame.calls.append((node, context.disabler))
             self.forward_calls.append((frame, context.grad_frame, node, context.disabler))
-
-    def on_expression_statement(self, value: ast.AST) -> None:
-        if type(value) is ast.Call:
-            self.unused_calls.add(id(value))
 
     def on_assignment(self, node: ast.Assign | ast.AnnAssign, context: Context) -> None:
         value = node.value
         targets = assigned_targets(node)
-        if type(value) is ast.Call and all(type(t) is ast.Attribute for t in targets):
-            self.unused_calls.add(id(value))  # ``self.head = self.make_head(...)``
         if (type(value) is ast.Call and type(value.func) is ast.Attribute
                 and value.func.attr == "eval"):
             context.frame.evals = True  # ``encoder = EncoderCNN(...).eval()``
@@ -111,12 +114,28 @@ class EvaluationScreen(GradModeScreen):
     # ------------------------------------------------------------------ after the walk
     def prepare(self) -> None:
         super().prepare()
-        self.forward_sites = [
-            (grad_frame, d) for frame, grad_frame, call, d in self.forward_calls
-            if not frame.pytest and not (frame.key and "forward" in words(frame.key[1]))
-            and (self.evaluation_names or id(call) not in self.unused_calls)
-            and self.may_run_model(call.func)]
-        frames = [(frame, [d for f, d in frame.calls if self.may_run_model(f)])
+        own = {frame.key[1] for frame in self.frames if frame.key and frame.key[0] is None}
+        reach = None
+        self.forward_sites = []
+        for frame, grad_frame, call, disabler in self.forward_calls:
+            if frame.pytest or frame.key and "forward" in words(frame.key[1]):
+                continue  # a test runs models as it needs; a forward runs in its caller's mode
+            kind = self.forward_kind(call, frame, own)
+            if kind is None:
+                continue
+            in_region = id(frame) in self.evaluation_frames or any(
+                f is frame and first <= call.lineno <= last
+                for f, first, last in self.evaluation_loops)
+            if in_region and kind == "forward":
+                self.forward_sites.append((grad_frame, disabler))
+            elif in_region or not self.test_file:
+                # A model's other method counts only where its outputs are only looked at,
+                # and so does a forward outside every region named like evaluation.
+                if reach is None:
+                    reach = OutputReach(self.tree, self.imports, self.star_import)
+                if reach.may_be_looked_at(call):
+                    self.forward_sites.append((grad_frame, disabler))
+        frames = [(frame, [d for call, d in frame.calls if self.forward_kind(call, frame, own)])
                   for frame in self.frames if frame.evals and not frame.pytest]
         self.evaluating_frames = [(frame, disablers) for frame, disablers in frames if disablers]
 
@@ -128,21 +147,28 @@ class EvaluationScreen(GradModeScreen):
                for frame, disablers in self.evaluating_frames):
             self.found.add("forward-after-eval")
 
-    def may_run_model(self, func: ast.AST) -> bool:
-        """Can model/evaluation.py take a call of ``func`` for a forward pass?  ``x.forward`` and
-        ``self`` always; otherwise a dotted name that does not come from an import, naming a
-        model, or a model's method."""
+    def forward_kind(self, call: ast.Call, frame: Frame,
+                     own: frozenset[str] | set[str] = frozenset()) -> str | None:
+        """How model/evaluation.py may take ``call`` (in ``frame``): "forward" for a forward
+        pass, "method" for a model's other method (counted only by its outputs), None for no
+        forward pass.  ``x.forward`` and ``self`` always run a model; otherwise a dotted name
+        that does not come from an import nor names a function of the module (``own``),
+        naming a model, or a model's method called with arguments."""
+        func = call.func
         kind = type(func)
         if kind is ast.Attribute and func.attr == "forward" or kind is ast.Name and func.id == "self":
-            return True
+            return "forward"
         name = dotted(func)
-        if name is None or self.imported_before(name, func.lineno):
-            return False
-        if self.names_model(name):
-            return True
+        if name is None or self.imported_before(name, func.lineno) or name in own:
+            return None
+        models = self.frame_models.get(id(frame), ())
+        if name in models or self.names_model(name):
+            return "forward"
         receiver, _, method = name.rpartition(".")
-        return (receiver not in ("", "self") and self.names_model(receiver)
-                and may_be_model_method(method, True))
+        if (receiver not in ("", "self") and (receiver in models or self.names_model(receiver))
+                and may_be_model_method(method, bool(call.args or call.keywords))):
+            return "method"
+        return None
 
     def names_model(self, name: str) -> bool:
         return name in self.modules or names_a_model(name.rsplit(".", 1)[-1])

@@ -87,8 +87,8 @@ class Frame:
         self.set_grad_calls: list[tuple[ast.Call, bool]] = []
         # Calls but ``.eval()``/``.train()``, each with the grad-mode disabler around it:
         # whether one may run a model is known only at the end (see
-        # EvaluationScreen.may_run_model).
-        self.calls: list[tuple[ast.AST, Disabler]] = []
+        # EvaluationScreen.forward_kind).
+        self.calls: list[tuple[ast.Call, Disabler]] = []
 
 
 class Context(NamedTuple):
@@ -149,9 +149,11 @@ class Walk:
         self.mentioned: set[str] = set()  # every name and attribute name
         self.stored: set[str] = set()  # names assigned, deleted, defined, or bound by a loop or with
         self.frames: list[Frame] = []
+        self.tree: ast.Module | None = None  # the tree run() walks
         self.lambdas = Frame()  # the grad frame of every lambda: when one runs is not followed
 
     def run(self, tree: ast.Module) -> frozenset[str]:
+        self.tree = tree
         module = Frame()
         self.frames.append(module)
         self.qualified = qualified_definitions(tree)
