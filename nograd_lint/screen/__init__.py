@@ -18,6 +18,8 @@ the predicates that decide them (a change to an analysis and to its mirror belon
                    ``grad-mode-call-statement``, ``grad-mode-statement``,
                    ``backward-without-grad``; the grad mode the other mixins read
     evaluation.py  model/evaluation.py: ``eval-forward``, ``forward-after-eval``
+    outputs.py     model/escape/outputs.py: may a forward's output reach a place that only
+                   looks at it (for ``eval-forward``)
     leaf_values.py model/leaves/' values: what each name may hold (a fixed point)
     leaves.py      model/leaves/: ``leaf-update``, ``leaf-data-update``, ``leaf-rebinding``,
                    ``saved-update``, ``saved-data-update``

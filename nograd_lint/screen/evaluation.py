@@ -1,21 +1,24 @@
 """Evaluation regions, the screen's mirror of model/evaluation.py.
 
 ``eval-forward``  a call that may run a model (below), where gradients may be on (see
-                  grad_mode.py), outside pytest tests and a model's ``forward`` bodies: any
-                  forward may be evaluation by where its outputs go (model/escape/outputs.py,
-                  which the screen does not follow: nearly every file has some place that
-                  only looks at a tensor).  A call whose value is thrown away or only stored
-                  in attributes counts only in a module with a function named like
-                  evaluation code or a loop over ``val``/``test`` data (NG101).
+                  grad_mode.py), outside pytest tests and a model's ``forward`` bodies, which
+                  NG101 may take for evaluation: in a function named like evaluation code
+                  (``eval-function-patterns`` too), or nested in one, or in a loop over
+                  ``val``/``test`` data in the same function; or anywhere (but in test files)
+                  where its output may reach a place that only looks at it (outputs.py: the
+                  analysis's OutputFlow, followed on ``ast``).  A model's other method
+                  (``model.decode(z)``) counts only by its outputs, in a region too (NG101).
 ``forward-after-eval``  a ``.eval()``/``.train(False)`` call and a call that may run a model
                   with gradients that may be on, in the same function (NG105).
 
-A call *may run a model* when it is ``x.forward(...)``, ``self(...)``, a callee named like a
-model (``model``, ``self.encoder``; not ``EncoderCNN`` or ``create_model``), a name that
-receives ``.eval()``/``.train()``, a model class's instance (``E1 = Encoder(...)``) or a
-parameter annotated with a model class somewhere in the module, or a method of one of these
-other than a module's own (``model.decode(z)``; not ``model.parameters()``).  Functions with
-``test`` in their name in test files are no evaluation code.
+A call *may run a model* as model/evaluation.py's ``_forward_kind`` takes it: ``x.forward(...)``,
+``self(...)``, a callee named like a model (``model``, ``self.encoder``; not ``EncoderCNN`` or
+``create_model``), a name that receives ``.eval()``/``.train()`` or a model class's instance
+(``E1 = Encoder(...)``), a parameter of the same function annotated with a model class; or a
+method of one of these called with arguments (``model.decode(z)``; not ``model.parameters()``,
+``model.get_classifier()``).  Never a function of the module itself called by its name, nor a
+name surely imported.  Functions with ``test`` in their name in test files are no evaluation
+code.
 """
 
 from __future__ import annotations

@@ -284,6 +284,52 @@ def test_pytest_tests_are_no_evaluation_regions_but_their_helpers_are():
         """, path="tests/test_models.py")
 
 
+@pytest.mark.parametrize("source", [
+    # A forward's output reaches a place that only looks at it through a name...
+    """
+    import torch
+    def sample(model, z):
+        images = model(z)  # expect: NG101
+        mean = images.mean()
+        print(mean.item())
+    """,
+    # ... through a container, in a loop...
+    """
+    import torch
+    def report(model, batches):
+        outs = []
+        for x in batches:
+            outs.append(model(x))  # expect: NG101
+        for out in outs:
+            print(out.argmax(1))
+    """,
+    # ... returned to a caller in the module...
+    """
+    import torch
+    def _scores(model, x):
+        return model(x)  # expect: NG101
+    def show(model, x):
+        print(_scores(model, x).argmax(1))
+    """,
+    # ... passed by keyword to a helper of the module, and a model's other method whose
+    # output is only looked at (in a module where another function has a model parameter).
+    """
+    import torch
+    from torch import nn
+    def _log(step, value):
+        print(step, value.tolist())
+    def probe(model, x):
+        _log(0, value=model(x))  # expect: NG101
+    def act(net, state):
+        return int(net.get_action(state).argmax())  # expect: NG101
+    def init(self, m: nn.Module):
+        m.reset(0)
+    """,
+])
+def test_the_screen_follows_outputs_to_where_they_are_looked_at(source):
+    check(source)
+
+
 # --------------------------------------------------------------- what it keeps out
 
 def test_an_optimizer_step_under_no_grad_with_a_closure_under_enable_grad():
@@ -431,4 +477,42 @@ def test_grad_mode_calls_as_statements_under_aliases():
             enable_grad()  # expect: NG107
             with T.no_grad():
                 return model(x)
+        """)
+
+
+def test_forward_outputs_that_never_reach_a_look_are_kept_out():
+    """NG101's outputs flow, mirrored: a forward whose output only feeds a loss and backward,
+    is stored in an attribute or thrown away is no evaluation, even in a function that looks
+    at other values; so are calls of the module's own functions, a model method called without
+    arguments, and a method of a parameter annotated with a model class in another function."""
+    assert "NG101" not in rules_let_through("""
+        import re
+        import torch
+        from torch import nn
+
+        def fit_step(model, optimizer, x, y, epoch):
+            out = model(x)
+            loss = torch.nn.functional.mse_loss(out, y)
+            loss.backward()
+            optimizer.step()
+            if epoch % 10 == 0:
+                print(epoch, len(y))
+
+        def build_model(name):
+            return nn.Linear(1, 1)
+
+        class Features(nn.Module):
+            def __init__(self, model, builder, indices):
+                super().__init__()
+                self.blocks = nn.Sequential(*builder(3, indices))
+                self.indices = model.prune_intermediate_layers(indices, prune_norm=True)
+                self.size = model.get_patch_size()
+                model.reset_classifier(0)
+                self.head = build_model("head")
+
+            def _init_weights(self, m: nn.Module):
+                nn.init.zeros_(m.bias)
+
+        def remap(m: re.Match) -> str:
+            return f"stages.{int(m.group(1)) - 1}"
         """)
