@@ -25,7 +25,7 @@ import numpy as np
 from runtime import dtypes
 from runtime.autograd.engine import AccumulateGrad
 from runtime.device import CPU, NO_CUDA, check_available, device
-from runtime.autograd.node import NULL_CTX, Node, SavedOutput, SavedTensor
+from runtime.autograd.node import NULL_CTX, Node, SavedOutput, SavedTensor, connect
 from runtime.autograd.ops import arithmetic, indexing, inplace, reduction, unary
 from runtime.autograd.ops import shape as shape_ops
 from runtime.grad_mode import enable_grad
@@ -1279,7 +1279,7 @@ def _record(op: type[Node], inputs: tuple, out, options: dict) -> Tensor:
         result = _tensor(returned, _Counter())  # (grad mode is on: not an inference tensor)
     if node._to_save:
         _pack_saved(node, inputs, arrays, returned, result, out)
-    node.next_functions = tuple(edges)
+    connect(node, tuple(edges))
     node._shapes = _single(result._data.shape)
     if result._base is None and out is None:  # the common case of _set_history, inlined
         result._requires_grad = True
@@ -1300,10 +1300,15 @@ def _record_operator(op: type[Node], tensor: Tensor, other=_NOTHING) -> Tensor:
     """``_record`` for ``tensor <op> other`` and ``tensor.op()`` (elementwise ops, no options,
     ``other`` a tensor or a number): most of what a graph records, so kept lean."""
     node = op()
+    # (connect(), inlined: each edge counted in its node's _uses)
     if tensor._requires_grad:
         grad_fn = tensor._grad_fn
-        edge = ((grad_fn, tensor._output_nr) if grad_fn is not None and tensor._base is None
-                else tensor._edge())
+        if grad_fn is not None and tensor._base is None:
+            edge = (grad_fn, tensor._output_nr)
+        else:
+            edge = tensor._edge()
+            grad_fn = edge[0]
+        grad_fn._uses += 1
     else:
         edge = _NO_EDGE
     number = other  # a Python float may be passed on as a 0-d array (below)
@@ -1313,7 +1318,12 @@ def _record_operator(op: type[Node], tensor: Tensor, other=_NOTHING) -> Tensor:
         returned = op.forward(node, tensor._data)
     elif isinstance(other, Tensor):
         needs = node.needs_input_grad = _NEEDS[tensor._requires_grad, other._requires_grad]
-        node.next_functions = (edge, other._edge() if needs[1] else _NO_EDGE)
+        if needs[1]:
+            other_edge = other._edge()
+            other_edge[0]._uses += 1
+            node.next_functions = (edge, other_edge)
+        else:
+            node.next_functions = (edge, _NO_EDGE)
         returned = op.forward(node, tensor._data, other._data)
     else:
         node.needs_input_grad = _NUMBER_OPERAND
@@ -1402,8 +1412,8 @@ def apply_many(op: type[Node], *inputs, **options) -> tuple:
     if not recording:
         return results
     node.needs_input_grad = tuple([isinstance(t, Tensor) and t._requires_grad for t in inputs])
-    node.next_functions = tuple([t._edge() if needed else _NO_EDGE
-                                 for t, needed in zip(inputs, node.needs_input_grad)])
+    connect(node, tuple([t._edge() if needed else _NO_EDGE
+                         for t, needed in zip(inputs, node.needs_input_grad)]))
     if node._to_save:
         _pack_saved(node, inputs, arrays, None, None, None)
     node._shapes = tuple([result._data.shape for result in results])

@@ -132,22 +132,39 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
     pending: dict = {}
     for (node, output_nr), grad in roots:
         _add(pending, node, output_nr, grad._data if on_arrays else grad)
-    counts = _dependencies(list(pending))
     wanted = capture if capture is not None else targets
     needed, wanted_nodes = None, set()
     if wanted is not None:
         wanted_nodes = {node for node, _ in wanted}
         needed = _needed(list(pending), wanted_nodes, run_wanted=targets is not None)
-    ready = [node for node in pending if not counts[node]]
+    # How many deliveries each node still waits for.  Exactly counted (a walk of the graph)
+    # with several roots or a restriction to wanted edges; otherwise the walk is skipped: a
+    # lone root waits for nothing, and a node starts from its recorded ``_uses``, an upper
+    # bound (edges of ops outside this pass or garbage count too), so no node runs early.  A
+    # node reached by its only edge (the common case) is ready at once.  If the pass stalls
+    # on the bound, the rest is counted exactly from the nodes still holding gradients.
+    exact = len(pending) > 1 or wanted is not None
+    counts = _dependencies(list(pending)) if exact else {}
+    ready = [node for node in pending if not counts.get(node)]
     pop_pending, pop_ready, push_ready = pending.pop, ready.pop, ready.append
+    get_count = counts.get
     plain = on_arrays and wanted is None
-    while ready:
+    while ready or (pending and not exact):
+        if not ready:  # stalled on the bound: count the rest exactly
+            exact = True
+            counts = _dependencies(list(pending))
+            get_count = counts.get
+            ready.extend([node for node in pending if not counts[node]])
         node = pop_ready()
         grads = pop_pending(node, None)
         if grads is None:  # nothing flowed here; its inputs still stop waiting for it
             for child, _ in node.next_functions:
                 if child is not None:
-                    waiting = counts[child] - 1
+                    uses = child._uses
+                    if uses == 1:
+                        push_ready(child)
+                        continue
+                    waiting = get_count(child, uses) - 1
                     counts[child] = waiting
                     if not waiting:
                         push_ready(child)
@@ -182,7 +199,11 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
                 else:
                     slots = pending[child] = [None] * len(shapes)
                     slots[output_nr] = grad
-            waiting = counts[child] - 1
+            uses = child._uses
+            if uses == 1:
+                push_ready(child)
+                continue
+            waiting = get_count(child, uses) - 1
             counts[child] = waiting
             if not waiting:
                 push_ready(child)

@@ -27,7 +27,7 @@ import functools
 
 import numpy as np
 
-from runtime.autograd.node import Node
+from runtime.autograd.node import Node, connect
 from runtime.autograd.ops.unary import DelayedError
 from runtime.grad_mode import no_grad
 from runtime.grad_mode import state as modes
@@ -113,8 +113,8 @@ class Function:
 def _record(ctx: BackwardCFunction, args: tuple, is_tensor: tuple, outputs: tuple,
             results: tuple) -> None:
     ctx._tensor_inputs = is_tensor
-    ctx.next_functions = tuple([arg._edge() if need else (None, 0)
-                                for arg, need in zip(args, ctx.needs_input_grad)])
+    connect(ctx, tuple([arg._edge() if need else (None, 0)
+                        for arg, need in zip(args, ctx.needs_input_grad)]))
     ctx._output_meta = tuple([(r._data.shape, r.dtype) if isinstance(r, Tensor) else None
                               for r in results])
     ctx._shapes = tuple([meta[0] if meta else () for meta in ctx._output_meta])

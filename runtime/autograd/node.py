@@ -131,6 +131,10 @@ class Node:
     needs_input_grad: tuple[bool, ...] = ()
     #: One ``(node, output_nr)`` per forward argument; ``(None, 0)`` where no gradient flows.
     next_functions: tuple = ()
+    #: How many edges into this node were recorded (next_functions entries of later ops): at
+    #: least as many as a backward pass can deliver, so one edge means that, once it has
+    #: delivered, nothing else will (see the engine's dependency counting).
+    _uses = 0
     #: The shape of each output: an incoming gradient is summed down to it.
     _shapes: tuple = ()
     _tensor_hooks: dict | None = None  # output_nr -> hooks of the tensor this node produced
@@ -262,6 +266,15 @@ class _NullContext:
 
 
 NULL_CTX = _NullContext()
+
+
+def connect(node: Node, edges: tuple) -> None:
+    """Give ``node`` its ``next_functions``, counting each edge in the ``_uses`` of the node
+    it leads to (``_record_operator`` does this inline)."""
+    node.next_functions = edges
+    for child, _ in edges:
+        if child is not None:
+            child._uses += 1
 
 
 def run_op(op: type[Node], first, *others, **options):

@@ -54,6 +54,23 @@ def test_shared_subexpression_accumulates_within_one_backward():
     assert values(x.grad) == pytest.approx([16.0])  # d(4h)/dx = 4 * 2x
 
 
+def test_uses_outside_the_backward_neither_hold_up_nor_split_a_gradient():
+    x = leaf(1.0, 2.0)
+    h = x * x
+    kept = h * 5  # uses of h that the backward below does not run: one kept, one dropped
+    h * 7
+    seen = []
+    h.register_hook(lambda grad: seen.append(values(grad)))
+    (h.tanh() + h * 3).sum().backward(retain_graph=True)
+    dh = 1 - np.tanh([1.0, 4.0]) ** 2 + 3
+    assert len(seen) == 1 and seen[0] == pytest.approx(dh)  # once, whole
+    assert values(x.grad) == pytest.approx(dh * [2.0, 4.0])
+    x.grad = None
+    kept.sum().backward()
+    assert values(x.grad) == pytest.approx([10.0, 20.0])
+    assert len(seen) == 2 and seen[1] == pytest.approx([5.0, 5.0])
+
+
 def test_grad_dtype_and_shape_follow_the_leaf():
     x = runtime.ones(2, 3, dtype=runtime.float64, requires_grad=True)
     (x * runtime.tensor([1.0, 2.0, 3.0])).sum().backward()
