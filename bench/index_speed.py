@@ -9,10 +9,14 @@ Each of these is a fresh process (start-up included), round-robin, medians of ``
   index     only the project index, empty cache (nograd_lint.project.open_project)
   warm      nograd-lint again, the cache left by a cold run (nothing changed)
   no-cache  nograd-lint --no-cache: the linter as it ran before it had a cache
+  parse     ast.parse of every file that mentions torch, alone: the part of the index the
+            screen needs anyway (it screens the trees the index parses, so a run parses each
+            file once)
 
 Prints wall-clock seconds, CPU seconds (user + system of the process and its workers: steady
 on a loaded machine, where wall time is not), peak memory (the largest resident set of any
-process of the run), and the ratios index / cold and warm / cold, by wall and by CPU.
+process of the run), and the ratios index / cold and warm / cold, by wall and by CPU, and
+what the index costs beyond that shared parse, (index - parse) / cold.
 ``--generate N`` writes a project of N modules (packages of 50 modules that import each
 other, call each other's helpers under ``no_grad`` or not, define models) into a temporary
 directory and measures it instead.  ``--index-only`` measures only the index, with an empty
@@ -55,6 +59,17 @@ gc.set_threshold(10_000, 50, 100)
 path, cache, jobs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 project = open_project([path], load_config(path), cache_dir=cache, jobs=jobs)
 print(len(project.roots), "modules", file=sys.stderr)
+"""
+
+_PARSE_ONLY = """
+import ast, pathlib, sys
+for path in sorted(pathlib.Path(sys.argv[1]).rglob("*.py")):
+    source = path.read_bytes()
+    if b"torch" in source:
+        try:
+            ast.parse(source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            pass
 """
 
 
@@ -173,13 +188,14 @@ def run(directory: Path, scratch: Path, repeat: int, jobs: int) -> None:
     warm_cache = scratch / "warm"
     measure([*lint, "--cache-dir", str(warm_cache), str(directory)])  # fills the warm cache
     runs: dict[str, list[tuple[float, float, int]]] = {
-        "cold": [], "index": [], "warm": [], "no-cache": []}
+        "cold": [], "index": [], "warm": [], "no-cache": [], "parse": []}
     for attempt in range(repeat):  # round-robin: drift in machine load hits all alike
         cold_cache, index_cache = scratch / f"cold{attempt}", scratch / f"index{attempt}"
         runs["cold"].append(measure([*lint, "--cache-dir", str(cold_cache), str(directory)]))
         runs["index"].append(measure(index_command(directory, index_cache, jobs)))
         runs["warm"].append(measure([*lint, "--cache-dir", str(warm_cache), str(directory)]))
         runs["no-cache"].append(measure([*lint, "--no-cache", str(directory)]))
+        runs["parse"].append(measure([sys.executable, "-c", _PARSE_ONLY, str(directory)]))
     same = subprocess.run([*lint, "--cache-dir", str(warm_cache), str(directory)],
                           capture_output=True, text=True, cwd=ROOT).stdout
     fresh = subprocess.run([*lint, "--no-cache", str(directory)], capture_output=True,
@@ -188,6 +204,8 @@ def run(directory: Path, scratch: Path, repeat: int, jobs: int) -> None:
     for label, target in (("index", 0.25), ("warm", 0.60)):
         wall, cpu = (medians[label][i] / medians["cold"][i] for i in (0, 1))
         print(f"{label} / cold: {wall:.0%} wall, {cpu:.0%} CPU (target <= {target:.0%})")
+    beyond = (medians["index"][1] - medians["parse"][1]) / medians["cold"][1]
+    print(f"index beyond the parse it shares with the screen / cold: {beyond:.0%} CPU")
     print("warm-cache findings identical to --no-cache:",
           json.loads(same) == json.loads(fresh))
 
