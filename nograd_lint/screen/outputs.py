@@ -23,7 +23,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator, Mapping
 
-from nograd_lint.ast_walk import dotted
+from nograd_lint.ast_walk import CHILD_FIELDS, child_fields, dotted
 from nograd_lint.screen.walk import callee
 from nograd_lint.vocabulary import (
     AUTOGRAD_METHODS, CONVERSION_METHODS, INSPECTING_FUNCTIONS,
@@ -59,10 +59,22 @@ class OutputReach:
         self.calls: dict[str, list[ast.Call]] = {}  # by the callee's last name
         self.functions: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = {}
         self._bound: dict[int, set[str]] = {}
-        for node in ast.walk(tree):
+        parent = self.parent
+        # ast.walk's breadth-first order (the lists above keep it), without its generators.
+        queue: list = [tree]
+        for node in queue:
             kind = type(node)
-            for child in ast.iter_child_nodes(node):
-                self.parent[id(child)] = node
+            fields = CHILD_FIELDS.get(kind)
+            for name in fields if fields is not None else child_fields(kind):
+                value = getattr(node, name)
+                if type(value) is list:
+                    for child in value:
+                        if child is not None:
+                            parent[id(child)] = node
+                            queue.append(child)
+                elif value is not None:
+                    parent[id(value)] = node
+                    queue.append(value)
             if kind is ast.Name:
                 if type(node.ctx) is ast.Load:
                     self.reads.setdefault(node.id, []).append(node)
