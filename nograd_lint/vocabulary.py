@@ -60,14 +60,15 @@ class Grad(enum.Enum):
     MANAGED = "managed"
 
 
-_GRAD_ORDER = {Grad.DISABLED: 0, Grad.MANAGED: 1, Grad.ENABLED: 2}
-
-
 def meet(states) -> Grad:
-    """The grad mode of code reached from all of ``states``: disabled only if all are."""
+    """The grad mode of code reached from all of ``states``: disabled only if all are,
+    enabled if any is.  (Compared by identity: an Enum member hashes in Python, and the
+    project index meets hundreds of thousands of states.)"""
     worst = Grad.DISABLED
     for state in states:
-        if _GRAD_ORDER[state] > _GRAD_ORDER[worst]:
+        if state is Grad.ENABLED:
+            return state
+        if state is Grad.MANAGED:
             worst = state
     return worst
 
