@@ -173,24 +173,30 @@ class Walk:
     def walk(self, tree: ast.Module, context: Context) -> None:
         mentioned, stored, flagged = self.mentioned, self.stored, self.flagged_attributes
         call_hooks, enter = self.hooks["on_call"], self.enter
+        # Locals, not module attributes, for the tests made on every node.
+        Name, Load, Constant = ast.Name, ast.Load, ast.Constant
+        Attribute, Call = ast.Attribute, ast.Call
+        special, fields_of = _SPECIAL, CHILD_FIELDS
         stack: list = [tree]
         while stack:
             node = stack.pop()
             kind = type(node)
             # Names and attributes are most of the nodes: settle them first, cheaply.
-            if kind is ast.Name:
+            if kind is Name:
                 mentioned.add(node.id)
-                if type(node.ctx) is not ast.Load:
+                if type(node.ctx) is not Load:
                     stored.add(node.id)
                 continue
-            if kind is ast.Attribute:
+            if kind is Attribute:
                 mentioned.add(node.attr)
                 if node.attr in flagged:
                     self.found.add(flagged[node.attr])
                 stack.append(node.value)
                 continue
-            if kind not in _SPECIAL:
-                fields = CHILD_FIELDS.get(kind)
+            if kind is Constant:
+                continue
+            if kind not in special:
+                fields = fields_of.get(kind)
                 for name in fields if fields is not None else child_fields(kind):
                     value = getattr(node, name)
                     if type(value) is list:
@@ -201,7 +207,7 @@ class Walk:
             if kind is Restore:
                 context = node.context
                 continue
-            if kind is ast.Call:  # the most frequent kind of node here: no detour through enter
+            if kind is Call:  # the most frequent kind of node here: no detour through enter
                 name = callee(node.func)
                 for hook in call_hooks:
                     hook(self, node, name, context)
