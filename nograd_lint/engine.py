@@ -19,7 +19,7 @@ from nograd_lint.config import Config
 from nograd_lint.context import ModuleContext
 from nograd_lint.noqa import ignores_file, is_suppressed, suppressions
 from nograd_lint.positions import Anchor, locate, statement_anchors
-from nograd_lint.project import Screened
+from nograd_lint.project import Screened, Unsettled
 from nograd_lint.rule import Finding, Rule
 from nograd_lint.rules import PARSE_ERROR, RULES
 from nograd_lint.screen import ANY_CALLERS, FeatureBounds, features
@@ -48,11 +48,11 @@ def lint_source(source: str | bytes, path: str = "<stdin>", config: Config = Con
 
 
 def screened_rules(source: bytes, tree: ast.Module, path: str, config: Config
-                   ) -> tuple[tuple[str, ...], tuple[Anchor, ...], bool] | None:
+                   ) -> tuple[tuple[str, ...], tuple[Anchor, ...], bool] | FeatureBounds | None:
     """The codes of the enabled rules that can report in ``source`` (parsed: ``tree``),
     whatever the callers in other files, and where its statements start if there are any
-    (to place findings); None when that depends on the callers (or analyze() decides before
-    its screen).  The third: True where that holds only for callers that pass no leaf to
+    (to place findings); when that depends on the callers, the screen to settle under them
+    (``analyze(unsettled=...)``), or None where analyze() decides before its screen.  The third: True where that holds only for callers that pass no leaf to
     the module's functions (``Callers.parameters``; the project then checks).  The project
     index asks while it parses the files being linted, so that the lint parses and screens
     none of them again (screen.FeatureBounds)."""
@@ -76,16 +76,18 @@ def screened_rules(source: bytes, tree: ast.Module, path: str, config: Config
     unpassed = bounds.unpassed()
     upper = tuple(rule.code for rule in unpassed_rules if rule.features <= unpassed)
     if not surely.issuperset(upper):
-        return None
+        return bounds
     return upper, tuple(statement_anchors(tree)) if upper else (), True
 
 
 def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool = True,
             report_parse_errors: bool = True, repair_legacy: bool = True,
-            callers: Mapping[str, Grad] = {}, screened: Screened | None = None) -> Analysis:
+            callers: Mapping[str, Grad] = {}, screened: Screened | None = None,
+            unsettled: Unsettled | None = None) -> Analysis:
     """``repair_legacy``: a file only Python 2 (or an old Python 3) parses is linted after the
     mechanical repairs of ``legacy.py``, and never fixed.  ``callers``: as for lint_source.
-    ``screened``: what screened_rules() found for this very source, if it decided."""
+    ``screened``: what screened_rules() found for this very source, if it decided;
+    ``unsettled``: its tree and screen, if it left the source to the callers."""
     codes = config.enabled_codes(RULES, path)
     rules = triggered_rules(source, codes, config, callers)
     if not rules or honor_noqa and ignores_file(source):
@@ -98,6 +100,25 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
         return _analyze_tree(source, path, config, list(screened.anchors),
                              [RULES[code] for code in screened.rules], honor_noqa,
                              report_parse_errors, callers)
+    if unsettled is not None:  # the project index parsed and walked it (screened_rules)
+        tree, present = unsettled.tree, unsettled.screen.under(callers)
+    else:
+        tree = _parse_ast(source, path, config, honor_noqa, report_parse_errors, repair_legacy)
+        if isinstance(tree, Analysis):
+            return tree
+        present = features(tree, source, path, config, callers) if config.prefilter else None
+    if present is not None:
+        rules = [rule for rule in rules if rule.features <= present]
+        if not rules:
+            return Analysis(None, [])
+    return _analyze_tree(source, path, config, tree, rules, honor_noqa, report_parse_errors,
+                         callers)
+
+
+def _parse_ast(source: str | bytes, path: str, config: Config, honor_noqa: bool,
+               report_parse_errors: bool, repair_legacy: bool) -> ast.Module | Analysis:
+    """``source`` parsed by CPython's parser, or the analysis that ends there (a parse error,
+    nesting too deep for libcst, or a legacy file linted after repairs)."""
     try:
         # CPython's parser first: it refuses nesting that would overflow libcst's native parser
         # (a crash, not an exception), and its statement positions place findings cheaply.
@@ -124,13 +145,7 @@ def analyze(source: str | bytes, path: str, config: Config, *, honor_noqa: bool 
         return Analysis(None, found if report_parse_errors else [])
     if _long_boolean_chain(source, tree):
         return Analysis(None, [_too_deep(path)] if report_parse_errors else [])
-    if config.prefilter:
-        present = features(tree, source, path, config, callers)
-        rules = [rule for rule in rules if rule.features <= present]
-        if not rules:
-            return Analysis(None, [])
-    return _analyze_tree(source, path, config, tree, rules, honor_noqa, report_parse_errors,
-                         callers)
+    return tree
 
 
 def _analyze_tree(source: str | bytes, path: str, config: Config,

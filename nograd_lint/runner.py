@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from nograd_lint.config import Config
 from nograd_lint.engine import analyze
-from nograd_lint.project import Project, Screened, content_digest
+from nograd_lint.project import Project, Screened, Unsettled, content_digest
 from nograd_lint.project.cache import Cache
 from nograd_lint.project.results import load_findings, result_key, store_findings
 from nograd_lint.rule import Finding
@@ -26,10 +26,12 @@ class FileResult:
 
 
 def lint_file(path: str, config: Config, callers: Mapping[str, Grad] = {},
-              cache: Cache | None = None, screened: Screened | None = None) -> FileResult:
+              cache: Cache | None = None, screened: Screened | None = None,
+              unsettled: Unsettled | None = None) -> FileResult:
     """Lint the file at ``path``; with a ``cache``, reuse the findings of a run that saw the
     same content, configuration and callers (project/results.py).  ``screened``: what the
-    project index's screen decided for the file (``Project.screened``)."""
+    project index's screen decided for the file (``Project.screened``); ``unsettled``: the
+    tree and screen it left to the callers (``Project.unsettled``)."""
     try:
         with open(path, "rb") as handle:
             source = handle.read()
@@ -41,13 +43,16 @@ def lint_file(path: str, config: Config, callers: Mapping[str, Grad] = {},
         if cached is not None:
             return FileResult(path, cached)
     try:
-        if screened is not None and screened.digest != content_digest(source):
-            screened = None  # changed since the index read it
+        if screened is not None or unsettled is not None:
+            read = content_digest(source)
+            # Either is dropped if the file changed since the index read it.
+            screened = screened if screened is not None and screened.digest == read else None
+            unsettled = unsettled if unsettled is not None and unsettled.digest == read else None
         if screened is not None and not screened.rules:
             findings = []
         else:
-            findings = analyze(source, path, config, callers=callers,
-                               screened=screened).findings
+            findings = analyze(source, path, config, callers=callers, screened=screened,
+                               unsettled=unsettled).findings
     except Exception as error:  # a bug of ours must cost this file its findings, not the run
         return internal_error(path, error)
     if key is not None:
@@ -66,7 +71,7 @@ def internal_error(path: str, error: Exception) -> FileResult:
 
 def _lint_chunk(paths: list[str], config: Config, project: _Callers) -> list[FileResult]:
     return [lint_file(path, config, project.callers.get(path, {}), project.cache,
-                      project.screened.get(path)) for path in paths]
+                      project.screened.get(path), project.unsettled.get(path)) for path in paths]
 
 
 class _Callers(NamedTuple):
@@ -75,14 +80,19 @@ class _Callers(NamedTuple):
     callers: dict[str, Mapping[str, Grad]]
     cache: Cache | None
     screened: dict[str, Screened]  # path -> as Project.screened
+    unsettled: dict[str, Unsettled]  # path -> as Project.unsettled, in this process only
 
     @classmethod
-    def of(cls, project: Project | None, paths: Sequence[str]) -> _Callers:
+    def of(cls, project: Project | None, paths: Sequence[str], *,
+           in_process: bool = False) -> _Callers:
         if project is None:
-            return cls({}, None, {})
+            return cls({}, None, {}, {})
         screened = {path: project.screened[os.path.abspath(path)] for path in paths
                     if os.path.abspath(path) in project.screened}
-        return cls({path: project.callers(path) for path in paths}, project.cache, screened)
+        unsettled = {path: project.unsettled[os.path.abspath(path)] for path in paths
+                     if in_process and os.path.abspath(path) in project.unsettled}
+        return cls({path: project.callers(path) for path in paths}, project.cache, screened,
+                   unsettled)
 
 
 def default_jobs() -> int:
@@ -102,7 +112,7 @@ def lint_paths(paths: Sequence[str], config: Config, jobs: int | None = None,
     progress = progress or (lambda done: None)
     if jobs == 1 or len(paths) <= jobs:
         results = []
-        work = _Callers.of(project, paths)
+        work = _Callers.of(project, paths, in_process=True)
         for path in paths:
             results += _lint_chunk([path], config, work)
             progress(len(results))

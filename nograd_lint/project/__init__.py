@@ -15,7 +15,9 @@ that function runs with gradients.  Each file's facts (facts.py) are read from C
 ``ast`` (indexer.py) and cached on disk by content hash (cache.py); the facts of all files
 are joined in callers.py.
 While it has a linted file's tree, the index also runs the screen on it (``screen``), so that
-the lint parses again no file the screen decides for whatever its callers (``screened``).
+the lint parses again no file the screen decides for whatever its callers (``screened``); where
+the index parses in this process, it keeps the tree and screen of a file the screen leaves to
+its callers (``unsettled``), which the lint settles once it knows them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Union
 
 from nograd_lint.config import Config
 from nograd_lint.files import discover
@@ -36,14 +38,17 @@ from nograd_lint.project.facts import ModuleFacts
 from nograd_lint.project.indexer import index_module
 from nograd_lint.vocabulary import Callers
 
-__all__ = ["ModuleFacts", "Project", "Screen", "Screened", "content_digest", "open_project",
-           "project_root"]
+__all__ = ["ModuleFacts", "Project", "Screen", "Screened", "Unsettled", "content_digest",
+           "open_project", "project_root"]
 
 _MARKERS = ("pyproject.toml", "setup.cfg", ".git")
 _IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 #: From this many files to parse, worker processes index them: forked, they cost about as
 #: much CPU time as they save (bench/index_speed.py), and the wall time is shared out.
 _POOL_THRESHOLD = 100
+#: The most source text whose trees the index keeps for the lint (``Unsettled``): a tree takes
+#: some 20 times its text in memory.
+_UNSETTLED_BYTES = 4 << 20
 
 
 def project_root(path: str) -> str | None:
@@ -85,6 +90,16 @@ class Screened(NamedTuple):
     if_no_leaf_passed: bool
 
 
+class Unsettled(NamedTuple):
+    """A linted file the screen left to its callers, as the index parsed and screened it: the
+    lint settles that screen under the callers instead of parsing and walking it again.  Kept
+    in memory only (a tree is too large to send to a worker)."""
+
+    digest: str  # of the content parsed
+    tree: ast.Module
+    screen: object  # what ``Screen`` returned for it, a screen.FeatureBounds
+
+
 @dataclass
 class Project:
     """The index of the projects around a run's files, and the cache it was read through."""
@@ -95,6 +110,8 @@ class Project:
     warnings: list[str] = field(default_factory=list)
     # Linted files the screen decided for, whatever their callers: absolute path -> Screened.
     screened: dict[str, Screened] = field(default_factory=dict)
+    # Linted files it left to their callers, where the index parsed them in this process.
+    unsettled: dict[str, Unsettled] = field(default_factory=dict)
 
     def callers(self, path: str) -> Callers:
         """Per module-level function or method of ``path``: the grad mode of its call sites
@@ -105,8 +122,9 @@ class Project:
 
 #: ``screen(source, tree, path)``: the codes of the rules that can report in this file,
 #: whatever its callers, where its statements start, and whether that holds only for callers
-#: that pass it no leaf (as Screened); None if that depends on them.
-Screen = Callable[[bytes, ast.Module, str], Optional[tuple[tuple[str, ...], tuple, bool]]]
+#: that pass it no leaf (as Screened); if that depends on them, the screen to settle once they
+#: are known (Unsettled.screen), or None.
+Screen = Callable[[bytes, ast.Module, str], Union[tuple[tuple[str, ...], tuple, bool], object, None]]
 
 
 class _Task(NamedTuple):
@@ -146,7 +164,7 @@ def open_project(paths: Sequence[str], config: Config, *, cache_dir: str | None 
                 continue  # the lint reports it
         task = _Task(path, *module_name(absolute, root), source, linted_as.get(absolute))
         (with_torch if any(m in source for m in markers) else without_torch).append(task)
-    modules, screened = _index(with_torch, aliases, cache, jobs, screen)
+    modules, screened, unsettled = _index(with_torch, aliases, cache, jobs, screen)
     # A file that never mentions torch matters only where it calls a function of one that
     # does: it must name one.  (No rule reports in it either: the text filter needs torch.)
     defined = {d.qualname.rpartition(".")[2].encode() for m in modules.values() if m is not None
@@ -159,7 +177,7 @@ def open_project(paths: Sequence[str], config: Config, *, cache_dir: str | None 
     # Where the screen assumed that no caller passes a leaf, the index now knows.
     screened = {path: decided for path, decided in screened.items() if not (
         decided.if_no_leaf_passed and index.outside_callers(names[path]).parameters)}
-    return Project(index, names, cache, warnings, screened)
+    return Project(index, names, cache, warnings, screened, unsettled)
 
 
 def _project_files(paths: Sequence[str], config: Config, sources: Mapping[str, bytes]
@@ -194,11 +212,14 @@ def content_digest(source: bytes) -> str:
 
 
 def _index(tasks: list[_Task], aliases: tuple[str, ...], cache: Cache | None, jobs: int,
-           screen: Screen | None) -> tuple[dict[str, ModuleFacts | None], dict[str, Screened]]:
+           screen: Screen | None) -> tuple[dict[str, ModuleFacts | None], dict[str, Screened],
+                                           dict[str, Unsettled]]:
     """Each file's facts: from the cache where its content was seen before, else parsed (in
-    worker processes when there are many); and what the screen decided of those parsed."""
+    worker processes when there are many); what the screen decided of those parsed; and, when
+    they were parsed here, the trees and screens of those it left to their callers."""
     found: dict[str, ModuleFacts | None] = {}
     screened: dict[str, Screened] = {}
+    unsettled: dict[str, Unsettled] = {}
     missing = []
     for task in tasks:
         key = digest((repr(aliases), task.module, str(task.package), task.source))
@@ -213,19 +234,22 @@ def _index(tasks: list[_Task], aliases: tuple[str, ...], cache: Cache | None, jo
         chunk = max(1, len(missing) // (jobs * 4))
         batches = [missing[i:i + chunk] for i in range(0, len(missing), chunk)]
     for batch, results in zip(batches, _map(batches, aliases, screen, jobs)):
-        for (task, key), (plain, decided) in zip(batch, results):
+        for (task, key), (plain, decided, kept) in zip(batch, results):
             if cache is not None:
                 cache.store("index", key, plain)
             found[task.path] = _from_plain(plain)
             if decided is not None:
                 screened[os.path.abspath(task.path)] = Screened(content_digest(task.source),
                                                                 *decided)
-    return found, screened
+            elif kept is not None:
+                unsettled[os.path.abspath(task.path)] = Unsettled(content_digest(task.source),
+                                                                  *kept)
+    return found, screened, unsettled
 
 
 def _map(batches: list, aliases: tuple[str, ...], screen: Screen | None, jobs: int):
     if len(batches) == 1:
-        return [_index_batch(batches[0], aliases, screen)]
+        return [_index_batch(batches[0], aliases, screen, keep=_UNSETTLED_BYTES)]
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -234,21 +258,27 @@ def _map(batches: list, aliases: tuple[str, ...], screen: Screen | None, jobs: i
 
 
 def _index_batch(batch: list[tuple[_Task, str]], aliases: tuple[str, ...],
-                 screen: Screen | None) -> list[tuple[tuple, tuple | None]]:
-    """Per task: its facts as stored (``()`` when it does not parse), and what the screen
-    decided (None: not screened, or not decided)."""
+                 screen: Screen | None, keep: int = 0) -> list[tuple[tuple, tuple | None,
+                                                                    tuple | None]]:
+    """Per task: its facts as stored (``()`` when it does not parse), what the screen decided
+    (None: not screened, or not decided), and the tree and screen of a file it left to the
+    callers, while their sources add up to at most ``keep`` bytes."""
     results = []
     for task, _ in batch:
         try:
             tree = ast.parse(task.source)
             plain = index_module(tree, task.module, task.package, aliases).to_plain()
         except (SyntaxError, ValueError, RecursionError, MemoryError):
-            results.append(((), None))  # the lint reports it (NG001)
+            results.append(((), None, None))  # the lint reports it (NG001)
             continue
-        decided = None
+        decided = kept = None
         if screen is not None and task.linted_as is not None:
             decided = screen(task.source, tree, task.linted_as)
-        results.append((plain, decided))
+            if decided is not None and type(decided) is not tuple:
+                if len(task.source) <= keep:
+                    kept, keep = (tree, decided), keep - len(task.source)
+                decided = None
+        results.append((plain, decided, kept))
     return results
 
 

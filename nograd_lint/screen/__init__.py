@@ -70,6 +70,10 @@ class FeatureBounds:
         """Two more settles, so asked for only where the upper bound lets a rule run."""
         return self._screen.settle_again({}) & self._screen.settle_again(DISABLED_CALLERS)
 
+    def under(self, callers: Mapping[str, Grad]) -> frozenset[str]:
+        """The features under the callers the project index found: ``features()``."""
+        return self._screen.settle_again(callers)
+
     def unpassed(self) -> frozenset[str]:
         """The upper bound where no caller in another file passes a leaf (NO_LEAVES_PASSED)."""
         return self._screen.settle_again(NO_LEAVES_PASSED)

@@ -74,6 +74,17 @@ def test_a_helper_is_flagged_only_when_some_caller_has_gradients(project, comman
     assert ng101(run(command, "--select", "NG", named, cwd=project).stdout) == {FLAGGED}
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_file_left_to_its_callers_is_linted_as_without_the_screen(project, jobs):
+    # With one job the lint settles the index's own parse and screen of b.py under its callers;
+    # with two it parses again in a worker: both must find what the unscreened analysis finds.
+    (project / "c.py").write_text(CALLER_WITH_GRAD)
+    for named in (".", "b.py"):
+        screened = ng101(lint(project, "--select", "NG", "--jobs", jobs, named).stdout)
+        unscreened = ng101(lint(project, "--select", "NG", "--no-prefilter", named).stdout)
+        assert screened == unscreened == {FLAGGED}
+
+
 @pytest.mark.parametrize("command", [NOGRAD_LINT, FLAKE8], ids=["cli", "flake8"])
 def test_standard_input_sees_the_callers_of_the_file_it_stands_for(project, command):
     name_option = "--stdin-filename" if command is NOGRAD_LINT else "--stdin-display-name"
