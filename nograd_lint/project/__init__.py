@@ -231,8 +231,11 @@ def _index(tasks: list[_Task], aliases: tuple[str, ...], cache: Cache | None, jo
             missing.append((task, key))
     batches = [missing]
     if jobs > 1 and len(missing) >= _POOL_THRESHOLD:
-        chunk = max(1, len(missing) // (jobs * 4))
-        batches = [missing[i:i + chunk] for i in range(0, len(missing), chunk)]
+        # Dealt out largest first, so that the batches cost about the same and no worker
+        # is left alone with a batch of large files at the end.
+        missing.sort(key=lambda item: len(item[0].source), reverse=True)
+        count = jobs * 4
+        batches = [missing[i::count] for i in range(count)]
     for batch, results in zip(batches, _map(batches, aliases, screen, jobs)):
         for (task, key), (plain, decided, kept) in zip(batch, results):
             if cache is not None:
