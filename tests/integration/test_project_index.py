@@ -206,3 +206,22 @@ def test_outside_a_project_the_named_directory_is_indexed_without_a_cache(tmp_pa
     (tmp_path / "c.py").write_text(CALLER_WITH_GRAD)
     assert ng101(lint(tmp_path, ".").stdout) == {FLAGGED}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.py", "b.py", "c.py"]
+
+
+def test_a_project_indexed_by_worker_processes_is_linted_as_by_one(tmp_path):
+    # From 100 files to parse, the index parses and screens in worker processes, in batches
+    # dealt out by size; the callers it joins must be the same as one process finds.
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    for number in range(120):
+        caller = CALLER_WITH_GRAD if number % 3 == 0 else CALLER_WITHOUT_GRAD
+        helper = HELPER.replace("evaluate", f"evaluate_{number}")
+        (tmp_path / f"b{number}.py").write_text(helper + "\n# padding\n" * number)
+        (tmp_path / f"a{number}.py").write_text(
+            caller.replace("from b import evaluate", f"from b{number} import evaluate_{number}")
+            .replace("b.evaluate", f"b{number}.evaluate_{number}").replace("import b\n",
+                                                                          f"import b{number}\n")
+            .replace("    evaluate(", f"    evaluate_{number}("))
+    expected = {(f"b{number}.py", 6, "NG101") for number in range(0, 120, 3)}
+    for jobs in ("1", "2"):
+        assert ng101(lint(tmp_path, "--select", "NG", "--no-cache", "--jobs", jobs, ".").stdout) \
+            == expected
