@@ -42,7 +42,13 @@ __all__ = ["ModuleFacts", "Project", "Screen", "Screened", "Unsettled", "content
            "open_project", "project_root"]
 
 _MARKERS = ("pyproject.toml", "setup.cfg", ".git")
-_IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+# Identifiers, non-ASCII ones whole (their UTF-8 bytes), and the names ``def``/``class``
+# statements define (also in strings and comments, so a superset).
+_NAME = rb"[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*"
+_GAP = rb"(?:[ \t\f]|\\\r?\n)"
+_IDENTIFIER = re.compile(_NAME)
+_DEFINED = re.compile(rb"\b(?:def%s+(%s)%s*[(\[]|class%s+(%s)%s*[(\[:])" % (
+    _GAP, _NAME, _GAP, _GAP, _NAME, _GAP))
 #: From this many files to parse, worker processes index them: forked, they cost about as
 #: much CPU time as they save (bench/index_speed.py), and the wall time is shared out.
 _POOL_THRESHOLD = 100
@@ -162,16 +168,17 @@ def open_project(paths: Sequence[str], config: Config, *, cache_dir: str | None 
                     source = handle.read()
             except OSError:
                 continue  # the lint reports it
-        task = _Task(path, *module_name(absolute, root), source, linted_as.get(absolute))
-        (with_torch if any(m in source for m in markers) else without_torch).append(task)
-    modules, screened, unsettled = _index(with_torch, aliases, cache, jobs, screen)
+        (with_torch if any(m in source for m in markers) else without_torch).append(
+            _Task(path, *module_name(absolute, root), source, linted_as.get(absolute)))
     # A file that never mentions torch matters only where it calls a function of one that
     # does: it must name one.  (No rule reports in it either: the text filter needs torch.)
-    defined = {d.qualname.rpartition(".")[2].encode() for m in modules.values() if m is not None
-               for d in m.definitions}
-    modules.update(_index([task for task in without_torch
-                           if not defined.isdisjoint(_IDENTIFIER.findall(task.source))],
-                          aliases, cache, jobs, None)[0])
+    # What the files with torch define is read from their text, a superset of what the index
+    # would find in them, so that all files are indexed in one pass.
+    defined = {function or klass for task in with_torch
+               for function, klass in _DEFINED.findall(task.source)}
+    modules, screened, unsettled = _index([*with_torch, *(
+        task._replace(linted_as=None) for task in without_torch
+        if not defined.isdisjoint(_IDENTIFIER.findall(task.source)))], aliases, cache, jobs, screen)
     index = CallerIndex(m for m in modules.values() if m is not None)
     names = {os.path.abspath(path): m.name for path, m in modules.items() if m is not None}
     # Where the screen assumed that no caller passes a leaf, the index now knows.
