@@ -85,6 +85,16 @@ def test_a_file_left_to_its_callers_is_linted_as_without_the_screen(project, job
         assert screened == unscreened == {FLAGGED}
 
 
+def test_a_caller_without_torch_of_a_non_ascii_name_is_indexed(project):
+    # c.py never mentions torch: it is indexed because it names the helper, whole; it calls
+    # it with gradients, a.py without.
+    for name, text in (("b.py", HELPER), ("a.py", CALLER_WITHOUT_GRAD), ("c.py", CALLER_WITH_GRAD)):
+        (project / name).write_text(text.replace("evaluate", "evaluate_é"), encoding="utf-8")
+    assert ng101(lint(project, "--select", "NG", ".").stdout) == {FLAGGED}
+    (project / "c.py").unlink()
+    assert ng101(lint(project, "--select", "NG", ".").stdout) == set()
+
+
 @pytest.mark.parametrize("command", [NOGRAD_LINT, FLAKE8], ids=["cli", "flake8"])
 def test_standard_input_sees_the_callers_of_the_file_it_stands_for(project, command):
     name_option = "--stdin-filename" if command is NOGRAD_LINT else "--stdin-display-name"
