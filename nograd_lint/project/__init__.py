@@ -10,8 +10,8 @@ what the linter skips (the default excludes and ``exclude``), so that pre-commit
 only the changed files, still sees their callers.  A path outside any project is indexed alone
 (a directory with the files in it).  The cache goes in the first project's root; outside
 a project, only where ``cache_dir`` (or ``cache-dir``) says.  A file that never mentions torch
-is indexed too where it names a function of one that does: its calls still decide whether
-that function runs with gradients.  Each file's facts (facts.py) are read from CPython's
+is indexed too where it names a function or class defined in one that does (read from their
+text, in the same pass): its calls still decide whether that function runs with gradients.  Each file's facts (facts.py) are read from CPython's
 ``ast`` (indexer.py) and cached on disk by content hash (cache.py); the facts of all files
 are joined in callers.py.
 While it has a linted file's tree, the index also runs the screen on it (``screen``), so that
