@@ -47,28 +47,31 @@ def lint_source(source: str | bytes, path: str = "<stdin>", config: Config = Con
                    report_parse_errors=report_parse_errors, callers=callers).findings
 
 
-def screened_rules(source: bytes, tree: ast.Module, path: str, config: Config
+def screened_rules(source: bytes, tree: ast.Module | None, path: str, config: Config
                    ) -> tuple[tuple[str, ...], tuple[Anchor, ...], bool] | FeatureBounds | None:
-    """The codes of the enabled rules that can report in ``source`` (parsed: ``tree``),
-    whatever the callers in other files, and where its statements start if there are any
-    (to place findings); when that depends on the callers, the screen to settle under them
-    (``analyze(unsettled=...)``), or None where analyze() decides before its screen.  The third: True where that holds only for callers that pass no leaf to
-    the module's functions (``Callers.parameters``; the project then checks).  The project
-    index asks while it parses the files being linted, so that the lint parses and screens
-    none of them again (screen.FeatureBounds)."""
+    """The codes of the enabled rules that can report in ``source`` (parsed: ``tree``; None
+    for a file the index does not parse), whatever the callers in other files, and where its
+    statements start if there are any (to place findings); the third: True where that holds
+    only for callers that pass no leaf to the module's functions (``Callers.parameters``; the
+    project then checks).  Where it depends on the callers: the screen to settle under them
+    (``analyze(unsettled=...)``), or None where analyze() decides before its screen or there
+    is no tree.  The project index asks while it parses the files being linted, so that the
+    lint parses and screens none of them again (screen.FeatureBounds)."""
     codes = config.enabled_codes(RULES, path)
     rules = triggered_rules(source, codes, config, ANY_CALLERS)
     if not rules:
         return (), (), False
-    if not config.prefilter or 0 < config.max_file_size < len(source) \
+    # With no leaf passed, the text alone triggers the rules (and passed leaves add some).
+    unpassed_rules = triggered_rules(source, codes, config)
+    if not unpassed_rules:  # a file that never mentions torch, say
+        return (), (), True
+    if tree is None or not config.prefilter or 0 < config.max_file_size < len(source) \
             or _long_boolean_chain(source, tree):
         return None  # what analyze() reports before its screen, it reports itself
     bounds = FeatureBounds(tree, source, path, config)
     upper = tuple(rule.code for rule in rules if rule.features <= bounds.upper)
     if not upper:
         return (), (), False
-    # With no leaf passed, the text alone triggers the rules (and passed leaves add some).
-    unpassed_rules = triggered_rules(source, codes, config)
     lower = bounds.lower()
     surely = {rule.code for rule in unpassed_rules if rule.features <= lower}
     if surely.issuperset(upper):

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from nograd_lint import libcst as cst
 from nograd_lint.config import Config
 from nograd_lint.engine import analyze
 from nograd_lint.project import Project, Screened, Unsettled, content_digest
@@ -110,18 +111,27 @@ def lint_paths(paths: Sequence[str], config: Config, jobs: int | None = None,
     callers are read from, and its cache."""
     jobs = default_jobs() if jobs is None else max(jobs, 1)
     progress = progress or (lambda done: None)
-    if jobs == 1 or len(paths) <= jobs:
-        results = []
-        work = _Callers.of(project, paths, in_process=True)
-        for path in paths:
+    # Files the index's screen ruled out cost less here than sent to a worker.
+    rest = [path for path in paths if not _screened_out(project, path)] if jobs > 1 else []
+    if len(rest) <= jobs:
+        rest = []
+    sent = set(rest)
+    results = []
+    work = _Callers.of(project, [path for path in paths if path not in sent], in_process=True)
+    for path in paths:
+        if path not in sent:
             results += _lint_chunk([path], config, work)
             progress(len(results))
-    else:
+    if rest:
+        # Loaded once here, libcst is inherited by every worker forked after it.
+        cst.parse_module  # an attribute read runs the lazily imported module
         # Big files first so that no worker is left with a large file at the end.
-        ordered = sorted(paths, key=_size, reverse=True)
+        ordered = sorted(rest, key=_size, reverse=True)
         chunk = max(1, min(32, len(ordered) // (jobs * 8)))
-        results, lost = _lint_in_pool(ordered, config, project, jobs, chunk,
-                                      in_flight=2 * jobs, progress=progress)
+        done_here = len(results)
+        pooled, lost = _lint_in_pool(ordered, config, project, jobs, chunk, in_flight=2 * jobs,
+                                     progress=lambda done: progress(done_here + done))
+        results += pooled
         if lost:
             # A worker died holding these files (killed, out of memory, a crash in the native
             # parser).  Each is linted again alone in a fresh worker: a file that kills it again
@@ -172,6 +182,12 @@ def _lint_in_pool(paths: list[str], config: Config, project: Project | None, job
                     else:
                         lost += task
     return results, lost
+
+
+def _screened_out(project: Project | None, path: str) -> bool:
+    """Whether the project index's screen found that no rule can report in ``path``."""
+    screened = project.screened.get(os.path.abspath(path)) if project is not None else None
+    return screened is not None and not screened.rules
 
 
 def _size(path: str) -> int:

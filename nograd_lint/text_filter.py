@@ -48,7 +48,7 @@ def _triggers(codes: frozenset[str], config: Config, as_bytes: bool):
     """Per rule its triggers, and the text every rule needs: torch, or a module configured to
     stand for it (a file that never mentions torch cannot misuse it)."""
     encode = str.encode if as_bytes else str
-    markers = tuple(encode(m) for m in ("torch", *config.torch_modules))
+    markers = tuple(encode(m) for m in ("torch", *config.torch_modules) if m)
     rules = [(RULES[code], tuple(_Trigger.of(t, as_bytes) for t in RULES[code].trigger_strings(config)))
              for code in sorted(codes)]
     return markers, rules

@@ -27,7 +27,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Union
+from typing import NamedTuple, Optional, Union
 
 from nograd_lint.config import Config
 from nograd_lint.files import discover
@@ -126,11 +126,13 @@ class Project:
         return self.index.outside_callers(name) if name is not None else Callers()
 
 
-#: ``screen(source, tree, path)``: the codes of the rules that can report in this file,
-#: whatever its callers, where its statements start, and whether that holds only for callers
-#: that pass it no leaf (as Screened); if that depends on them, the screen to settle once they
-#: are known (Unsettled.screen), or None.
-Screen = Callable[[bytes, ast.Module, str], Union[tuple[tuple[str, ...], tuple, bool], object, None]]
+#: ``screen(source, tree, path)``: the codes of the rules that can report in this file, whatever
+#: its callers, where its statements start, and whether that holds only for callers that pass
+#: it no leaf (as Screened); if that depends on them, the screen to settle once they are known
+#: (Unsettled.screen), or None.  ``tree`` is None for a file without torch: the index parses
+#: none it need not, and the text decides for such a file.
+Screen = Callable[[bytes, Optional[ast.Module], str],
+                  Union[tuple[tuple[str, ...], tuple, bool], object, None]]
 
 
 class _Task(NamedTuple):
@@ -179,11 +181,16 @@ def open_project(paths: Sequence[str], config: Config, *, cache_dir: str | None 
     modules, screened, unsettled = _index([*with_torch, *(
         task._replace(linted_as=None) for task in without_torch
         if not defined.isdisjoint(_IDENTIFIER.findall(task.source)))], aliases, cache, jobs, screen)
+    for task in without_torch:  # the text decides for them, unless a caller passes a leaf
+        decided = screen(task.source, None, task.linted_as) if task.linted_as else None
+        if type(decided) is tuple:
+            screened[os.path.abspath(task.path)] = Screened(content_digest(task.source), *decided)
     index = CallerIndex(m for m in modules.values() if m is not None)
     names = {os.path.abspath(path): m.name for path, m in modules.items() if m is not None}
     # Where the screen assumed that no caller passes a leaf, the index now knows.
     screened = {path: decided for path, decided in screened.items() if not (
-        decided.if_no_leaf_passed and index.outside_callers(names[path]).parameters)}
+        decided.if_no_leaf_passed and path in names
+        and index.outside_callers(names[path]).parameters)}
     return Project(index, names, cache, warnings, screened, unsettled)
 
 
