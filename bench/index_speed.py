@@ -15,8 +15,9 @@ Each of these is a fresh process (start-up included), round-robin, medians of ``
 
 Prints wall-clock seconds, CPU seconds (user + system of the process and its workers: steady
 on a loaded machine, where wall time is not), peak memory (the largest resident set of any
-process of the run), and the ratios index / cold and warm / cold, by wall and by CPU, and
-what the index costs beyond that shared parse, (index - parse) / cold.
+process of the run), and the ratios index / cold and warm / cold, by wall and by CPU, the
+parse alone against a cold run (the floor of any index that parses every file), and what the
+index costs beyond that shared parse, (index - parse) / cold, the share its target bounds.
 ``--generate N`` writes a project of N modules (packages of 50 modules that import each
 other, call each other's helpers under ``no_grad`` or not, define models) into a temporary
 directory and measures it instead.  ``--index-only`` measures only the index, with an empty
