@@ -11,14 +11,14 @@ def promoted(result, a, b=None):
     """PyTorch's result dtype where NumPy's differs: an integer tensor with a Python float,
     or divided, gives the default float dtype (float32), and so do integer and float32
     tensors together; NumPy gives float64 unless an operand is float64."""
-    if (result.dtype == _FLOAT64 and a.dtype != np.float64
+    if (result.dtype is _FLOAT64 and a.dtype != np.float64
             and getattr(b, "dtype", None) != np.float64):
         return result.astype(np.float32)
     return result
 
 
-# a dtype, not the scalar type: comparing a dtype with np.float64 converts np.float64 first,
-# which costs as much as the multiplication of a few elements (the common case stops here)
+# NumPy's one float64 dtype, which its operations give (the common case stops at this
+# identity test: comparing dtypes with == costs about as much as a call)
 _FLOAT64 = np.dtype(np.float64)
 
 
