@@ -166,34 +166,93 @@ def _operand(value):
     return Tensor(value)
 
 
-def _binary(op: type[Node]):
-    """``tensor <op> other``: ``apply`` inlined for two operands, since arithmetic (forward,
-    and the backward formulas written with it) is most of what runs."""
+def _operator(op: type[Node]):
+    """``tensor <op> other``, and ``tensor.op()`` with ``other`` _NOTHING: an elementwise op
+    without options, ``other`` a tensor or a number.  Most of what a graph records, so
+    ``apply`` and ``_record`` are inlined here, in the operator's own frame (a Python call
+    costs as much as a dozen attribute reads)."""
     forward = op.forward
 
     def operator(self, other):
-        if not isinstance(other, _PASSED_OPERANDS):
-            other = _operand(other)
-        if isinstance(other, Tensor):
-            # (inference tensors alone: autograd does not see the op, as in PyTorch)
-            if modes.grad and (self._requires_grad or other._requires_grad) and (
-                    self._counter is not None or other._counter is not None):
-                return _record_operator(op, self, other)
-            return _tensor(forward(NULL_CTX, self._data, other._data))
-        if modes.grad and self._requires_grad:
-            return _record_operator(op, self, other)
-        return _tensor(forward(NULL_CTX, self._data, other))
+        # Record?  (Inference tensors alone: autograd does not see the op, as in PyTorch.)
+        if other is _NOTHING:
+            if not (modes.grad and self._requires_grad and self._counter is not None):
+                return _tensor(forward(NULL_CTX, self._data))
+        else:
+            if not isinstance(other, _PASSED_OPERANDS):
+                other = _operand(other)
+            if isinstance(other, Tensor):
+                if not (modes.grad and (self._requires_grad or other._requires_grad) and (
+                        self._counter is not None or other._counter is not None)):
+                    return _tensor(forward(NULL_CTX, self._data, other._data))
+            elif not (modes.grad and self._requires_grad):
+                return _tensor(forward(NULL_CTX, self._data, other))
+        node = op()
+        # (connect(), inlined: each edge counted in its node's _uses)
+        if self._requires_grad:
+            grad_fn = self._grad_fn
+            if grad_fn is not None and self._base is None:
+                edge = (grad_fn, self._output_nr)
+            else:
+                edge = self._edge()
+                grad_fn = edge[0]
+            grad_fn._uses += 1
+        else:
+            edge = _NO_EDGE
+        number = other  # a Python float may be passed on as a 0-d array (below)
+        if other is _NOTHING:
+            node.needs_input_grad = _TRUE  # (recording, so it requires grad)
+            node.next_functions = (edge,)
+            returned = forward(node, self._data)
+        elif isinstance(other, Tensor):
+            needs = node.needs_input_grad = _NEEDS[self._requires_grad, other._requires_grad]
+            if needs[1]:
+                other_edge = other._edge()
+                other_edge[0]._uses += 1
+                node.next_functions = (edge, other_edge)
+            else:
+                node.next_functions = (edge, _NO_EDGE)
+            returned = forward(node, self._data, other._data)
+        else:
+            node.needs_input_grad = _NUMBER_OPERAND
+            node.next_functions = (edge, _NO_EDGE)
+            if type(other) is float and self._data.dtype is _FLOAT32:
+                number = _FLOAT32_NUMBERS.get(other)
+                if number is None:
+                    number = _float32_number(other)
+            returned = forward(node, self._data, number)
+        # _tensor(returned, _Counter()) with this node as its history, inlined
+        # (NumPy gives scalars for 0-d results)
+        array = returned if type(returned) is np.ndarray else np.asarray(returned)
+        result = _new(Tensor)
+        result._data = array
+        result._counter = _Counter()  # (grad mode is on: not an inference tensor)
+        result._requires_grad = True
+        result._grad_fn = node
+        result._output_nr = 0
+        result._grad = None
+        result._base = None
+        result._accumulator = None
+        if node._to_save:
+            if other is _NOTHING:
+                _pack_saved(node, (self,), (self._data,), returned, result, None)
+            elif number is other:
+                _pack_saved(node, (self, other), (self._data, _data_of(other)), returned,
+                            result, None)
+            else:  # (the number as the 0-d array forward got, kept as it is)
+                _pack_saved(node, (self, number), (self._data, number), returned, result, None,
+                            number)
+        node._shapes = _SINGLE_SHAPES.get(array.shape) or _single(array.shape)
+        return result
     return operator
 
 
 def _unary(op: type[Node]):
-    """``tensor.op()`` for an elementwise op without options: ``apply`` inlined, as above."""
-    forward = op.forward
+    """``tensor.op()`` for an elementwise op without options."""
+    operator = _operator(op)
 
     def method(self):
-        if modes.grad and self._requires_grad and self._counter is not None:
-            return _record_operator(op, self)
-        return _tensor(forward(NULL_CTX, self._data))
+        return operator(self, _NOTHING)
     method.__name__ = op.__name__.removesuffix("Backward0").lower()
     return method
 
@@ -616,11 +675,11 @@ class Tensor:
         return apply(op, self, *others, **options)
 
     # ---------------------------------------------------------------- arithmetic
-    __add__ = __radd__ = _binary(arithmetic.AddBackward0)
-    __sub__ = _binary(arithmetic.SubBackward0)
-    __rsub__ = _binary(arithmetic.RsubBackward1)
-    __mul__ = __rmul__ = _binary(arithmetic.MulBackward0)
-    __truediv__ = _binary(arithmetic.DivBackward0)
+    __add__ = __radd__ = _operator(arithmetic.AddBackward0)
+    __sub__ = _operator(arithmetic.SubBackward0)
+    __rsub__ = _operator(arithmetic.RsubBackward1)
+    __mul__ = __rmul__ = _operator(arithmetic.MulBackward0)
+    __truediv__ = _operator(arithmetic.DivBackward0)
 
     def __rtruediv__(self, other):
         if isinstance(other, Tensor):
@@ -1150,7 +1209,7 @@ _new = object.__new__
 
 def _tensor(array, counter=_IN_MODE, kind=Tensor) -> Tensor:
     """A new tensor without history over ``array``: the one place tensors are made, and the
-    result of every op, so it is kept to one call (``_record_operator`` inlines it, which
+    result of every op, so it is kept to one call (``_operator`` inlines it, which
     saves 3% of a chain of operators: a slot added here goes there too).  ``counter``: a
     version counter to share, None for an inference tensor, by default a new one unless in
     inference mode."""
@@ -1294,68 +1353,6 @@ _NOTHING = object()  # the operand of a unary operator that is not there
 # needs_input_grad of an operator's node, shared: (tensor, other) requires grad -> the flags
 _NEEDS = {(True, False): (True, False), (False, True): (False, True), (True, True): (True, True)}
 _NUMBER_OPERAND = _NEEDS[True, False]
-
-
-def _record_operator(op: type[Node], tensor: Tensor, other=_NOTHING) -> Tensor:
-    """``_record`` for ``tensor <op> other`` and ``tensor.op()`` (elementwise ops, no options,
-    ``other`` a tensor or a number): most of what a graph records, so kept lean."""
-    node = op()
-    # (connect(), inlined: each edge counted in its node's _uses)
-    if tensor._requires_grad:
-        grad_fn = tensor._grad_fn
-        if grad_fn is not None and tensor._base is None:
-            edge = (grad_fn, tensor._output_nr)
-        else:
-            edge = tensor._edge()
-            grad_fn = edge[0]
-        grad_fn._uses += 1
-    else:
-        edge = _NO_EDGE
-    number = other  # a Python float may be passed on as a 0-d array (below)
-    if other is _NOTHING:
-        node.needs_input_grad = _TRUE  # (recording, so it requires grad)
-        node.next_functions = (edge,)
-        returned = op.forward(node, tensor._data)
-    elif isinstance(other, Tensor):
-        needs = node.needs_input_grad = _NEEDS[tensor._requires_grad, other._requires_grad]
-        if needs[1]:
-            other_edge = other._edge()
-            other_edge[0]._uses += 1
-            node.next_functions = (edge, other_edge)
-        else:
-            node.next_functions = (edge, _NO_EDGE)
-        returned = op.forward(node, tensor._data, other._data)
-    else:
-        node.needs_input_grad = _NUMBER_OPERAND
-        node.next_functions = (edge, _NO_EDGE)
-        if type(other) is float and tensor._data.dtype is _FLOAT32:
-            number = _FLOAT32_NUMBERS.get(other)
-            if number is None:
-                number = _float32_number(other)
-        returned = op.forward(node, tensor._data, number)
-    # _tensor(returned, _Counter()) with this node as its history, inlined
-    # (NumPy gives scalars for 0-d results)
-    array = returned if type(returned) is np.ndarray else np.asarray(returned)
-    result = _new(Tensor)
-    result._data = array
-    result._counter = _Counter()  # (grad mode is on: not an inference tensor)
-    result._requires_grad = True
-    result._grad_fn = node
-    result._output_nr = 0
-    result._grad = None
-    result._base = None
-    result._accumulator = None
-    if node._to_save:
-        if other is _NOTHING:
-            _pack_saved(node, (tensor,), (tensor._data,), returned, result, None)
-        elif number is other:
-            _pack_saved(node, (tensor, other), (tensor._data, _data_of(other)), returned, result,
-                        None)
-        else:  # (the number as the 0-d array forward got, kept as it is)
-            _pack_saved(node, (tensor, number), (tensor._data, number), returned, result, None,
-                        number)
-    node._shapes = _single(array.shape)
-    return result
 
 
 def _single(shape: tuple) -> tuple:

@@ -270,7 +270,7 @@ NULL_CTX = _NullContext()
 
 def connect(node: Node, edges: tuple) -> None:
     """Give ``node`` its ``next_functions``, counting each edge in the ``_uses`` of the node
-    it leads to (``_record_operator`` does this inline)."""
+    it leads to (``_operator`` in runtime.tensor does this inline)."""
     node.next_functions = edges
     for child, _ in edges:
         if child is not None:
