@@ -1432,7 +1432,7 @@ def _pack_saved(node: Node, inputs: tuple, arrays, returned, result: Tensor, out
         del node._to_save  # (one object fewer while the graph lives)
         return
     for value in to_save:
-        if isinstance(value, _ARRAYS) and value is not number:
+        if value is not None and value is not number and isinstance(value, _ARRAYS):
             node._saved = tuple([_save(value, inputs, arrays, returned, result, out)
                                  for value in to_save])
             del node._to_save
@@ -1467,14 +1467,22 @@ def save_input(tensor: Tensor, written: bool = False) -> SavedTensor:
     counter = tensor._counter  # None: an inference tensor, which has no version counter
     if counter is None and not modes.inference:
         raise RuntimeError(INFERENCE_SAVED)
-    return SavedTensor(tensor, 0 if counter is None else counter.value - written,
-                       tensor._grad_fn is not None)
+    saved = _new(SavedTensor)
+    saved.value = tensor
+    saved.version = 0 if counter is None else counter.value - written
+    saved.had_history = tensor._grad_fn is not None
+    return saved
 
 
 def save_output(tensor: Tensor, output_nr: int = 0) -> SavedOutput:
     counter = tensor._counter
-    return SavedOutput(tensor._data, counter, 0 if counter is None else counter.value, output_nr,
-                       Tensor)
+    saved = _new(SavedOutput)
+    saved.array = tensor._data
+    saved.counter = counter
+    saved.version = 0 if counter is None else counter.value
+    saved.output_nr = output_nr
+    saved.kind = Tensor
+    return saved
 
 
 def rebase_view(view: Tensor, region: tuple | None = None) -> None:

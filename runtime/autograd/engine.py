@@ -171,7 +171,7 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
             continue
         if needed is not None and node not in needed and node not in wanted_nodes:
             continue  # leads to no wanted edge: neither it nor what it feeds runs
-        raw = plain and node.backward_on_arrays and not node._hooked
+        raw = plain and node._plain
         if raw:  # the common case: an array-safe backward on the arrays
             results = node.backward(node, *grads)
         else:

@@ -35,13 +35,11 @@ FREED = ("Trying to backward through the graph a second time (or directly access
 
 
 class SavedTensor:
-    """An input tensor saved for backward, with the version it had then."""
+    """An input tensor saved for backward, with the version it had then, and whether it had
+    a grad_fn then (``had_history``).  Made by ``runtime.tensor.save_input`` (slots set
+    there, without an ``__init__``: a Python call fewer for every op that saves)."""
 
     __slots__ = ("value", "version", "had_history")
-
-    def __init__(self, value, version: int, had_history: bool = False) -> None:
-        self.value, self.version = value, version
-        self.had_history = had_history  # it had a grad_fn then
 
     def unpack(self, node: Node):
         value = self.value
@@ -66,13 +64,10 @@ class SavedTensor:
 class SavedOutput:
     """An output of the node saved for backward: its array and version counter, not the
     tensor (a node holding its own output would be a cycle).  ``kind`` (the tensor class)
-    rebuilds it, with the node as its ``grad_fn``, when a backward asks for tensors."""
+    rebuilds it, with the node as its ``grad_fn``, when a backward asks for tensors.  Made
+    by ``runtime.tensor.save_output``, as SavedTensor is."""
 
     __slots__ = ("array", "counter", "version", "output_nr", "kind")
-
-    def __init__(self, array, counter, version: int, output_nr: int, kind) -> None:
-        self.array, self.counter, self.version = array, counter, version
-        self.output_nr, self.kind = output_nr, kind
 
     def unpack(self, node: Node):
         self.unpack_array(node)
@@ -141,9 +136,10 @@ class Node:
     _pre_hooks: dict | None = None  # register_prehook: id -> hook(grad_outputs)
     _post_hooks: dict | None = None  # register_hook: id -> hook(grad_inputs, grad_outputs)
     _retained: dict | None = None  # output_nr -> weak reference, after retain_grad()
-    #: Whether one of the four tables above was made: the engine runs a node without any on
-    #: its fast path (one check instead of four).
-    _hooked = False
+    #: ``backward_on_arrays`` and none of the four tables above made: the engine runs such a
+    #: node on its fast path, after one check (a class default, set for each subclass below;
+    #: False on an instance once a table is made).
+    _plain = False
     #: What forward passed to save_for_backward, packed by dispatch into SavedTensor and
     #: SavedOutput records (plain values as they are: ``_saved`` is then ``_to_save`` itself);
     #: None once freed by a backward that does not retain the graph.
@@ -158,6 +154,10 @@ class Node:
     #: ``.sum(dim)``, :func:`run_op`), so a backward pass that records nothing (no
     #: ``create_graph``) runs it on the arrays themselves: no tensor per intermediate gradient.
     backward_on_arrays = False
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._plain = cls.backward_on_arrays
 
     def name(self) -> str:
         return type(self).__name__
@@ -201,7 +201,7 @@ class Node:
         if table is None:
             table = {}
             setattr(self, name, table)
-            self._hooked = True
+            self._plain = False
         return table
 
     # -- the ctx protocol, for forward ------------------------------------------------------
