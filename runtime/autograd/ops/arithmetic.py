@@ -8,17 +8,17 @@ from runtime.autograd.node import Node
 
 
 def promoted(result, a, b=None):
-    """PyTorch's result dtype where NumPy's differs: an integer tensor with a Python float,
-    or divided, gives the default float dtype (float32), and so do integer and float32
-    tensors together; NumPy gives float64 unless an operand is float64."""
-    if (result.dtype is _FLOAT64 and a.dtype != np.float64
-            and getattr(b, "dtype", None) != np.float64):
+    """A float64 ``result`` of ``a`` and ``b`` in PyTorch's dtype where NumPy's differs: an
+    integer tensor with a Python float, or divided, gives the default float dtype (float32),
+    and so do integer and float32 tensors together; NumPy gives float64 unless an operand is
+    float64.  Forwards call it only for a float64 result (``result.dtype is _FLOAT64``, an
+    identity test on NumPy's one float64 dtype): the call would cost more than most of the
+    operations it follows."""
+    if a.dtype != np.float64 and getattr(b, "dtype", None) != np.float64:
         return result.astype(np.float32)
     return result
 
 
-# NumPy's one float64 dtype, which its operations give (the common case stops at this
-# identity test: comparing dtypes with == costs about as much as a call)
 _FLOAT64 = np.dtype(np.float64)
 
 
@@ -28,7 +28,8 @@ class AddBackward0(Node):
     @staticmethod
     def forward(ctx, a, b, alpha=1):
         ctx.alpha = alpha
-        return promoted(a + b * alpha if alpha != 1 else a + b, a, b)
+        result = a + b * alpha if alpha != 1 else a + b
+        return result if result.dtype is not _FLOAT64 else promoted(result, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -42,7 +43,8 @@ class SubBackward0(Node):
     @staticmethod
     def forward(ctx, a, b, alpha=1):
         ctx.alpha = alpha
-        return promoted(a - b * alpha if alpha != 1 else a - b, a, b)
+        result = a - b * alpha if alpha != 1 else a - b
+        return result if result.dtype is not _FLOAT64 else promoted(result, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -58,7 +60,8 @@ class RsubBackward1(Node):
 
     @staticmethod
     def forward(ctx, a, b):
-        return promoted(b - a, a, b)
+        result = b - a
+        return result if result.dtype is not _FLOAT64 else promoted(result, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -73,7 +76,8 @@ class MulBackward0(Node):
         # each operand only for the other one's gradient
         ctx.save_for_backward(b if ctx.needs_input_grad[0] else None,
                               a if ctx.needs_input_grad[1] else None)
-        return promoted(a * b, a, b)
+        result = a * b
+        return result if result.dtype is not _FLOAT64 else promoted(result, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -88,7 +92,8 @@ class DivBackward0(Node):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
-        return promoted(a / b, a, b)
+        result = a / b
+        return result if result.dtype is not _FLOAT64 else promoted(result, a, b)
 
     @staticmethod
     def backward(ctx, grad):

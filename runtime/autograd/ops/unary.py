@@ -3,7 +3,6 @@ masked_fill)."""
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -111,11 +110,21 @@ class TanhBackwardBackward0(Node):
                 outer * grad * result * -2 if need_result else None)
 
 
-class TanhBackward0(_Unary):
+class TanhBackward0(Node):
+    # Written out rather than a _Unary: no class attributes to look up and no classmethod to
+    # bind, on what most activations and chains of ops run.
     backward_on_arrays = True
-    of_result = True
-    function = staticmethod(np.tanh)
-    derivative = functools.partial(run_op, TanhBackwardBackward0)  # (no frame of its own)
+
+    @staticmethod
+    def forward(ctx, a):
+        result = np.tanh(a)
+        ctx.save_for_backward(result)
+        return result
+
+    @staticmethod
+    def backward(ctx, grad):
+        result, = ctx.saved_tensors
+        return (run_op(TanhBackwardBackward0, grad, result),)
 
 
 class SigmoidBackward0(_Unary):
@@ -147,12 +156,20 @@ class ThresholdBackwardBackward0(Node):
         return run_op(ThresholdBackwardBackward0, outer, result), None
 
 
-class ReluBackward0(_Unary):
-    backward_on_arrays = True
-    of_result = True
-    # (against an array of zeros: NumPy's maximum with a scalar 0 is several times slower)
-    function = staticmethod(lambda a: np.maximum(a, np.zeros(a.shape, a.dtype)))
-    derivative = functools.partial(run_op, ThresholdBackwardBackward0)
+class ReluBackward0(Node):
+    backward_on_arrays = True  # (written out, as TanhBackward0)
+
+    @staticmethod
+    def forward(ctx, a):
+        # (against an array of zeros: NumPy's maximum with a scalar 0 is several times slower)
+        result = np.maximum(a, np.zeros(a.shape, a.dtype))
+        ctx.save_for_backward(result)
+        return result
+
+    @staticmethod
+    def backward(ctx, grad):
+        result, = ctx.saved_tensors
+        return (run_op(ThresholdBackwardBackward0, grad, result),)
 
 
 class SignBackward0(Node):
