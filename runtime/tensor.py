@@ -1429,13 +1429,15 @@ def _pack_saved(node: Node, inputs: tuple, arrays, returned, result: Tensor, out
     if result is not None and len(to_save) == 1 and to_save[0] is returned:
         # the result alone (exp, tanh, sigmoid...)
         node._saved = (save_output(result),)
-        del node._to_save  # (one object fewer while the graph lives)
+        # (one object fewer while the graph lives; None rather than deleted, which would
+        # make saved_tensors read the class default, a slower lookup)
+        node._to_save = None
         return
     for value in to_save:
         if value is not None and value is not number and isinstance(value, _ARRAYS):
             node._saved = tuple([_save(value, inputs, arrays, returned, result, out)
                                  for value in to_save])
-            del node._to_save
+            node._to_save = None
             return
     node._saved = to_save
 
