@@ -227,10 +227,16 @@ class Node:
             raise RuntimeError(FREED)
         if saved is self._to_save:  # only plain values were saved: kept as they are
             return saved
+        # (loops, not list comprehensions: on Python 3.11 each of those is one more call)
+        values = []
         if unpacking.arrays:  # (a plain value as it is, a constant tensor as its array)
-            return tuple([s.unpack_array(self) if type(s) in _RECORDS
-                          else s if type(s) in _PLAIN else getattr(s, "_data", s) for s in saved])
-        return tuple([s.unpack(self) if type(s) in _RECORDS else s for s in saved])
+            for s in saved:
+                values.append(s.unpack_array(self) if type(s) in _RECORDS
+                              else s if type(s) in _PLAIN else getattr(s, "_data", s))
+        else:
+            for s in saved:
+                values.append(s.unpack(self) if type(s) in _RECORDS else s)
+        return tuple(values)
 
     @staticmethod
     def forward(ctx, *args, **options):
@@ -281,7 +287,9 @@ def run_op(op: type[Node], first, *others, **options):
     """``op`` (a backward op such as ``TanhBackwardBackward0``) inside a backward formula:
     recorded like any op on tensors, its forward alone on arrays (an array-safe backward)."""
     if isinstance(first, _ARRAYS):
-        return op.forward(NULL_CTX, first, *others, **options)
+        if options:
+            return op.forward(NULL_CTX, first, *others, **options)
+        return op.forward(NULL_CTX, first, *others)  # (no keyword dict to pass on)
     return first._apply(op, *others, **options)
 
 
