@@ -173,7 +173,9 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
             continue  # leads to no wanted edge: neither it nor what it feeds runs
         raw = plain and node._plain
         if raw:  # the common case: an array-safe backward on the arrays
-            results = node.backward(node, *grads)
+            # (a lone gradient passed as it is: a call unpacking a list builds two objects)
+            results = (node.backward(node, grads[0]) if len(grads) == 1
+                       else node.backward(node, *grads))
         else:
             results = grad = None  # (no stale references: a gradient only `grads` holds is adopted)
             unpacking.arrays = False  # hooks and other backwards see tensors
