@@ -143,10 +143,14 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
     # bound (edges of ops outside this pass or garbage count too), so no node runs early.  A
     # node reached by its only edge (the common case) is ready at once.  If the pass stalls
     # on the bound, the rest is counted exactly from the nodes still holding gradients.
+    # ``ready`` holds (node, its gradients or None) pairs: a node leaves ``pending`` (where
+    # gradients are summed) when it gets ready, and a node reached by its only edge never
+    # enters it.
     exact = len(pending) > 1 or wanted is not None
     counts = _dependencies(list(pending)) if exact else {}
-    ready = [node for node in pending if not counts.get(node)]
-    pop_pending, pop_ready, push_ready = pending.pop, ready.pop, ready.append
+    pop_pending = pending.pop
+    ready = [(node, pop_pending(node)) for node in list(pending) if not counts.get(node)]
+    pop_ready, push_ready = ready.pop, ready.append
     get_count = counts.get
     plain = on_arrays and wanted is None
     while ready or (pending and not exact):
@@ -154,20 +158,19 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
             exact = True
             counts = _dependencies(list(pending))
             get_count = counts.get
-            ready.extend([node for node in pending if not counts[node]])
-        node = pop_ready()
-        grads = pop_pending(node, None)
+            ready.extend([(node, pop_pending(node)) for node in list(pending)
+                          if not counts[node]])
+        node, grads = pop_ready()
         if grads is None:  # nothing flowed here; its inputs still stop waiting for it
             for child, _ in node.next_functions:
                 if child is not None:
                     uses = child._uses
-                    if uses == 1:
-                        push_ready(child)
-                        continue
-                    waiting = get_count(child, uses) - 1
-                    counts[child] = waiting
-                    if not waiting:
-                        push_ready(child)
+                    if uses != 1:
+                        waiting = get_count(child, uses) - 1
+                        counts[child] = waiting
+                        if waiting:
+                            continue
+                    push_ready((child, pop_pending(child, None)))
             continue
         if needed is not None and node not in needed and node not in wanted_nodes:
             continue  # leads to no wanted edge: neither it nor what it feeds runs
@@ -187,6 +190,7 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
         for (child, output_nr), grad in zip(node.next_functions, results):
             if child is None:
                 continue
+            uses = child._uses
             if grad is not None:
                 shapes = child._shapes
                 if grad.shape != shapes[output_nr]:
@@ -197,18 +201,19 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
                     slots = pending[child]
                     slots[output_nr] = grad if slots[output_nr] is None else slots[output_nr] + grad
                 elif len(shapes) == 1:
+                    if uses == 1:  # its only edge (the common case): ready with this gradient
+                        push_ready((child, [grad]))
+                        continue
                     pending[child] = [grad]
                 else:
                     slots = pending[child] = [None] * len(shapes)
                     slots[output_nr] = grad
-            uses = child._uses
-            if uses == 1:
-                push_ready(child)
-                continue
-            waiting = get_count(child, uses) - 1
-            counts[child] = waiting
-            if not waiting:
-                push_ready(child)
+            if uses != 1:
+                waiting = get_count(child, uses) - 1
+                counts[child] = waiting
+                if waiting:
+                    continue
+            push_ready((child, pop_pending(child, None)))
         if not retain_graph and node._saved:
             node._saved = None  # frees what forward saved
     return capture or {}
