@@ -122,10 +122,6 @@ class Size(tuple):
         return int(np.prod(self))
 
 
-class _Counter:
-    value = 0  # a class default rather than an __init__: one counter is made per tensor
-
-
 def _array(data, dtype=None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data._data
@@ -221,12 +217,12 @@ def _operator(op: type[Node]):
                 if number is None:
                     number = _float32_number(other)
             returned = forward(node, self._data, number)
-        # _tensor(returned, _Counter()) with this node as its history, inlined
+        # _tensor(returned, [0]) with this node as its history, inlined
         # (NumPy gives scalars for 0-d results)
         array = returned if type(returned) is np.ndarray else np.asarray(returned)
         result = _new(Tensor)
         result._data = array
-        result._counter = _Counter()  # (grad mode is on: not an inference tensor)
+        result._counter = [0]  # (grad mode is on: not an inference tensor)
         result._requires_grad = True
         result._grad_fn = node
         result._output_nr = 0
@@ -258,7 +254,8 @@ def _unary(op: type[Node]):
 
 
 class Tensor:
-    # _counter: the version counter, shared by views; None for an inference tensor
+    # _counter: the version counter, shared by views: a one-element list, [version] (the
+    # cheapest mutable object to make: one is made per tensor); None for an inference tensor
     # _output_nr: which output of grad_fn this tensor is; _base: for a view, the tensor whose
     # storage it shares; _creation (views only): the mode it was made in, or how
     # _history_version (views only): the version their grad_fn was derived at
@@ -276,7 +273,7 @@ class Tensor:
         self._grad_fn = node
         self._output_nr = output_nr
         if self._base is not None and self._counter is not None:
-            self._history_version = self._counter.value
+            self._history_version = self._counter[0]
 
     def _move_retained(self, previous: Node, node: Node, output_nr: int) -> None:
         """``retain_grad()`` follows the tensor to its new history (after an in-place op), as
@@ -294,7 +291,7 @@ class Tensor:
         PyTorch (AsStridedBackward0)."""
         base = self._base
         if (base is not None and self._counter is not None and base._requires_grad
-                and self._counter.value != self._history_version):
+                and self._counter[0] != self._history_version):
             creation = self._creation
             if creation is _IN_GRAD_MODE or type(creation) is _OneOfMany:
                 with _recording():
@@ -328,7 +325,7 @@ class Tensor:
             self._data = self._data.copy()
         self._data[...] = array
         if self._counter is not None:
-            self._counter.value += 1
+            self._counter[0] += 1
 
     def _accumulate(self, grad: Tensor, keep_graph: bool, owned: bool = False) -> None:
         """Add ``grad`` to ``.grad``; with ``keep_graph`` (``create_graph``) out of place and
@@ -416,7 +413,7 @@ class Tensor:
     def _version(self) -> int:
         if self._counter is None:
             raise RuntimeError("Inference tensors do not track version counter.")
-        return self._counter.value
+        return self._counter[0]
 
     @property
     def volatile(self) -> bool:
@@ -969,7 +966,7 @@ class Tensor:
         swapped = apply(shape_ops.TransposeBackward1, self, dim0=dim0, dim1=dim1)
         self._data = np.swapaxes(self._data, dim0, dim1)
         if self._counter is not None:
-            self._counter.value += 1
+            self._counter[0] += 1
         if recording:
             self._set_history(swapped._grad_fn)
         return self
@@ -1216,7 +1213,7 @@ def _tensor(array, counter=_IN_MODE, kind=Tensor) -> Tensor:
     if type(array) is not np.ndarray:  # NumPy gives scalars for 0-d results
         array = np.asarray(array)
     if counter is _IN_MODE:
-        counter = None if modes.inference else _Counter()
+        counter = None if modes.inference else [0]
     tensor = _new(kind)
     tensor._data = array
     tensor._counter = counter
@@ -1249,7 +1246,7 @@ def _view(base: Tensor, array: np.ndarray) -> Tensor:
         view._creation = _OneOfMany(None, 0)
     else:
         view._creation = _IN_GRAD_MODE if modes.grad else _IN_NO_GRAD
-    view._history_version = base._counter.value
+    view._history_version = base._counter[0]
     return view
 
 
@@ -1335,7 +1332,7 @@ def _record(op: type[Node], inputs: tuple, out, options: dict) -> Tensor:
     elif op.is_view:
         result = _view(inputs[0], returned)
     else:
-        result = _tensor(returned, _Counter())  # (grad mode is on: not an inference tensor)
+        result = _tensor(returned, [0])  # (grad mode is on: not an inference tensor)
     if node._to_save:
         _pack_saved(node, inputs, arrays, returned, result, out)
     connect(node, tuple(edges))
@@ -1471,7 +1468,7 @@ def save_input(tensor: Tensor, written: bool = False) -> SavedTensor:
         raise RuntimeError(INFERENCE_SAVED)
     saved = _new(SavedTensor)
     saved.value = tensor
-    saved.version = 0 if counter is None else counter.value - written
+    saved.version = 0 if counter is None else counter[0] - written
     saved.had_history = tensor._grad_fn is not None
     return saved
 
@@ -1481,7 +1478,7 @@ def save_output(tensor: Tensor, output_nr: int = 0) -> SavedOutput:
     saved = _new(SavedOutput)
     saved.array = tensor._data
     saved.counter = counter
-    saved.version = 0 if counter is None else counter.value
+    saved.version = 0 if counter is None else counter[0]
     saved.output_nr = output_nr
     saved.kind = Tensor
     return saved

@@ -140,7 +140,7 @@ def _output(ctx: BackwardCFunction, value, args: tuple):
         return value
     if _is_in(value, ctx._dirty):
         if value._counter is not None:
-            value._counter.value += 1
+            value._counter[0] += 1
         return value
     if _is_in(value, args):
         return _view(value, value._data)

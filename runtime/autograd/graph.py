@@ -10,4 +10,4 @@ def increment_version(tensor) -> None:
     """Mark ``tensor`` as changed in place (for changes autograd cannot see): backward then
     refuses the values saved before.  An inference tensor has no version: nothing to do."""
     if tensor._counter is not None:
-        tensor._counter.value += 1
+        tensor._counter[0] += 1

@@ -11,7 +11,8 @@ and no input needs a gradient.  So no node is made per call; forward computes fr
 arguments only and writes to ``ctx`` what backward would read.
 
 This module knows tensors only by what they do: a saved input has ``_counter`` (its version
-counter, None for an inference tensor), ``grad_fn``, ``shape``, ``dtype``, and a saved output
+counter, a one-element list ``[version]``; None for an inference tensor), ``grad_fn``,
+``shape``, ``dtype``, and a saved output
 is rebuilt by its class's ``_wrap(array, counter)``.
 """
 
@@ -46,7 +47,7 @@ class SavedTensor:
         if self.had_history and value._grad_fn is None:
             raise RuntimeError(DETACHED)
         counter = value._counter  # None for an inference tensor, which has no version counter
-        if counter is not None and counter.value != self.version:
+        if counter is not None and counter[0] != self.version:
             raise _modified(counter, self.version, self._describe(node))
         return value
 
@@ -77,7 +78,7 @@ class SavedOutput:
 
     def unpack_array(self, node: Node):
         counter = self.counter
-        if counter is not None and counter.value != self.version:
+        if counter is not None and counter[0] != self.version:
             raise _modified(counter, self.version, self._describe(node))
         return self.array
 
@@ -89,7 +90,7 @@ def _modified(counter, version: int, description: str) -> RuntimeError:
     """The error for a saved tensor changed in place since it was saved."""
     return RuntimeError(
         "one of the variables needed for gradient computation has been modified by an inplace "
-        f"operation: {description} is at version {counter.value}; expected version {version} "
+        f"operation: {description} is at version {counter[0]}; expected version {version} "
         f"instead. {HINT}")
 
 
