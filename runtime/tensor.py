@@ -177,7 +177,8 @@ def _operator(op: type[Node]):
         else:
             if not isinstance(other, _PASSED_OPERANDS):
                 other = _operand(other)
-            if isinstance(other, Tensor):
+            tensor_operand = isinstance(other, Tensor)
+            if tensor_operand:
                 if not (modes.grad and (self._requires_grad or other._requires_grad) and (
                         self._counter is not None or other._counter is not None)):
                     return _tensor(forward(NULL_CTX, self._data, other._data))
@@ -200,7 +201,7 @@ def _operator(op: type[Node]):
             node.needs_input_grad = _TRUE  # (recording, so it requires grad)
             node.next_functions = (edge,)
             returned = forward(node, self._data)
-        elif isinstance(other, Tensor):
+        elif tensor_operand:
             needs = node.needs_input_grad = _NEEDS[self._requires_grad, other._requires_grad]
             if needs[1]:
                 other_edge = other._edge()
