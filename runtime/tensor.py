@@ -175,9 +175,12 @@ def _operator(op: type[Node]):
             if not (modes.grad and self._requires_grad and self._counter is not None):
                 return _tensor(forward(NULL_CTX, self._data))
         else:
-            if not isinstance(other, _PASSED_OPERANDS):
-                other = _operand(other)
-            tensor_operand = isinstance(other, Tensor)
+            if type(other) is float:  # (the commonest operand: one test instead of two calls)
+                tensor_operand = False
+            else:
+                if not isinstance(other, _PASSED_OPERANDS):
+                    other = _operand(other)
+                tensor_operand = isinstance(other, Tensor)
             if tensor_operand:
                 if not (modes.grad and (self._requires_grad or other._requires_grad) and (
                         self._counter is not None or other._counter is not None)):
