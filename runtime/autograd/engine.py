@@ -174,11 +174,12 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
             continue
         if needed is not None and node not in needed and node not in wanted_nodes:
             continue  # leads to no wanted edge: neither it nor what it feeds runs
-        raw = plain and node._plain
+        array_backward = node._array_backward if plain else None
+        raw = array_backward is not None
         if raw:  # the common case: an array-safe backward on the arrays
             # (a lone gradient passed as it is: a call unpacking a list builds two objects)
-            results = (node.backward(node, grads[0]) if len(grads) == 1
-                       else node.backward(node, *grads))
+            results = (array_backward(node, grads[0]) if len(grads) == 1
+                       else array_backward(node, *grads))
         else:
             results = grad = None  # (no stale references: a gradient only `grads` holds is adopted)
             unpacking.arrays = False  # hooks and other backwards see tensors

@@ -137,10 +137,11 @@ class Node:
     _pre_hooks: dict | None = None  # register_prehook: id -> hook(grad_outputs)
     _post_hooks: dict | None = None  # register_hook: id -> hook(grad_inputs, grad_outputs)
     _retained: dict | None = None  # output_nr -> weak reference, after retain_grad()
-    #: ``backward_on_arrays`` and none of the four tables above made: the engine runs such a
-    #: node on its fast path, after one check (a class default, set for each subclass below;
-    #: False on an instance once a table is made).
-    _plain = False
+    #: ``backward`` where the engine may run it on arrays with nothing around it
+    #: (``backward_on_arrays``, none of the four tables above made), else None: the engine's
+    #: fast path, found with one lookup (a class default, set for each subclass below; None
+    #: on an instance once a table is made).
+    _array_backward = None
     #: What forward passed to save_for_backward, packed by dispatch into SavedTensor and
     #: SavedOutput records (plain values as they are: ``_saved`` is then ``_to_save`` itself);
     #: None once freed by a backward that does not retain the graph.
@@ -158,7 +159,7 @@ class Node:
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
-        cls._plain = cls.backward_on_arrays
+        cls._array_backward = staticmethod(cls.backward) if cls.backward_on_arrays else None
 
     def name(self) -> str:
         return type(self).__name__
@@ -202,7 +203,7 @@ class Node:
         if table is None:
             table = {}
             setattr(self, name, table)
-            self._plain = False
+            self._array_backward = None
         return table
 
     # -- the ctx protocol, for forward ------------------------------------------------------
