@@ -123,8 +123,11 @@ def lint_paths(paths: Sequence[str], config: Config, jobs: int | None = None,
             results += _lint_chunk([path], config, work)
             progress(len(results))
     if rest:
-        # Loaded once here, libcst is inherited by every worker forked after it.
-        cst.parse_module  # an attribute read runs the lazily imported module
+        if project is not None and any(
+                project.screened.get(os.path.abspath(path), _UNKNOWN).rules for path in rest):
+            # A file the index screened in needs libcst (in a warm run the index screens
+            # nothing): loaded once here, it is inherited by every worker forked after it.
+            cst.parse_module  # an attribute read runs the lazily imported module
         # Big files first so that no worker is left with a large file at the end.
         ordered = sorted(rest, key=_size, reverse=True)
         chunk = max(1, min(32, len(ordered) // (jobs * 8)))
@@ -182,6 +185,9 @@ def _lint_in_pool(paths: list[str], config: Config, project: Project | None, job
                     else:
                         lost += task
     return results, lost
+
+
+_UNKNOWN = Screened("", (), (), False)  # what the index did not screen
 
 
 def _screened_out(project: Project | None, path: str) -> bool:
