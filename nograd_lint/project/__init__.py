@@ -177,7 +177,7 @@ def open_project(paths: Sequence[str], config: Config, *, cache_dir: str | None 
     # What the files with torch define is read from their text, a superset of what the index
     # would find in them, so that all files are indexed in one pass.
     defined = {function or klass for task in with_torch
-               for function, klass in _DEFINED.findall(task.source)}
+               for function, klass in _DEFINED.findall(task.source)} if without_torch else set()
     modules, screened, unsettled = _index([*with_torch, *(
         task._replace(linted_as=None) for task in without_torch
         if not defined.isdisjoint(_IDENTIFIER.findall(task.source)))], aliases, cache, jobs, screen)
