@@ -244,6 +244,10 @@ def _operator(op: type[Node]):
                             number)
         node._shapes = _SINGLE_SHAPES.get(array.shape) or _single(array.shape)
         return result
+    # Each operator gets its own copy of the code: the interpreter specializes an attribute
+    # access for one class at a time, so with the code shared, the node's attributes would
+    # miss on every op of another kind (3% of a chain of operators).
+    operator.__code__ = operator.__code__.replace()
     return operator
 
 
