@@ -24,26 +24,34 @@ _FLOAT64 = np.dtype(np.float64)
 
 class AddBackward0(Node):
     backward_on_arrays = True
+    alpha = 1  # (stored on a node only when another: one store fewer per ``a + b``)
 
     @staticmethod
     def forward(ctx, a, b, alpha=1):
-        ctx.alpha = alpha
-        result = a + b * alpha if alpha != 1 else a + b
+        if alpha != 1:
+            ctx.alpha = alpha
+            result = a + b * alpha
+        else:
+            result = a + b
         return result if result.dtype is not _FLOAT64 else promoted(result, a, b)
 
     @staticmethod
     def backward(ctx, grad):
-        scaled = ctx.alpha != 1 and ctx.needs_input_grad[1]
+        scaled = ctx.needs_input_grad[1] and ctx.alpha != 1
         return grad, grad * ctx.alpha if scaled else grad
 
 
 class SubBackward0(Node):
     backward_on_arrays = True
+    alpha = 1  # (as AddBackward0's)
 
     @staticmethod
     def forward(ctx, a, b, alpha=1):
-        ctx.alpha = alpha
-        result = a - b * alpha if alpha != 1 else a - b
+        if alpha != 1:
+            ctx.alpha = alpha
+            result = a - b * alpha
+        else:
+            result = a - b
         return result if result.dtype is not _FLOAT64 else promoted(result, a, b)
 
     @staticmethod
