@@ -291,6 +291,8 @@ def run_op(op: type[Node], first, *others, **options):
     if isinstance(first, _ARRAYS):
         if options:
             return op.forward(NULL_CTX, first, *others, **options)
+        if len(others) == 1:  # (the common form, called without unpacking: two objects fewer)
+            return op.forward(NULL_CTX, first, others[0])
         return op.forward(NULL_CTX, first, *others)  # (no keyword dict to pass on)
     return first._apply(op, *others, **options)
 
