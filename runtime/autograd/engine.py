@@ -11,6 +11,7 @@ frees what it saved once it has run.
 
 from __future__ import annotations
 
+import itertools
 import sys
 
 import numpy as np
@@ -162,32 +163,25 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
                           if not counts[node]])
         node, grads = pop_ready()
         if grads is None:  # nothing flowed here; its inputs still stop waiting for it
-            for child, _ in node.next_functions:
-                if child is not None:
-                    uses = child._uses
-                    if uses != 1:
-                        waiting = get_count(child, uses) - 1
-                        counts[child] = waiting
-                        if waiting:
-                            continue
-                    push_ready((child, pop_pending(child, None)))
-            continue
-        if needed is not None and node not in needed and node not in wanted_nodes:
-            continue  # leads to no wanted edge: neither it nor what it feeds runs
-        array_backward = node._array_backward if plain else None
-        raw = array_backward is not None
-        if raw:  # the common case: an array-safe backward on the arrays
-            # (a lone gradient passed as it is: a call unpacking a list builds two objects)
-            results = (array_backward(node, grads[0]) if len(grads) == 1
-                       else array_backward(node, *grads))
+            raw, results = False, _NOTHING_FLOWED
         else:
-            results = grad = None  # (no stale references: a gradient only `grads` holds is adopted)
-            unpacking.arrays = False  # hooks and other backwards see tensors
-            results = _run_node(node, grads, on_arrays and wrap, create_graph, capture, targets,
-                                needed)
-            unpacking.arrays = on_arrays
-            if results is None:
-                continue
+            if needed is not None and node not in needed and node not in wanted_nodes:
+                continue  # leads to no wanted edge: neither it nor what it feeds runs
+            array_backward = node._array_backward if plain else None
+            raw = array_backward is not None
+            if raw:  # the common case: an array-safe backward on the arrays
+                # (a lone gradient passed as it is: a call unpacking a list builds two objects)
+                results = (array_backward(node, grads[0]) if len(grads) == 1
+                           else array_backward(node, *grads))
+            else:
+                # (no stale references: a gradient only `grads` holds is adopted)
+                results = grad = None
+                unpacking.arrays = False  # hooks and other backwards see tensors
+                results = _run_node(node, grads, on_arrays and wrap, create_graph, capture,
+                                    targets, needed)
+                unpacking.arrays = on_arrays
+                if results is None:
+                    continue
         for (child, output_nr), grad in zip(node.next_functions, results):
             if child is None:
                 continue
@@ -215,7 +209,7 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, capture: dict | No
                 if waiting:
                     continue
             push_ready((child, pop_pending(child, None)))
-        if not retain_graph and node._saved:
+        if not retain_graph and grads is not None and node._saved:
             node._saved = None  # frees what forward saved
     return capture or {}
 
@@ -265,6 +259,8 @@ def _references_when_owned(grads: list) -> int:
 
 _OWNED = _references_when_owned([object()])
 _FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+#: A node's results when no gradient flowed to it: its inputs still stop waiting for it.
+_NOTHING_FLOWED = itertools.repeat(None)
 
 
 def _demoted(result, grads: list):
