@@ -62,16 +62,16 @@ def screened_rules(source: bytes, tree: ast.Module | None, path: str, config: Co
     if not rules:
         return (), (), False
     # With no leaf passed, the text alone triggers the rules (and passed leaves add some).
-    unpassed_rules = triggered_rules(source, codes, config)
-    if not unpassed_rules:  # a file that never mentions torch, say
-        return (), (), True
-    if tree is None or not config.prefilter or 0 < config.max_file_size < len(source) \
+    if tree is None:  # not parsed: it never mentions torch, so only passed leaves can count
+        return ((), (), True) if not triggered_rules(source, codes, config) else None
+    if not config.prefilter or 0 < config.max_file_size < len(source) \
             or _long_boolean_chain(source, tree):
         return None  # what analyze() reports before its screen, it reports itself
     bounds = FeatureBounds(tree, source, path, config)
     upper = tuple(rule.code for rule in rules if rule.features <= bounds.upper)
     if not upper:
         return (), (), False
+    unpassed_rules = triggered_rules(source, codes, config)
     lower = bounds.lower()
     surely = {rule.code for rule in unpassed_rules if rule.features <= lower}
     if surely.issuperset(upper):

@@ -111,20 +111,21 @@ def lint_paths(paths: Sequence[str], config: Config, jobs: int | None = None,
     callers are read from, and its cache."""
     jobs = default_jobs() if jobs is None else max(jobs, 1)
     progress = progress or (lambda done: None)
-    # Files the index's screen ruled out cost less here than sent to a worker.
-    rest = [path for path in paths if not _screened_out(project, path)] if jobs > 1 else []
+    # What the index screened out, or kept the tree and screen of, costs less here than sent
+    # to a worker (which would parse it again); the rest goes to workers if there is enough.
+    rest = [path for path in paths if not _at_hand(project, path)] if jobs > 1 else []
     if len(rest) <= jobs:
         rest = []
     sent = set(rest)
+    here = [path for path in paths if path not in sent]
     results = []
-    work = _Callers.of(project, [path for path in paths if path not in sent], in_process=True)
-    for path in paths:
-        if path not in sent:
-            results += _lint_chunk([path], config, work)
-            progress(len(results))
+    work = _Callers.of(project, here, in_process=True)
+    for path in here:
+        results += _lint_chunk([path], config, work)
+        progress(len(results))
     if rest:
-        if project is not None and any(
-                project.screened.get(os.path.abspath(path), _UNKNOWN).rules for path in rest):
+        if any((screened := _screened(project, path)) is not None and screened.rules
+               for path in rest):
             # A file the index screened in needs libcst (in a warm run the index screens
             # nothing): loaded once here, it is inherited by every worker forked after it.
             cst.parse_module  # an attribute read runs the lazily imported module
@@ -187,13 +188,17 @@ def _lint_in_pool(paths: list[str], config: Config, project: Project | None, job
     return results, lost
 
 
-_UNKNOWN = Screened("", (), (), False)  # what the index did not screen
+def _screened(project: Project | None, path: str) -> Screened | None:
+    """What the project index's screen decided for ``path``, if anything."""
+    return project.screened.get(os.path.abspath(path)) if project is not None else None
 
 
-def _screened_out(project: Project | None, path: str) -> bool:
-    """Whether the project index's screen found that no rule can report in ``path``."""
-    screened = project.screened.get(os.path.abspath(path)) if project is not None else None
-    return screened is not None and not screened.rules
+def _at_hand(project: Project | None, path: str) -> bool:
+    """Whether the index's screen ruled out every rule in ``path``, or kept its tree and
+    screen here (``Project.unsettled``)."""
+    screened = _screened(project, path)
+    return (screened is not None and not screened.rules
+            or project is not None and os.path.abspath(path) in project.unsettled)
 
 
 def _size(path: str) -> int:

@@ -11,9 +11,9 @@ only the changed files, still sees their callers.  A path outside any project is
 (a directory with the files in it).  The cache goes in the first project's root; outside
 a project, only where ``cache_dir`` (or ``cache-dir``) says.  A file that never mentions torch
 is indexed too where it names a function or class defined in one that does (read from their
-text, in the same pass): its calls still decide whether that function runs with gradients.  Each file's facts (facts.py) are read from CPython's
-``ast`` (indexer.py) and cached on disk by content hash (cache.py); the facts of all files
-are joined in callers.py.
+text, in the same pass): its calls still decide whether that function runs with gradients.
+Each file's facts (facts.py) are read from CPython's ``ast`` (indexer.py) and cached on disk
+by content hash (cache.py); the facts of all files are joined in callers.py.
 While it has a linted file's tree, the index also runs the screen on it (``screen``), so that
 the lint parses again no file the screen decides for whatever its callers (``screened``); where
 the index parses in this process, it keeps the tree and screen of a file the screen leaves to

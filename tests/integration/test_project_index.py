@@ -166,6 +166,21 @@ def test_what_a_caller_passes_re_lints_the_unchanged_helper(tmp_path):
     assert ng201() == set()
 
 
+def test_a_helper_without_torch_is_linted_where_a_caller_passes_it_a_leaf(tmp_path):
+    # init.py never mentions torch: its text rules every rule out, unless a caller passes its
+    # functions a leaf (it is indexed because it names model.py's build).
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    (tmp_path / "init.py").write_text(INIT_HELPER.replace("import torch\n", "import model\n")
+                                      + "\n\ndef rebuild():\n    return model.build()\n")
+    caller = tmp_path / "model.py"
+    for argument, expected in (("layer.weight", {("init.py", 5, "NG201")}),
+                               ("torch.empty(2, 2)", set())):
+        caller.write_text(INIT_CALLER.format(argument=argument))
+        for options in ((), ("--jobs", "1"), ("--no-prefilter",)):
+            found = findings(lint(tmp_path, "--select", "NG2", "--no-cache", *options, ".").stdout)
+            assert {(os.path.normpath(p), line, code) for p, line, code in found} == expected
+
+
 def test_damaged_cache_entries_are_ignored(project):
     (project / "c.py").write_text(CALLER_WITH_GRAD)
     expected = lint(project, "--no-cache", ".").stdout
