@@ -24,8 +24,11 @@ from nograd_lint.formats import FORMATS, statistics
 from nograd_lint.project import Project, open_project
 from nograd_lint.rule import Finding
 from nograd_lint.rules import RULES
-from nograd_lint.runner import FileResult, default_jobs, internal_error, lint_paths, unreadable
+from nograd_lint.runner import (
+    FileResult, default_jobs, internal_error, lint_paths, load_analysis, unreadable,
+)
 from nograd_lint.terminal import Progress, colored_text, summary, use_color
+from nograd_lint.workers import Workers
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -158,22 +161,25 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     changed = False
     fixed: int | None = None
-    project = _open_project(args, config, [p for p in paths if os.path.exists(p)],
-                            linted=[] if args.fix or args.diff else discovery.files)
-    progress = Progress(len(discovery.files))
-    try:
-        if args.fix or args.diff:
-            outcomes = []
-            for path in discovery.files:
-                outcomes.append(_fix_file(path, config, args, project))
-                progress.update(len(outcomes))
-            results = [result for result, _, _ in outcomes]
-            changed = any(file_changed for _, file_changed, _ in outcomes)
-            fixed = sum(count for _, _, count in outcomes) if args.fix else None
-        else:
-            results = lint_paths(discovery.files, config, args.jobs, progress.update, project)
-    finally:
-        progress.close()
+    with Workers(args.jobs or default_jobs(), preload=load_analysis) as workers:
+        project = _open_project(args, config, [p for p in paths if os.path.exists(p)],
+                                linted=[] if args.fix or args.diff else discovery.files,
+                                workers=workers)
+        progress = Progress(len(discovery.files))
+        try:
+            if args.fix or args.diff:
+                outcomes = []
+                for path in discovery.files:
+                    outcomes.append(_fix_file(path, config, args, project))
+                    progress.update(len(outcomes))
+                results = [result for result, _, _ in outcomes]
+                changed = any(file_changed for _, file_changed, _ in outcomes)
+                fixed = sum(count for _, _, count in outcomes) if args.fix else None
+            else:
+                results = lint_paths(discovery.files, config, progress=progress.update,
+                                     project=project, workers=workers)
+        finally:
+            progress.close()
     findings = [f for result in results for f in result.findings]
     io_errors = [r.error for r in results if r.error] + discovery.errors
     for result in results:
@@ -216,12 +222,14 @@ def _max_file_size(option: str | None) -> int | None:
 
 
 def _open_project(args: argparse.Namespace, config: Config, paths: Sequence[str],
-                  sources: dict[str, bytes] = {}, linted: Sequence[str] = ()) -> Project:
+                  sources: dict[str, bytes] = {}, linted: Sequence[str] = (),
+                  workers: Workers | None = None) -> Project:
     """The project index around ``paths`` (see nograd_lint/project/), its warnings shown;
     the files it parses of those ``linted`` are screened as it goes (engine.screened_rules)."""
     project = open_project(paths, config, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                            jobs=args.jobs or default_jobs(), sources=sources, linted=linted,
-                           screen=functools.partial(screened_rules, config=config))
+                           screen=functools.partial(screened_rules, config=config),
+                           workers=workers)
     for warning in project.warnings:
         sys.stderr.write(f"nograd-lint: warning: {warning}\n")
     return project

@@ -16,6 +16,7 @@ from nograd_lint.project.cache import Cache
 from nograd_lint.project.results import load_findings, result_key, store_findings
 from nograd_lint.rule import Finding
 from nograd_lint.vocabulary import Grad
+from nograd_lint.workers import Workers
 
 
 @dataclass
@@ -103,13 +104,24 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
+def load_analysis() -> None:
+    """Load libcst, which the analysis of a file the screen does not rule out needs (a worker
+    preloads it: ``Workers.preload``)."""
+    cst.parse_module  # an attribute read runs the lazily imported module
+
+
 def lint_paths(paths: Sequence[str], config: Config, jobs: int | None = None,
                progress: Callable[[int], None] | None = None,
-               project: Project | None = None) -> list[FileResult]:
+               project: Project | None = None, workers: Workers | None = None
+               ) -> list[FileResult]:
     """Lint ``paths`` (files), in parallel when it pays; results sorted by path.  ``progress``
     is told how many files are done, as they finish; ``project``: the index the files'
-    callers are read from, and its cache."""
-    jobs = default_jobs() if jobs is None else max(jobs, 1)
+    callers are read from, and its cache; ``workers``: the run's worker processes, if the
+    index started them (else ``jobs`` of the lint's own)."""
+    if workers is None:
+        with Workers(default_jobs() if jobs is None else max(jobs, 1)) as own:
+            return lint_paths(paths, config, progress=progress, project=project, workers=own)
+    jobs = workers.jobs
     progress = progress or (lambda done: None)
     # What the index screened out, or kept the tree and screen of, costs less here than sent
     # to a worker (which would parse it again); the rest goes to workers if there is enough.
@@ -124,24 +136,29 @@ def lint_paths(paths: Sequence[str], config: Config, jobs: int | None = None,
         results += _lint_chunk([path], config, work)
         progress(len(results))
     if rest:
-        if any((screened := _screened(project, path)) is not None and screened.rules
-               for path in rest):
+        if not workers.started and any(
+                (screened := _screened(project, path)) is not None and screened.rules
+                for path in rest):
             # A file the index screened in needs libcst (in a warm run the index screens
             # nothing): loaded once here, it is inherited by every worker forked after it.
-            cst.parse_module  # an attribute read runs the lazily imported module
+            # (Workers the index started preloaded it.)
+            load_analysis()
         # Big files first so that no worker is left with a large file at the end.
         ordered = sorted(rest, key=_size, reverse=True)
         chunk = max(1, min(32, len(ordered) // (jobs * 8)))
         done_here = len(results)
-        pooled, lost = _lint_in_pool(ordered, config, project, jobs, chunk, in_flight=2 * jobs,
+        pooled, lost = _lint_in_pool(ordered, config, project, workers, chunk,
+                                     in_flight=2 * jobs,
                                      progress=lambda done: progress(done_here + done))
         results += pooled
         if lost:
             # A worker died holding these files (killed, out of memory, a crash in the native
             # parser).  Each is linted again alone in a fresh worker: a file that kills it again
             # is named, and the others still get their findings.
-            retried, crashed = _lint_in_pool(lost, config, project, 1, 1, in_flight=1,
-                                             progress=lambda done: progress(len(results) + done))
+            with Workers(1) as alone:
+                retried, crashed = _lint_in_pool(
+                    lost, config, project, alone, 1, in_flight=1,
+                    progress=lambda done: progress(len(results) + done))
             results += retried
             results += [FileResult(path, error=f"{path}: not linted: the worker process linting "
                                    "it crashed", analysed=False) for path in crashed]
@@ -149,15 +166,15 @@ def lint_paths(paths: Sequence[str], config: Config, jobs: int | None = None,
     return results
 
 
-def _lint_in_pool(paths: list[str], config: Config, project: Project | None, jobs: int,
+def _lint_in_pool(paths: list[str], config: Config, project: Project | None, workers: Workers,
                   chunk: int, *, in_flight: int,
                   progress: Callable[[int], None]) -> tuple[list[FileResult], list[str]]:
-    """Lint ``paths`` in ``jobs`` worker processes, ``chunk`` files per task, at most
-    ``in_flight`` tasks handed out at a time.  Returns the results and the files of the tasks
-    that were out when a worker died (a dead worker breaks the whole pool); the tasks not yet
-    handed out then go to a fresh pool."""
+    """Lint ``paths`` in the ``workers``, ``chunk`` files per task, at most ``in_flight``
+    tasks handed out at a time.  Returns the results and the files of the tasks that were out
+    when a worker died (a dead worker breaks the whole pool); the tasks not yet handed out
+    then go to fresh workers."""
     # Imported here: one file or --jobs 1 needs no processes, and start-up counts.
-    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, Future, wait
     from concurrent.futures.process import BrokenProcessPool
 
     pending = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
@@ -165,26 +182,27 @@ def _lint_in_pool(paths: list[str], config: Config, project: Project | None, job
     results: list[FileResult] = []
     lost: list[str] = []
     while pending:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            out: dict[Future, list[str]] = {}
-            try:
-                while pending or out:
-                    while pending and len(out) < in_flight:
-                        future = pool.submit(_lint_chunk, pending[-1], config,
-                                             _Callers.of(project, pending[-1]))
-                        out[future] = pending.pop()  # only once submitted: a broken pool refuses
-                    done, _ = wait(out, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        results += future.result()
-                        del out[future]
-                    progress(len(results))
-            except BrokenProcessPool:
-                wait(out)
-                for future, task in out.items():
-                    if future.exception() is None:
-                        results += future.result()
-                    else:
-                        lost += task
+        pool = workers.pool()
+        out: dict[Future, list[str]] = {}
+        try:
+            while pending or out:
+                while pending and len(out) < in_flight:
+                    future = pool.submit(_lint_chunk, pending[-1], config,
+                                         _Callers.of(project, pending[-1]))
+                    out[future] = pending.pop()  # only once submitted: a broken pool refuses
+                done, _ = wait(out, return_when=FIRST_COMPLETED)
+                for future in done:
+                    results += future.result()
+                    del out[future]
+                progress(len(results))
+        except BrokenProcessPool:
+            wait(out)
+            for future, task in out.items():
+                if future.exception() is None:
+                    results += future.result()
+                else:
+                    lost += task
+            workers.close()
     return results, lost
 
 

@@ -37,6 +37,7 @@ from nograd_lint.project.callers import CallerIndex
 from nograd_lint.project.facts import ModuleFacts
 from nograd_lint.project.indexer import index_module
 from nograd_lint.vocabulary import Callers
+from nograd_lint.workers import Workers
 
 __all__ = ["ModuleFacts", "Project", "Screen", "Screened", "Unsettled", "content_digest",
            "open_project", "project_root"]
@@ -145,11 +146,14 @@ class _Task(NamedTuple):
 
 def open_project(paths: Sequence[str], config: Config, *, cache_dir: str | None = None,
                  use_cache: bool = True, jobs: int = 1, sources: Mapping[str, bytes] = {},
-                 linted: Sequence[str] = (), screen: Screen | None = None) -> Project:
+                 linted: Sequence[str] = (), screen: Screen | None = None,
+                 workers: Workers | None = None) -> Project:
     """Index the projects ``paths`` (files and directories being linted) live in.
     ``sources`` replaces the text of files that are not read from disk (standard input).
     ``screen`` is run on each of the ``linted`` files the index parses, under the path it is
-    linted as, so that the lint need not parse again a file it decides for."""
+    linted as, so that the lint need not parse again a file it decides for.  ``workers``: the
+    run's worker processes (else ``jobs`` of the index's own), told to preload the lint when
+    the screen leaves it more files than there are workers."""
     files, projects = _project_files(paths, config, sources)
     cache, warnings = None, []
     directory = cache_dir or config.cache_dir or (
@@ -178,9 +182,13 @@ def open_project(paths: Sequence[str], config: Config, *, cache_dir: str | None 
     # would find in them, so that all files are indexed in one pass.
     defined = {function or klass for task in with_torch
                for function, klass in _DEFINED.findall(task.source)} if without_torch else set()
-    modules, screened, unsettled = _index([*with_torch, *(
-        task._replace(linted_as=None) for task in without_torch
-        if not defined.isdisjoint(_IDENTIFIER.findall(task.source)))], aliases, cache, jobs, screen)
+    tasks = [*with_torch, *(task._replace(linted_as=None) for task in without_torch
+                            if not defined.isdisjoint(_IDENTIFIER.findall(task.source)))]
+    if workers is not None:
+        modules, screened, unsettled = _index(tasks, aliases, cache, workers, screen)
+    else:
+        with Workers(jobs) as own:
+            modules, screened, unsettled = _index(tasks, aliases, cache, own, screen)
     for task in without_torch:  # the text decides for them, unless a caller passes a leaf
         decided = screen(task.source, None, task.linted_as) if task.linted_as else None
         if type(decided) is tuple:
@@ -225,8 +233,8 @@ def content_digest(source: bytes) -> str:
     return digest((source,))
 
 
-def _index(tasks: list[_Task], aliases: tuple[str, ...], cache: Cache | None, jobs: int,
-           screen: Screen | None) -> tuple[dict[str, ModuleFacts | None], dict[str, Screened],
+def _index(tasks: list[_Task], aliases: tuple[str, ...], cache: Cache | None,
+           workers: Workers, screen: Screen | None) -> tuple[dict[str, ModuleFacts | None], dict[str, Screened],
                                            dict[str, Unsettled]]:
     """Each file's facts: from the cache where its content was seen before, else parsed (in
     worker processes when there are many); what the screen decided of those parsed; and, when
@@ -244,34 +252,53 @@ def _index(tasks: list[_Task], aliases: tuple[str, ...], cache: Cache | None, jo
         else:
             missing.append((task, key))
     batches = [missing]
-    if jobs > 1 and len(missing) >= _POOL_THRESHOLD:
+    if workers.jobs > 1 and len(missing) >= _POOL_THRESHOLD:
         # Dealt out largest first, so that the batches cost about the same and no worker
         # is left alone with a batch of large files at the end.
         missing.sort(key=lambda item: len(item[0].source), reverse=True)
-        count = jobs * 4
+        count = workers.jobs * 4
         batches = [missing[i::count] for i in range(count)]
-    for batch, results in zip(batches, _map(batches, aliases, screen, jobs)):
-        for (task, key), (plain, decided, kept) in zip(batch, results):
+    left_to_lint = 0
+    for batch, results in zip(batches, _map(batches, aliases, screen, workers)):
+        for (task, key), (plain, decided, kept) in zip(batch, results or ()):
             if cache is not None:
                 cache.store("index", key, plain)
             found[task.path] = _from_plain(plain)
             if decided is not None:
                 screened[os.path.abspath(task.path)] = Screened(content_digest(task.source),
                                                                 *decided)
+                left_to_lint += bool(decided[0])
             elif kept is not None:
                 unsettled[os.path.abspath(task.path)] = Unsettled(content_digest(task.source),
                                                                   *kept)
+            else:
+                left_to_lint += task.linted_as is not None
+    if left_to_lint > workers.jobs:  # what the lint sends to workers (runner.lint_paths)
+        workers.preload()
     return found, screened, unsettled
 
 
-def _map(batches: list, aliases: tuple[str, ...], screen: Screen | None, jobs: int):
+def _map(batches: list, aliases: tuple[str, ...], screen: Screen | None, workers: Workers
+         ) -> list[list | None]:
+    """``_index_batch`` of each batch; None for a batch a worker died on."""
     if len(batches) == 1:
         return [_index_batch(batches[0], aliases, screen, keep=_UNSETTLED_BYTES)]
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(_index_batch, batches, [aliases] * len(batches),
-                             [screen] * len(batches)))
+    pool = workers.pool()
+    futures = [pool.submit(_index_batch, batch, aliases, screen) for batch in batches]
+    results: list[list | None] = []
+    for future in futures:
+        try:
+            results.append(future.result())
+        except BrokenProcessPool:
+            # A worker died (a crash in the native parser, out of memory): its batch and those
+            # not done go unindexed, and the lint, which isolates the file that kills a
+            # worker, names it.
+            results.append(None)
+    if None in results:
+        workers.close()
+    return results
 
 
 def _index_batch(batch: list[tuple[_Task, str]], aliases: tuple[str, ...],

@@ -24,6 +24,7 @@ TRIGGER = "import torch\nfrom torch.autograd import Variable\nx = Variable(torch
 TIMEOUT = 180
 
 SHIM = textwrap.dedent('''\
+    import ast
     import os
 
     import libcst
@@ -45,6 +46,17 @@ SHIM = textwrap.dedent('''\
 
 
     libcst.parse_module = parse_module
+    _ast_parse = ast.parse
+
+
+    def ast_parse(source, *args, **kwargs):
+        text = source if isinstance(source, str) else source.decode("latin-1")
+        if "CRASH_THE_AST_PARSER" in text:
+            os._exit(70)
+        return _ast_parse(source, *args, **kwargs)
+
+
+    ast.parse = ast_parse
 ''')
 
 
@@ -108,8 +120,9 @@ def test_parallel_output_is_byte_identical_to_serial(corpus):
 
 
 def _project(root: Path, healthy: int, **special: str) -> Path:
+    width = max(2, len(str(healthy - 1)))
     for index in range(healthy):
-        (root / f"healthy{index:02d}.py").write_text(TRIGGER)
+        (root / f"healthy{index:0{width}d}.py").write_text(TRIGGER)
     for name, marker in special.items():
         (root / name).write_text(f"{TRIGGER}# {marker}\n")
     return root
@@ -141,6 +154,17 @@ def test_a_worker_that_died_once_costs_no_findings(tmp_path, shim):
     assert done.stderr == ""
     assert done.stdout == run("--jobs", "1", ".", cwd=tmp_path).stdout
     assert "./flaky.py" in _linted(done.stdout)
+
+
+def test_a_worker_dying_while_indexing_costs_only_its_file(tmp_path, shim):
+    # From 100 files the index parses in worker processes, which the lint then reuses: one
+    # dying there leaves its batch unindexed, and the lint, in fresh workers, names the file.
+    _project(tmp_path, 119, **{"crash_index.py": "CRASH_THE_AST_PARSER"})
+    done = run("--jobs", "2", ".", cwd=tmp_path, shim=shim)
+    assert done.returncode == 1
+    assert _linted(done.stdout) == {f"./healthy{i:03d}.py" for i in range(119)}
+    assert done.stderr == ("nograd-lint: error: ./crash_index.py: not linted: the worker "
+                           "process linting it crashed\n")
 
 
 def test_nothing_linted_because_every_worker_crashed_exits_2(tmp_path, shim):
