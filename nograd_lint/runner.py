@@ -4,7 +4,7 @@ callers, files linted in parallel worker processes when it pays, results in a st
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -130,12 +130,19 @@ def lint_paths(paths: Sequence[str], config: Config, jobs: int | None = None,
         rest = []
     sent = set(rest)
     here = [path for path in paths if path not in sent]
-    results = []
-    work = _Callers.of(project, here, in_process=True)
-    for path in here:
-        results += _lint_chunk([path], config, work)
-        progress(len(results))
-    if rest:
+    results: list[FileResult] = []
+
+    def lint_here() -> Iterator[None]:  # a file a step
+        work = _Callers.of(project, here, in_process=True)
+        for path in here:
+            results.extend(_lint_chunk([path], config, work))
+            progress(len(results))
+            yield
+
+    if not rest:
+        for _ in lint_here():
+            pass
+    else:
         if not workers.started and any(
                 (screened := _screened(project, path)) is not None and screened.rules
                 for path in rest):
@@ -146,10 +153,10 @@ def lint_paths(paths: Sequence[str], config: Config, jobs: int | None = None,
         # Big files first so that no worker is left with a large file at the end.
         ordered = sorted(rest, key=_size, reverse=True)
         chunk = max(1, min(32, len(ordered) // (jobs * 8)))
-        done_here = len(results)
+        # The files kept here are linted while the workers lint.
         pooled, lost = _lint_in_pool(ordered, config, project, workers, chunk,
-                                     in_flight=2 * jobs,
-                                     progress=lambda done: progress(done_here + done))
+                                     in_flight=2 * jobs, meanwhile=lint_here(),
+                                     progress=lambda done: progress(len(results) + done))
         results += pooled
         if lost:
             # A worker died holding these files (killed, out of memory, a crash in the native
@@ -167,12 +174,13 @@ def lint_paths(paths: Sequence[str], config: Config, jobs: int | None = None,
 
 
 def _lint_in_pool(paths: list[str], config: Config, project: Project | None, workers: Workers,
-                  chunk: int, *, in_flight: int,
-                  progress: Callable[[int], None]) -> tuple[list[FileResult], list[str]]:
+                  chunk: int, *, in_flight: int, progress: Callable[[int], None],
+                  meanwhile: Iterator[None] = iter(())) -> tuple[list[FileResult], list[str]]:
     """Lint ``paths`` in the ``workers``, ``chunk`` files per task, at most ``in_flight``
-    tasks handed out at a time.  Returns the results and the files of the tasks that were out
-    when a worker died (a dead worker breaks the whole pool); the tasks not yet handed out
-    then go to fresh workers."""
+    tasks handed out at a time, taking steps of the parent's own work, ``meanwhile``, while
+    none is done (all of it by the end).  Returns
+    the results and the files of the tasks that were out when a worker died (a dead worker
+    breaks the whole pool); the tasks not yet handed out then go to fresh workers."""
     # Imported here: one file or --jobs 1 needs no processes, and start-up counts.
     from concurrent.futures import FIRST_COMPLETED, Future, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -190,7 +198,9 @@ def _lint_in_pool(paths: list[str], config: Config, project: Project | None, wor
                     future = pool.submit(_lint_chunk, pending[-1], config,
                                          _Callers.of(project, pending[-1]))
                     out[future] = pending.pop()  # only once submitted: a broken pool refuses
-                done, _ = wait(out, return_when=FIRST_COMPLETED)
+                done, _ = wait(out, timeout=0, return_when=FIRST_COMPLETED)
+                if not done and next(meanwhile, _FINISHED) is _FINISHED:
+                    done, _ = wait(out, return_when=FIRST_COMPLETED)
                 for future in done:
                     results += future.result()
                     del out[future]
@@ -203,7 +213,12 @@ def _lint_in_pool(paths: list[str], config: Config, project: Project | None, wor
                 else:
                     lost += task
             workers.close()
+    for _ in meanwhile:
+        pass
     return results, lost
+
+
+_FINISHED = object()
 
 
 def _screened(project: Project | None, path: str) -> Screened | None:

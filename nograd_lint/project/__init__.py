@@ -44,12 +44,13 @@ __all__ = ["ModuleFacts", "Project", "Screen", "Screened", "Unsettled", "content
 
 _MARKERS = ("pyproject.toml", "setup.cfg", ".git")
 # Identifiers, non-ASCII ones whole (their UTF-8 bytes), and the names ``def``/``class``
-# statements define (also in strings and comments, so a superset).
+# statements define (also in strings, comments and after other letters, so a superset; two
+# patterns with a literal start, which the regular expression engine searches for fast).
 _NAME = rb"[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*"
 _GAP = rb"(?:[ \t\f]|\\\r?\n)"
 _IDENTIFIER = re.compile(_NAME)
-_DEFINED = re.compile(rb"\b(?:def%s+(%s)%s*[(\[]|class%s+(%s)%s*[(\[:])" % (
-    _GAP, _NAME, _GAP, _GAP, _NAME, _GAP))
+_DEFINED = (re.compile(rb"def%s+(%s)%s*[(\[]" % (_GAP, _NAME, _GAP)),
+            re.compile(rb"class%s+(%s)%s*[(\[:]" % (_GAP, _NAME, _GAP)))
 #: From this many files to parse, worker processes index them: forked, they cost about as
 #: much CPU time as they save (bench/index_speed.py), and the wall time is shared out.
 _POOL_THRESHOLD = 100
@@ -180,8 +181,8 @@ def open_project(paths: Sequence[str], config: Config, *, cache_dir: str | None 
     # does: it must name one.  (No rule reports in it either: the text filter needs torch.)
     # What the files with torch define is read from their text, a superset of what the index
     # would find in them, so that all files are indexed in one pass.
-    defined = {function or klass for task in with_torch
-               for function, klass in _DEFINED.findall(task.source)} if without_torch else set()
+    defined = {name for task in with_torch for pattern in _DEFINED
+               for name in pattern.findall(task.source)} if without_torch else set()
     tasks = [*with_torch, *(task._replace(linted_as=None) for task in without_torch
                             if not defined.isdisjoint(_IDENTIFIER.findall(task.source)))]
     if workers is not None:

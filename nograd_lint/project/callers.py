@@ -90,6 +90,7 @@ class CallerIndex:
                                    if d.kind != "class")
             self._classes.update((f"{module.name}.{c.name}", c.bases) for c in module.classes)
         self._resolved: dict[tuple[str, str, bool], str | None] = {}
+        self._exports: dict[str, dict[str, str]] = {}  # module -> its ``exports``, as a dict
         self._ancestry: dict[str, set[str]] = {}
         self._sites: dict[str, list[_Site]] = {}
         self._escapes: dict[str, set[str]] = {}  # function -> modules it escapes in
@@ -178,7 +179,10 @@ class CallerIndex:
         if candidate in (self._classes if classes else self._functions):
             return candidate
         facts = self.modules[module]
-        exported = dict(facts.exports).get(rest[0])
+        exports = self._exports.get(module)
+        if exports is None:
+            self._exports[module] = exports = dict(facts.exports)
+        exported = exports.get(rest[0])
         if exported is not None:
             return self.resolve(".".join([exported, *rest[1:]]), module, hops + 1, classes)
         for star in facts.star_imports:
