@@ -9,6 +9,8 @@ Each of these is a fresh process (start-up included), round-robin, medians of ``
   index     only the project index, empty cache (nograd_lint.project.open_project)
   warm      nograd-lint again, the cache left by a cold run (nothing changed)
   no-cache  nograd-lint --no-cache: the linter as it ran before it had a cache
+  no-index  the same with an empty project index: each file linted alone, with no callers
+            from other files, as before the index (its parse and screen then in the lint)
   parse     ast.parse of every file that mentions torch, alone: the part of the index the
             screen needs anyway (it screens the trees the index parses, so a run parses each
             file once)
@@ -16,8 +18,9 @@ Each of these is a fresh process (start-up included), round-robin, medians of ``
 Prints wall-clock seconds, CPU seconds (user + system of the process and its workers: steady
 on a loaded machine, where wall time is not), peak memory (the largest resident set of any
 process of the run), and the ratios index / cold and warm / cold, by wall and by CPU, the
-parse alone against a cold run (the floor of any index that parses every file), and what the
-index costs beyond that shared parse, (index - parse) / cold, the share its target bounds.
+parse alone against a cold run (the floor of any index that parses every file), what the
+index costs beyond that shared parse, (index - parse) / cold, and what it costs a run,
+(no-cache - no-index) / no-cache: the share of a cold run its target bounds.
 ``--generate N`` writes a project of N modules (packages of 50 modules that import each
 other, call each other's helpers under ``no_grad`` or not, define models) into a temporary
 directory and measures it instead.  ``--index-only`` measures only the index, with an empty
@@ -60,6 +63,17 @@ gc.set_threshold(10_000, 50, 100)
 path, cache, jobs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 project = open_project([path], load_config(path), cache_dir=cache, jobs=jobs)
 print(len(project.roots), "modules", file=sys.stderr)
+"""
+
+# The command line with an index of nothing: no file has callers elsewhere, the lint parses
+# and screens every file itself.
+_WITHOUT_INDEX = """
+import sys
+import nograd_lint.cli as cli
+from nograd_lint.project import Project
+from nograd_lint.project.callers import CallerIndex
+cli.open_project = lambda *args, **kwargs: Project(CallerIndex(()), {})
+sys.exit(cli.main(sys.argv[1:]))
 """
 
 _PARSE_ONLY = """
@@ -184,18 +198,20 @@ def index_only(directory: Path, scratch: Path, repeat: int, jobs: int) -> None:
 
 
 def run(directory: Path, scratch: Path, repeat: int, jobs: int) -> None:
-    lint = [sys.executable, "-m", "nograd_lint", "--exit-zero", "--format", "json",
-            "--jobs", str(jobs)]
+    options = ["--exit-zero", "--format", "json", "--jobs", str(jobs)]
+    lint = [sys.executable, "-m", "nograd_lint", *options]
     warm_cache = scratch / "warm"
     measure([*lint, "--cache-dir", str(warm_cache), str(directory)])  # fills the warm cache
     runs: dict[str, list[tuple[float, float, int]]] = {
-        "cold": [], "index": [], "warm": [], "no-cache": [], "parse": []}
+        "cold": [], "index": [], "warm": [], "no-cache": [], "no-index": [], "parse": []}
     for attempt in range(repeat):  # round-robin: drift in machine load hits all alike
         cold_cache, index_cache = scratch / f"cold{attempt}", scratch / f"index{attempt}"
         runs["cold"].append(measure([*lint, "--cache-dir", str(cold_cache), str(directory)]))
         runs["index"].append(measure(index_command(directory, index_cache, jobs)))
         runs["warm"].append(measure([*lint, "--cache-dir", str(warm_cache), str(directory)]))
         runs["no-cache"].append(measure([*lint, "--no-cache", str(directory)]))
+        runs["no-index"].append(measure([sys.executable, "-c", _WITHOUT_INDEX, *options,
+                                         "--no-cache", str(directory)]))
         runs["parse"].append(measure([sys.executable, "-c", _PARSE_ONLY, str(directory)]))
     same = subprocess.run([*lint, "--cache-dir", str(warm_cache), str(directory)],
                           capture_output=True, text=True, cwd=ROOT).stdout
@@ -210,8 +226,10 @@ def run(directory: Path, scratch: Path, repeat: int, jobs: int) -> None:
     parse_share = medians["parse"][1] / medians["cold"][1]
     print(f"parse alone / cold: {parse_share:.0%} CPU (the floor of any index that parses)")
     beyond = (medians["index"][1] - medians["parse"][1]) / medians["cold"][1]
-    print(f"index beyond the parse it shares with the screen / cold: {beyond:.0%} CPU "
-          "(target <= 25%)")
+    print(f"index beyond the parse it shares with the screen / cold: {beyond:.0%} CPU")
+    wall, cpu = (1 - medians["no-index"][i] / medians["no-cache"][i] for i in (0, 1))
+    print(f"what the index costs a run, (no-cache - no-index) / no-cache: {cpu:.0%} CPU, "
+          f"{wall:.0%} wall (target <= 25%)")
     print("warm-cache findings identical to --no-cache:",
           json.loads(same) == json.loads(fresh))
 

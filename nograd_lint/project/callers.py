@@ -91,6 +91,7 @@ class CallerIndex:
             self._classes.update((f"{module.name}.{c.name}", c.bases) for c in module.classes)
         self._resolved: dict[tuple[str, str, bool], str | None] = {}
         self._exports: dict[str, dict[str, str]] = {}  # module -> its ``exports``, as a dict
+        self._outside: dict[str, Callers] = {}  # module -> outside_callers(module)
         self._ancestry: dict[str, set[str]] = {}
         self._sites: dict[str, list[_Site]] = {}
         self._escapes: dict[str, set[str]] = {}  # function -> modules it escapes in
@@ -290,7 +291,13 @@ class CallerIndex:
         """For each module-level function and method of ``module`` (by qualified name) that is
         called or referenced where the module cannot see it (in other modules, or by method
         name): the grad mode of those call sites; and the parameters they bind to leaves (see
-        Callers)."""
+        Callers; one object per module, not to be changed)."""
+        known = self._outside.get(module)
+        if known is None:
+            self._outside[module] = known = self._outside_callers(module)
+        return known
+
+    def _outside_callers(self, module: str) -> Callers:
         facts = self.modules.get(module)
         if facts is None:
             return Callers()
