@@ -11,7 +11,9 @@ only the changed files, still sees their callers.  A path outside any project is
 (a directory with the files in it).  The cache goes in the first project's root; outside
 a project, only where ``cache_dir`` (or ``cache-dir``) says.  A file that never mentions torch
 is indexed too where it names a function or class defined in one that does (read from their
-text, in the same pass): its calls still decide whether that function runs with gradients.
+text, in the same pass): its calls still decide whether that function runs with gradients;
+and where an indexed file imports from it or calls into it (after that pass, from the facts):
+what the callers pass its functions decides whether a rule reports in it.
 Each file's facts (facts.py) are read from CPython's ``ast`` (indexer.py) and cached on disk
 by content hash (cache.py); the facts of all files are joined in callers.py.
 While it has a linted file's tree, the index also runs the screen on it (``screen``), so that
@@ -25,7 +27,7 @@ from __future__ import annotations
 import ast
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Optional, Union
 
@@ -190,6 +192,9 @@ def open_project(paths: Sequence[str], config: Config, *, cache_dir: str | None 
     else:
         with Workers(jobs) as own:
             modules, screened, unsettled = _index(tasks, aliases, cache, own, screen)
+    indexed = {task.path for task in tasks}
+    _index_called([task._replace(linted_as=None) for task in without_torch
+                   if task.path not in indexed], modules, aliases, cache)
     for task in without_torch:  # the text decides for them, unless a caller passes a leaf
         decided = screen(task.source, None, task.linted_as) if task.linted_as else None
         if type(decided) is tuple:
@@ -201,6 +206,34 @@ def open_project(paths: Sequence[str], config: Config, *, cache_dir: str | None 
         decided.if_no_leaf_passed and path in names
         and index.outside_callers(names[path]).parameters)}
     return Project(index, names, cache, warnings, screened, unsettled)
+
+
+def _index_called(rest: list[_Task], modules: dict[str, ModuleFacts | None],
+                  aliases: tuple[str, ...], cache: Cache | None) -> None:
+    """Add to ``modules`` the facts of the files of ``rest`` (without torch, not indexed) that
+    an indexed module imports from or calls into, which their text cannot tell: a caller names
+    the module (a component of a name it imports or calls is the module's last name).  Few
+    such files: indexed here, until no more are named."""
+    referenced: set[str] = set()
+    new: Iterable[ModuleFacts | None] = modules.values()
+    while rest:
+        for facts in new:
+            if facts is not None:
+                referenced.update(*(target.split(".") for target in _targets(facts)))
+        found = [task for task in rest if task.module.rpartition(".")[2] in referenced]
+        if not found:
+            return
+        rest = [task for task in rest if task not in found]
+        more, _, _ = _index(found, aliases, cache, Workers(1), None)
+        modules.update(more)
+        new = more.values()
+
+
+def _targets(facts: ModuleFacts) -> Iterator[str]:
+    """The qualified names a module imports and calls (``pkg.helpers.init_``)."""
+    yield from (target for _, target in facts.exports)
+    yield from (call.callee for call in facts.calls)
+    yield from facts.star_imports
 
 
 def _project_files(paths: Sequence[str], config: Config, sources: Mapping[str, bytes]

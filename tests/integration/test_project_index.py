@@ -181,6 +181,24 @@ def test_a_helper_without_torch_is_linted_where_a_caller_passes_it_a_leaf(tmp_pa
             assert {(os.path.normpath(p), line, code) for p, line, code in found} == expected
 
 
+def test_a_helper_without_torch_that_names_no_caller_is_indexed_for_its_callers(tmp_path):
+    # helpers/init.py names nothing the files with torch define: it is indexed because
+    # model.py imports from it, and what model.py passes its fill_ is then known.
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    (tmp_path / "helpers").mkdir()
+    (tmp_path / "helpers" / "__init__.py").write_text("")
+    (tmp_path / "helpers" / "init.py").write_text(INIT_HELPER.replace("import torch\n", ""))
+    caller = tmp_path / "model.py"
+    for argument, expected in (("layer.weight", {("helpers/init.py", 4, "NG201")}),
+                               ("torch.empty(2, 2)", set())):
+        caller.write_text(INIT_CALLER.format(argument=argument).replace(
+            "from init import", "from helpers.init import"))
+        for options in ((), ("--jobs", "1"), ("--no-prefilter",)):
+            found = findings(lint(tmp_path, "--select", "NG2", "--no-cache", *options, ".").stdout)
+            assert {(os.path.normpath(p), line, code) for p, line, code in found} == {
+                (os.path.normpath(p), line, code) for p, line, code in expected}
+
+
 def test_damaged_cache_entries_are_ignored(project):
     (project / "c.py").write_text(CALLER_WITH_GRAD)
     expected = lint(project, "--no-cache", ".").stdout
