@@ -22,8 +22,8 @@ from nograd_lint.positions import Anchor, locate, statement_anchors
 from nograd_lint.project import Screened, Unsettled
 from nograd_lint.rule import Finding, Rule
 from nograd_lint.rules import PARSE_ERROR, RULES
-from nograd_lint.screen import ANY_CALLERS, FeatureBounds, features
-from nograd_lint.text_filter import triggered_rules
+from nograd_lint.screen import FeatureBounds, features
+from nograd_lint.text_filter import trigger_bounds, triggered_rules
 from nograd_lint.tree import parse_module
 from nograd_lint.vocabulary import Grad
 from nograd_lint.walker import Walker
@@ -58,12 +58,12 @@ def screened_rules(source: bytes, tree: ast.Module | None, path: str, config: Co
     is no tree.  The project index asks while it parses the files being linted, so that the
     lint parses and screens none of them again (screen.FeatureBounds)."""
     codes = config.enabled_codes(RULES, path)
-    rules = triggered_rules(source, codes, config, ANY_CALLERS)
+    # With no leaf passed, the text alone triggers the rules (and passed leaves add some).
+    rules, unpassed_rules = trigger_bounds(source, codes, config)
     if not rules:
         return (), (), False
-    # With no leaf passed, the text alone triggers the rules (and passed leaves add some).
     if tree is None:  # not parsed: it never mentions torch, so only passed leaves can count
-        return ((), (), True) if not triggered_rules(source, codes, config) else None
+        return ((), (), True) if not unpassed_rules else None
     if not config.prefilter or 0 < config.max_file_size < len(source) \
             or _long_boolean_chain(source, tree):
         return None  # what analyze() reports before its screen, it reports itself
@@ -71,7 +71,6 @@ def screened_rules(source: bytes, tree: ast.Module | None, path: str, config: Co
     upper = tuple(rule.code for rule in rules if rule.features <= bounds.upper)
     if not upper:
         return (), (), False
-    unpassed_rules = triggered_rules(source, codes, config)
     lower = bounds.lower()
     surely = {rule.code for rule in unpassed_rules if rule.features <= lower}
     if surely.issuperset(upper):

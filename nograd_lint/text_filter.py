@@ -59,11 +59,24 @@ def triggered_rules(source: str | bytes, codes: frozenset[str], config: Config,
     """The enabled rules whose trigger strings occur in ``source``: the sound pre-filter.
     Leaves that callers in other files pass in (``Callers.parameters``) are leaf evidence
     the text need not show, nor torch."""
+    if bound_parameters(callers):
+        return trigger_bounds(source, codes, config)[0]
     if not config.prefilter:
         return [RULES[code] for code in sorted(codes)]
     markers, rules = _triggers(codes, config, isinstance(source, bytes))
-    passed = bool(bound_parameters(callers))
-    if not passed and not any(marker in source for marker in markers):
+    if not any(marker in source for marker in markers):
         return []
-    return [rule for rule, triggers in rules if any(t.found_in(source) for t in triggers)
-            or passed and rule.triggers == LEAF_EVIDENCE]
+    return [rule for rule, triggers in rules if any(t.found_in(source) for t in triggers)]
+
+
+def trigger_bounds(source: str | bytes, codes: frozenset[str], config: Config
+                   ) -> tuple[list[type[Rule]], list[type[Rule]]]:
+    """``triggered_rules`` under callers that pass leaves (the most rules) and under callers
+    that pass none (the fewest), from one search of the text."""
+    if not config.prefilter:
+        every = [RULES[code] for code in sorted(codes)]
+        return every, every
+    markers, rules = _triggers(codes, config, isinstance(source, bytes))
+    found = [rule for rule, triggers in rules if any(t.found_in(source) for t in triggers)]
+    passed = [rule for rule, _ in rules if rule in found or rule.triggers == LEAF_EVIDENCE]
+    return passed, found if any(marker in source for marker in markers) else []

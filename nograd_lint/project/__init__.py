@@ -25,6 +25,7 @@ its callers (``unsettled``), which the lint settles once it knows them.
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -264,7 +265,8 @@ def _project_files(paths: Sequence[str], config: Config, sources: Mapping[str, b
 
 
 def content_digest(source: bytes) -> str:
-    return digest((source,))
+    """What tells, within a run, whether a file changed since the index read it."""
+    return hashlib.sha256(source).hexdigest()
 
 
 def _index(tasks: list[_Task], aliases: tuple[str, ...], cache: Cache | None,
@@ -278,8 +280,9 @@ def _index(tasks: list[_Task], aliases: tuple[str, ...], cache: Cache | None,
     unsettled: dict[str, Unsettled] = {}
     missing = []
     for task in tasks:
-        key = digest((repr(aliases), task.module, str(task.package), task.source))
-        plain = cache.load("index", key) if cache is not None else None
+        key = digest((repr(aliases), task.module, str(task.package), task.source)) \
+            if cache is not None else None
+        plain = cache.load("index", key) if key is not None else None
         facts = _from_plain(plain)
         if facts is not None or plain == ():  # () records a file that does not parse
             found[task.path] = facts
