@@ -61,12 +61,9 @@ def triggered_rules(source: str | bytes, codes: frozenset[str], config: Config,
     the text need not show, nor torch."""
     if bound_parameters(callers):
         return trigger_bounds(source, codes, config)[0]
-    if not config.prefilter:
-        return [RULES[code] for code in sorted(codes)]
-    markers, rules = _triggers(codes, config, isinstance(source, bytes))
-    if not any(marker in source for marker in markers):
-        return []
-    return [rule for rule, triggers in rules if any(t.found_in(source) for t in triggers)]
+    if config.prefilter and not _mentions_torch(source, codes, config):
+        return []  # the common case for a file without torch: no trigger searched
+    return trigger_bounds(source, codes, config)[1]
 
 
 def trigger_bounds(source: str | bytes, codes: frozenset[str], config: Config
@@ -76,7 +73,12 @@ def trigger_bounds(source: str | bytes, codes: frozenset[str], config: Config
     if not config.prefilter:
         every = [RULES[code] for code in sorted(codes)]
         return every, every
-    markers, rules = _triggers(codes, config, isinstance(source, bytes))
+    _, rules = _triggers(codes, config, isinstance(source, bytes))
     found = [rule for rule, triggers in rules if any(t.found_in(source) for t in triggers)]
     passed = [rule for rule, _ in rules if rule in found or rule.triggers == LEAF_EVIDENCE]
-    return passed, found if any(marker in source for marker in markers) else []
+    return passed, found if _mentions_torch(source, codes, config) else []
+
+
+def _mentions_torch(source: str | bytes, codes: frozenset[str], config: Config) -> bool:
+    markers, _ = _triggers(codes, config, isinstance(source, bytes))
+    return any(marker in source for marker in markers)

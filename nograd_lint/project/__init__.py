@@ -225,7 +225,7 @@ def _index_called(rest: list[_Task], modules: dict[str, ModuleFacts | None],
         if not found:
             return
         rest = [task for task in rest if task not in found]
-        more, _, _ = _index(found, aliases, cache, Workers(1), None)
+        more, _, _ = _index(found, aliases, cache, Workers(1), None)  # one batch, no fork
         modules.update(more)
         new = more.values()
 
@@ -270,8 +270,8 @@ def content_digest(source: bytes) -> str:
 
 
 def _index(tasks: list[_Task], aliases: tuple[str, ...], cache: Cache | None,
-           workers: Workers, screen: Screen | None) -> tuple[dict[str, ModuleFacts | None], dict[str, Screened],
-                                           dict[str, Unsettled]]:
+           workers: Workers, screen: Screen | None
+           ) -> tuple[dict[str, ModuleFacts | None], dict[str, Screened], dict[str, Unsettled]]:
     """Each file's facts: from the cache where its content was seen before, else parsed (in
     worker processes when there are many); what the screen decided of those parsed; and, when
     they were parsed here, the trees and screens of those it left to their callers."""
